@@ -1,0 +1,49 @@
+# trending-panel: the only commands you need.
+#   make demo        private PostgreSQL + live simulated data + dashboard on :8888
+#   make test        lint, then the whole test suite (starts its own PostgreSQL)
+#   make screenshot  docs/screenshot.png of the real page, with the test browser harness
+#   make serve       the dashboard against the database named by POSTGRES_* (or local.env)
+#   make bench       benchmarks that print numbers
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PORT   ?= 8888
+
+.PHONY: demo test lint screenshot serve bench browser clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[demo,test]'
+	touch $(STAMP)
+
+# Debian's Chromium for the end-to-end tests (Playwright drives it; never `playwright install`).
+browser:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
+
+demo: $(STAMP)
+	$(BIN)/trending-panel demo --port $(PORT)
+
+serve: $(STAMP)
+	set -a; [ -n "$$POSTGRES_HOST" ] || . ./local.env; set +a; $(BIN)/trending-panel serve --port $(PORT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+test: $(STAMP) browser lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+screenshot: $(STAMP) browser
+	$(BIN)/python -m trending_panel.screenshot docs/screenshot.png
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_feed.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

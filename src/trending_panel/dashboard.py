@@ -1,0 +1,473 @@
+"""The dashboard: per-session state as parameters, Bokeh sources fed from the live feed.
+
+Data flow inside a session: the window parameters change → :meth:`Dashboard.load` reads the
+window from the store (async, off the document lock) and parks the result → the session's
+periodic callback (:meth:`Dashboard.tick`, which runs under the document lock) applies parked
+results, drains the feed's queue into the sources with ``stream(..., rollover=...)``, and
+refreshes the header. All model mutations therefore happen in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
+
+import numpy as np
+import panel as pn
+import param
+from bokeh.models import ColumnDataSource, Range1d
+
+from . import export, plots, traces
+from .feed import LiveFeed, Subscription, get_feed
+from .ledger import Ledger
+from .settings import Settings
+from .store import Row, Series
+from .timewindow import PRESET_LABELS, PRESETS, TimeWindow, format_time
+from .variables import VARIABLES, Variable
+
+log = logging.getLogger(__name__)
+
+TICK_MS = 250
+#: Streaming keeps at most this many vertices per plot beyond what a window load brought.
+ROLLOVER_HEADROOM = 200_000
+_EPOCH = datetime(1970, 1, 1)
+
+
+def to_ms(t: datetime) -> float:
+    """Naive data-zone time → Bokeh's axis unit (ms; the axis shows the naive value as is)."""
+    return (t - _EPOCH) / timedelta(milliseconds=1)
+
+
+@dataclass
+class Loaded:
+    """A window read from the store, waiting to be applied by the next tick."""
+
+    generation: int
+    start: datetime | None
+    end: datetime | None
+    series: dict[str, Series]
+    missing: list[str]
+
+
+class Dashboard(pn.viewable.Viewer):
+    """Live trends of the bioreactor's process variables with a selectable time window."""
+
+    window = param.Selector(
+        default="1h",
+        objects={**{label: key for key, label in PRESET_LABELS.items()}, "Custom range": "custom"},
+        doc="Relative preset (follows live data, ends at the newest sample) or 'custom'.",
+    )
+    start = param.Date(default=None, allow_None=True, doc="Start of a custom window (data zone).")
+    end = param.Date(default=None, allow_None=True, doc="End of a custom window (data zone).")
+    variables = param.ListSelector(
+        default=[v.key for v in VARIABLES],
+        objects={v.title: v.key for v in VARIABLES},
+        doc="Variables shown and exported.",
+    )
+    live = param.Boolean(default=True, doc="Stream new rows into the plots as they arrive.")
+    message = param.String(default="", doc="Problem to show the user (bad URL, load failure).")
+    loading = param.Boolean(default=False, doc="A window load is in flight.")
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        feed: LiveFeed | None = None,
+        autostart: bool = True,
+        **params: object,
+    ) -> None:
+        self.settings = settings if settings is not None else Settings.from_env()
+        url_params, url_error = self._from_url()
+        super().__init__(**{**url_params, **params})
+        self._url_error = url_error
+        self.feed = feed if feed is not None else get_feed(self.settings)
+        self.store = self.feed.store
+        self._doc = pn.state.curdoc
+        self._sub: Subscription = self.feed.subscribe()
+        self._generation = 0
+        self._pending: Loaded | None = None
+        self._span: tuple[datetime | None, datetime | None] = (None, None)
+        self._ledgers: dict[str, Ledger] = {}
+        self._last_row: dict[str, Row] = {}
+        self._latest_shown: object = None
+        self._range_set: tuple[float, float] | None = None
+        self._missing: list[str] = []
+
+        self.x_range = Range1d(start=0, end=1, name="time-range")
+        self.sources: dict[str, ColumnDataSource] = {v.key: plots.new_source(v) for v in VARIABLES}
+        tz = self.settings.timezone
+        self._panes = {
+            v.key: pn.pane.Bokeh(
+                plots.trend_figure(v, self.sources[v.key], self.x_range, time_label=f"Time ({tz})"),
+                sizing_mode="stretch_width",
+                visible=v.key in self.variables,
+            )
+            for v in VARIABLES
+        }
+        self._cards = pn.pane.HTML("", sizing_mode="stretch_width", name="latest-values")
+        self._status = pn.pane.HTML("", sizing_mode="stretch_width", name="status")
+        self._picker = pn.widgets.DatetimeRangePicker(
+            name="Custom range", enable_seconds=True, width=340
+        )
+        self._picker.param.watch(self._picked, "value")
+        self.download = pn.widgets.FileDownload(
+            callback=self._csv,
+            filename="trending.csv",
+            label="Download CSV",
+            button_type="primary",
+            name="download-csv",
+        )
+        self._periodic = None
+        if autostart:
+            self._periodic = pn.state.add_periodic_callback(self.tick, period=TICK_MS)
+            if self._doc is not None and self._doc.session_context is not None:
+                pn.state.on_session_destroyed(self._destroyed)
+            self._schedule_load()
+
+    # -- parameters → work ------------------------------------------------------------------
+
+    @property
+    def time_window(self) -> TimeWindow:
+        if self.window == "custom":
+            return TimeWindow(preset=None, start=self.start, end=self.end)
+        return TimeWindow(preset=self.window)
+
+    @property
+    def selected(self) -> list[Variable]:
+        return [v for v in VARIABLES if v.key in self.variables]
+
+    @param.depends("window", "start", "end", "variables", watch=True)
+    def _window_changed(self) -> None:
+        if self.window == "custom" and (self.start is None or self.end is None):
+            return  # wait until both ends are known
+        for key, pane in self._panes.items():
+            pane.visible = key in self.variables
+        self._url_error = ""
+        self._sync_url()
+        self._schedule_load()
+
+    def _picked(self, event: param.parameterized.Event) -> None:
+        if self._updating_picker or not event.new:
+            return
+        start, end = event.new
+        if end <= start:
+            self.message = "The custom range must end after it starts."
+            return
+        self.param.update(window="custom", start=start, end=end)
+
+    _updating_picker = False
+
+    def _schedule_load(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (plain script): the caller awaits load() itself
+        loop.create_task(self.load())
+
+    async def load(self) -> Loaded | None:
+        """Read the current window from the store and park it for the next tick."""
+        self._generation += 1
+        generation = self._generation
+        self.loading = True
+        try:
+            window = self.time_window
+            existing = await self.store.existing(VARIABLES)
+            selected = [v for v in self.selected if v in existing]
+            newest = await self.store.newest_time(existing) if window.is_relative else None
+            start, end = window.resolve(newest)
+            series = await self.store.window(selected, start, end)
+        except Exception as exc:
+            if generation == self._generation:
+                self.param.update(loading=False, message=f"Could not load data: {_first(exc)}")
+            log.warning("window load failed: %s", _first(exc))
+            return None
+        loaded = Loaded(generation, start, end, series,
+                        [v.table for v in VARIABLES if v not in existing])
+        if generation == self._generation:  # a newer request supersedes this one
+            self._pending = loaded
+        return loaded
+
+    # -- the session's periodic callback (under the document lock) ---------------------------
+
+    def tick(self) -> None:
+        """Apply a parked load, stream new rows, refresh header and status."""
+        if self._pending is not None:
+            self._apply(self._pending)
+            self._pending = None
+        if not self.loading:
+            batch = self._sub.drain()
+            if batch and self.live:
+                self._stream(batch)
+        self._refresh_header()
+
+    def _apply(self, loaded: Loaded) -> None:
+        self._missing = loaded.missing
+        self._span = (loaded.start, loaded.end)
+        lookback = self.settings.lookback
+        for var in VARIABLES:
+            series = loaded.series.get(var.key, Series.empty())
+            self.sources[var.key].data = traces.step_vertices(
+                series.times, series.values, self.settings.gap
+            )
+            ledger = Ledger(lookback)
+            rows = _rows(series)
+            if rows:
+                ledger.newest = rows[-1][0]
+                ledger.prime([r for r in rows if r[0] >= ledger.newest - lookback])
+                self._last_row[var.key] = rows[-1]
+            else:
+                # Nothing loaded: every row the feed brings is new.
+                ledger.newest = loaded.end
+                self._last_row.pop(var.key, None)
+            self._ledgers[var.key] = ledger
+        self._set_range(*self._visible_span(loaded))
+        self._sync_picker()
+        self.param.update(loading=False, message="")
+
+    def _visible_span(self, loaded: Loaded) -> tuple[datetime, datetime]:
+        if loaded.start is not None and loaded.end is not None:
+            if loaded.start == loaded.end:  # a single sample: give the axis some width
+                return loaded.start - timedelta(minutes=1), loaded.end + timedelta(minutes=1)
+            return loaded.start, loaded.end
+        times = [s.times for s in loaded.series.values() if len(s)]
+        if not times:
+            now = datetime.now(UTC).replace(tzinfo=None)
+            return now - timedelta(hours=1), now
+        first = min(t[0] for t in times).item()
+        last = max(t[-1] for t in times).item()
+        if first == last:
+            first, last = first - timedelta(minutes=1), last + timedelta(minutes=1)
+        return first, last
+
+    def _stream(self, batch: dict[str, list[Row]]) -> None:
+        start, end = self._span
+        window = self.time_window
+        newest: datetime | None = None
+        for key, rows in batch.items():
+            if key not in self._ledgers or key not in self.variables:
+                continue
+            rows = self._ledgers[key].admit(rows)
+            if window.is_relative:
+                rows = [r for r in rows if start is None or r[0] >= start]
+            else:
+                rows = [r for r in rows if start <= r[0] <= end]  # type: ignore[operator]
+            if not rows:
+                continue
+            rows.sort(key=lambda r: r[0])
+            newest = max(newest, rows[-1][0]) if newest else rows[-1][0]
+            self._append(key, rows)
+        if newest is not None and window.is_relative:
+            self._follow(newest)
+
+    def _append(self, key: str, rows: list[Row]) -> None:
+        source = self.sources[key]
+        last = self._last_row.get(key)
+        times = np.array([r[0] for r in rows], dtype="datetime64[us]")
+        values = np.array([np.nan if r[1] is None else r[1] for r in rows], dtype="float64")
+        if last is not None and rows[0][0] < last[0]:
+            # A late row older than what is drawn: rebuild this trace in time order.
+            data = source.data
+            mask = np.asarray(data["sample"]) == 1
+            old_t = np.asarray(data["time"], dtype="datetime64[us]")[mask]
+            old_v = np.asarray(data["value"], dtype="float64")[mask]
+            all_t = np.concatenate([old_t, times])
+            all_v = np.concatenate([old_v, values])
+            order = np.argsort(all_t, kind="stable")
+            source.data = traces.step_vertices(all_t[order], all_v[order], self.settings.gap)
+            self._last_row[key] = (all_t[order][-1].item(), float(all_v[order][-1]))
+            return
+        cols = traces.step_vertices(times, values, self.settings.gap, prev=last)
+        rollover = max(len(source.data["time"]), 0) + ROLLOVER_HEADROOM
+        source.stream(cols, rollover=rollover)
+        self._last_row[key] = rows[-1]
+
+    def _follow(self, newest: datetime) -> None:
+        start, end = self._span
+        if end is not None and newest <= end:
+            return
+        length = PRESETS.get(self.window)
+        new_start = start if length is None else newest - length
+        self._span = (new_start, newest)
+        if self._user_moved_range():
+            return  # the user zoomed or panned: leave the view where they put it
+        if new_start is not None:
+            self._set_range(new_start, newest)
+        self._sync_picker()
+
+    def _set_range(self, start: datetime, end: datetime) -> None:
+        s, e = to_ms(start), to_ms(end)
+        self.x_range.update(start=s, end=e, reset_start=s, reset_end=e)
+        self._range_set = (s, e)
+
+    def _user_moved_range(self) -> bool:
+        if self._range_set is None:
+            return False
+        return (self.x_range.start, self.x_range.end) != self._range_set
+
+    # -- header ------------------------------------------------------------------------------
+
+    def _refresh_header(self) -> None:
+        state = (self.feed.latest, self.feed.status, self.feed.error, self.message,
+                 self._url_error, tuple(self.variables), self.loading, tuple(self._missing))
+        if state == self._latest_shown:
+            return
+        self._latest_shown = state
+        self._cards.object = self._cards_html()
+        self._status.object = self._status_html()
+
+    def _cards_html(self) -> str:
+        cards = []
+        for var in self.selected:
+            row = self.feed.latest.get(var.key)
+            if row is None:
+                value, when = "—", "no data"
+            else:
+                t, v = row
+                value = "NULL" if v is None else ("NaN" if v != v else f"{v:.{var.decimals}f}")
+                when = format_time(t)
+            unit = html.escape(var.unit)
+            cards.append(
+                f'<div class="tp-card" data-key="{var.key}" style="border-left:4px solid '
+                f'{var.color}"><div class="tp-label">{html.escape(var.label)}</div>'
+                f'<div class="tp-value"><span class="tp-number">{value}</span> '
+                f'<span class="tp-unit">{unit}</span></div>'
+                f'<div class="tp-time">{html.escape(when)}</div></div>'
+            )
+        return f'<div class="tp-cards">{"".join(cards)}</div>'
+
+    def _status_html(self) -> str:
+        feed = self.feed
+        newest = max((r[0] for r in feed.latest.values()), default=None)
+        parts = []
+        if feed.status == "live":
+            parts.append('<span class="tp-dot tp-live">●</span> Live')
+        elif feed.status == "retrying":
+            since = feed.down_since.strftime("%H:%M:%S UTC") if feed.down_since else "?"
+            parts.append(
+                f'<span class="tp-dot tp-down">●</span> Database unavailable since {since}, '
+                f"retrying ({html.escape(feed.error)})"
+            )
+        else:
+            parts.append('<span class="tp-dot">●</span> Connecting…')
+        if newest is not None:
+            age = datetime.now(UTC).replace(tzinfo=None) - newest
+            parts.append(f"newest sample {format_time(newest)} ({_age(age)} ago)")
+        if self._missing:
+            parts.append("missing tables: " + ", ".join(html.escape(t) for t in self._missing))
+        if self.loading:
+            parts.append("loading…")
+        for problem in (self._url_error, self.message):
+            if problem:
+                parts.append(f'<span class="tp-msg">{html.escape(problem)}</span>')
+        return '<div class="tp-status">' + " · ".join(parts) + "</div>"
+
+    # -- URL, picker, CSV ---------------------------------------------------------------------
+
+    def _from_url(self) -> tuple[dict, str]:
+        args = getattr(pn.state, "session_args", None) or {}
+        query = {k: v[0].decode() for k, v in args.items() if v and k in ("window", "start", "end")}
+        if not query:
+            return {}, ""
+        try:
+            window = TimeWindow.from_query(query, self.settings.tzinfo)
+        except ValueError as exc:
+            return {}, f"Ignored the URL's window: {exc}"
+        if window.is_relative:
+            return {"window": window.preset}, ""
+        return {"window": "custom", "start": window.start, "end": window.end}, ""
+
+    def _sync_url(self) -> None:
+        location = pn.state.location
+        if location is None:
+            return
+        try:
+            query = self.time_window.to_query()
+        except ValueError:
+            return
+        location.search = "?" + urlencode(query)
+
+    def _sync_picker(self) -> None:
+        start, end = self._span
+        if start is None or end is None:
+            return
+        self._updating_picker = True
+        try:
+            self._picker.value = (start, end)
+        finally:
+            self._updating_picker = False
+
+    async def _csv(self):
+        """FileDownload callback: the raw rows of the window shown, read off the event loop."""
+        window = self.time_window
+        newest = await self.store.newest_time(self.selected) if window.is_relative else None
+        if window.is_relative and self._span[1] is not None:
+            newest = max(newest, self._span[1]) if newest else self._span[1]
+        start, end = window.resolve(newest)
+        self.download.filename = f"trending_{window.slug(newest)}.csv"
+        return await export.csv_bytes(self.store, self.selected, start, end)
+
+    def _destroyed(self, _context: object) -> None:
+        self.feed.unsubscribe(self._sub)
+        if self._periodic is not None:
+            self._periodic.stop()
+
+    # -- layout -------------------------------------------------------------------------------
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        window = pn.widgets.RadioButtonGroup.from_param(
+            self.param.window, name="", button_type="light", button_style="outline"
+        )
+        variables = pn.widgets.CheckButtonGroup.from_param(
+            self.param.variables, name="", button_type="light", button_style="outline"
+        )
+        live = pn.widgets.Toggle.from_param(self.param.live, name="Live", button_type="success")
+        controls = pn.FlexBox(window, self._picker, variables, live, self.download,
+                              align_items="center")
+        return pn.Column(
+            pn.pane.HTML(_CSS + '<h2 class="tp-title">Bioreactor process trends</h2>'),
+            self._status,
+            self._cards,
+            controls,
+            *self._panes.values(),
+            sizing_mode="stretch_width",
+        )
+
+
+def _rows(series: Series) -> list[Row]:
+    return [
+        (t.item(), None if np.isnan(v) else float(v))
+        for t, v in zip(series.times, series.values, strict=True)
+    ]
+
+
+def _first(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _age(delta: timedelta) -> str:
+    seconds = delta.total_seconds()
+    if seconds < 0:
+        return "0 s"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+_CSS = """<style>
+.tp-title{margin:4px 0 0 0;font-family:sans-serif}
+.tp-status{font-family:sans-serif;font-size:13px;color:#444}
+.tp-dot{font-size:14px}.tp-live{color:#2ca02c}.tp-down{color:#d62728}
+.tp-msg{color:#b35900}
+.tp-cards{display:flex;gap:12px;flex-wrap:wrap;font-family:sans-serif}
+.tp-card{padding:6px 12px;background:#fafafa;min-width:170px}
+.tp-label{font-size:12px;color:#555}.tp-number{font-size:24px;font-weight:600}
+.tp-unit{font-size:14px;color:#555}.tp-time{font-size:11px;color:#777}
+</style>"""
+
+__all__ = ["Dashboard"]

@@ -1,0 +1,187 @@
+"""The live feed: one poller per server process, however many browser tabs watch.
+
+Once a tick it asks the store for rows at or after each variable's look-back start (one
+``UNION ALL`` query), works out which are new with a :class:`~trending_panel.ledger.Ledger`,
+and appends them to every subscriber's queue. Sessions drain their queue on their own periodic
+callback. It also owns the connection status (live / retrying since T) and the newest value of
+each variable, so a database outage is reported once and recovered from in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from datetime import UTC, datetime
+
+import param
+
+from .ledger import Ledger
+from .settings import Settings
+from .store import Row, Store
+from .variables import VARIABLES, Variable
+
+log = logging.getLogger(__name__)
+
+Batch = dict[str, list[Row]]
+
+
+class Subscription:
+    """A session's queue of batches; filled by the feed, drained by the session."""
+
+    def __init__(self) -> None:
+        self.batches: deque[Batch] = deque()
+
+    def drain(self) -> Batch:
+        merged: Batch = {}
+        while self.batches:
+            for key, rows in self.batches.popleft().items():
+                merged.setdefault(key, []).extend(rows)
+        return merged
+
+
+class LiveFeed(param.Parameterized):
+    """Polls the database for new rows and fans them out to subscribers."""
+
+    status = param.Selector(
+        default="connecting", objects=["connecting", "live", "retrying"], doc="Connection state."
+    )
+    down_since = param.Date(default=None, allow_None=True, doc="UTC wall time of the first failure.")
+    error = param.String(default="", doc="Last database error, for the status line.")
+    missing = param.List(default=[], item_type=str, doc="Tables that do not exist (or are hidden).")
+    latest = param.Dict(default={}, doc="Newest row per variable key: (time, value).")
+    polls = param.Integer(default=0, doc="Successful polls since start (for tests and benchmarks).")
+
+    def __init__(self, store: Store, settings: Settings, **params: object) -> None:
+        super().__init__(**params)
+        self.store = store
+        self.settings = settings
+        self._subscribers: list[Subscription] = []
+        self._ledgers: dict[str, Ledger] = {}
+        self._variables: list[Variable] | None = None
+        self._task: asyncio.Task | None = None
+
+    # -- subscribers -----------------------------------------------------------------------
+
+    def subscribe(self) -> Subscription:
+        sub = Subscription()
+        self._subscribers.append(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        with contextlib.suppress(ValueError):
+            self._subscribers.remove(sub)
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start polling on the running event loop (idempotent)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        interval = self.settings.poll_interval.total_seconds()
+        backoff = interval
+        while True:
+            try:
+                await self.poll()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any database failure: report, wait, retry
+                self._failed(exc)
+                backoff = min(max(backoff * 2, 1.0), 10.0)
+                await asyncio.sleep(backoff)
+                continue
+            backoff = interval
+            await asyncio.sleep(interval)
+
+    def _failed(self, exc: Exception) -> None:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if self.status != "retrying":
+            log.warning("database unavailable (%s); retrying", message)
+            self.param.update(status="retrying", down_since=datetime.now(UTC), error=message)
+        else:
+            self.error = message
+        # Table set may have changed (dropped/renamed); look again on recovery.
+        self._variables = None
+
+    # -- one tick --------------------------------------------------------------------------
+
+    async def poll(self) -> Batch:
+        """Read new rows once and hand them to every subscriber. Returns the batch."""
+        if self._variables is None:
+            await self._discover()
+        assert self._variables is not None
+        variables = self._variables
+        starts = {v.key: self._ledgers[v.key].query_start for v in variables}
+        snapshot = await self.store.since(variables, starts)
+        batch: Batch = {}
+        latest = dict(self.latest)
+        for var in variables:
+            fresh = self._ledgers[var.key].reconcile(snapshot[var.key])
+            if fresh:
+                batch[var.key] = fresh
+            rows = snapshot[var.key]
+            if rows:
+                newest = max(rows, key=lambda r: r[0])
+                if var.key not in latest or newest[0] >= latest[var.key][0]:
+                    latest[var.key] = newest
+        if batch:
+            for sub in self._subscribers:
+                sub.batches.append(batch)
+        if self.status != "live":
+            log.info("database connection is live")
+        self.param.update(status="live", down_since=None, error="", latest=latest,
+                          polls=self.polls + 1)
+        return batch
+
+    async def _discover(self) -> None:
+        """Find which tables exist and prime new ledgers without emitting history."""
+        existing = await self.store.existing(VARIABLES)
+        missing = [v.table for v in VARIABLES if v not in existing]
+        if missing != self.missing:
+            if missing:
+                log.warning("tables not found: %s", ", ".join(missing))
+            self.missing = missing
+        new = [v for v in existing if v.key not in self._ledgers]
+        if new:
+            latest = await self.store.latest(new)
+            for var in new:
+                ledger = Ledger(self.settings.lookback)
+                if var.key in latest:
+                    ledger.newest = latest[var.key][0]
+                self._ledgers[var.key] = ledger
+            snapshot = await self.store.since(
+                new, {v.key: self._ledgers[v.key].query_start for v in new}
+            )
+            for var in new:
+                self._ledgers[var.key].prime(snapshot[var.key])
+            self.latest = {**self.latest, **latest}
+        self._variables = existing
+
+
+# -- the process-wide instance ----------------------------------------------------------------
+
+_feeds: dict[Settings, LiveFeed] = {}
+
+
+def get_feed(settings: Settings) -> LiveFeed:
+    """The one feed (and store) of this process for ``settings``, started on the running loop."""
+    feed = _feeds.get(settings)
+    if feed is None:
+        store = Store(settings)
+        feed = _feeds[settings] = LiveFeed(store, settings)
+    feed.start()
+    return feed

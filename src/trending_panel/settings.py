@@ -1,0 +1,130 @@
+"""Settings from the environment, validated once at start-up.
+
+Connection parameters come only from ``POSTGRES_HOST``, ``POSTGRES_PORT``, ``POSTGRES_USER``,
+``POSTGRES_PASSWORD`` and ``POSTGRES_DB``. The conninfo string is built with psycopg's
+``make_conninfo`` from keyword arguments, so a password may hold any character (spaces,
+quotes, ``@``, ``#``, backslashes) without escaping by hand.
+
+Behaviour knobs are optional ``TRENDING_*`` variables with documented defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from psycopg.conninfo import make_conninfo
+
+from .timewindow import parse_duration
+
+
+class SettingsError(ValueError):
+    """A configuration problem; the message names the variable and what is wrong with it."""
+
+
+REQUIRED = ("POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated, immutable configuration. ``repr`` never shows the password."""
+
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+    dbname: str
+    #: Zone the naive database timestamps are written in (only used to label axes and to
+    #: interpret ISO times with an offset in URLs / CLI arguments).
+    timezone: str = "UTC"
+    #: Two rows further apart than this are an outage: the line is broken, never bridged.
+    gap: timedelta = timedelta(minutes=5)
+    #: How often the process-wide live feed asks the database for new rows.
+    poll_interval: timedelta = timedelta(milliseconds=500)
+    #: Rows up to this much older than the newest seen row are still picked up live.
+    lookback: timedelta = timedelta(seconds=60)
+    #: Seconds to wait for a database connection before reporting the database as down.
+    connect_timeout: int = 5
+
+    @property
+    def tzinfo(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def conninfo(self) -> str:
+        """libpq conninfo built from keywords (quoting handled by psycopg)."""
+        return make_conninfo(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            dbname=self.dbname,
+            connect_timeout=self.connect_timeout,
+            application_name="trending-panel",
+        )
+
+    def describe(self) -> str:
+        """Where we connect, safe to log (no password)."""
+        return f"{self.user}@{self.host}:{self.port}/{self.dbname}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate the environment; raise :class:`SettingsError` naming the problem."""
+        env = os.environ if env is None else env
+        missing = [name for name in REQUIRED if name not in env]
+        if missing:
+            raise SettingsError(
+                f"missing environment variable(s): {', '.join(missing)} "
+                "(see local.env for an example)"
+            )
+        for name in ("POSTGRES_HOST", "POSTGRES_USER", "POSTGRES_DB"):
+            if not env[name].strip():
+                raise SettingsError(f"{name} is empty")
+        port_text = env["POSTGRES_PORT"].strip()
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise SettingsError(
+                f"POSTGRES_PORT must be a TCP port number 1-65535, got {env['POSTGRES_PORT']!r}"
+            )
+        tz = env.get("TRENDING_TIMEZONE", "UTC").strip() or "UTC"
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise SettingsError(
+                f"TRENDING_TIMEZONE {tz!r} is not an IANA time zone (e.g. UTC, Europe/Berlin)"
+            ) from exc
+        return cls(
+            host=env["POSTGRES_HOST"],
+            port=int(port_text),
+            user=env["POSTGRES_USER"],
+            password=env["POSTGRES_PASSWORD"],
+            dbname=env["POSTGRES_DB"],
+            timezone=tz,
+            gap=_duration(env, "TRENDING_GAP", cls.gap),
+            poll_interval=_duration(env, "TRENDING_POLL", cls.poll_interval),
+            lookback=_duration(env, "TRENDING_LOOKBACK", cls.lookback),
+            connect_timeout=_int(env, "TRENDING_CONNECT_TIMEOUT", cls.connect_timeout),
+        )
+
+
+def _duration(env: Mapping[str, str], name: str, default: timedelta) -> timedelta:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = parse_duration(text)
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {exc}") from exc
+    if value <= timedelta(0):
+        raise SettingsError(f"{name} must be positive, got {text!r}")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) == 0:
+        raise SettingsError(f"{name} must be a positive whole number, got {text!r}")
+    return int(text)

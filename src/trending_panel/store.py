@@ -1,0 +1,257 @@
+"""Every SQL statement of the project lives here.
+
+psycopg 3, asynchronous, behind one connection pool, so that a Bokeh server's event loop never
+waits on the database. Table names contain a slash: they are only ever spliced in through
+``psycopg.sql.Identifier``; values only ever travel as query parameters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from psycopg import AsyncConnection, sql
+from psycopg_pool import AsyncConnectionPool
+
+from .settings import Settings
+from .variables import VARIABLES, Variable
+
+log = logging.getLogger(__name__)
+
+Row = tuple[datetime, float | None]
+
+
+@dataclass
+class Series:
+    """Rows of one variable in time order. ``values`` holds NaN for NULL (a gap, not a zero)."""
+
+    times: np.ndarray  # datetime64[us]
+    values: np.ndarray  # float64
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[Row]) -> Series:
+        times = np.array([r[0] for r in rows], dtype="datetime64[us]")
+        values = np.array([math.nan if r[1] is None else r[1] for r in rows], dtype="float64")
+        return cls(times, values)
+
+    @classmethod
+    def empty(cls) -> Series:
+        return cls(np.array([], dtype="datetime64[us]"), np.array([], dtype="float64"))
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+
+def _table(var: Variable) -> sql.Identifier:
+    return sql.Identifier(var.table)
+
+
+def _time_filter(start: datetime | None, end: datetime | None) -> tuple[sql.Composable, list]:
+    """``WHERE`` clause for an inclusive ``[start, end]`` window; rows without a time never match."""
+    clauses: list[sql.Composable] = [sql.SQL("time IS NOT NULL")]
+    params: list = []
+    if start is not None:
+        clauses.append(sql.SQL("time >= %s"))
+        params.append(start)
+    if end is not None:
+        clauses.append(sql.SQL("time <= %s"))
+        params.append(end)
+    return sql.SQL(" AND ").join(clauses), params
+
+
+class Store:
+    """Asynchronous access to the four process tables through one connection pool."""
+
+    def __init__(self, settings: Settings, *, max_size: int = 4) -> None:
+        self.settings = settings
+        self.pool = AsyncConnectionPool(
+            settings.conninfo(),
+            min_size=1,
+            max_size=max_size,
+            open=False,
+            timeout=settings.connect_timeout,
+            # A connection broken by a database restart is replaced on checkout, not handed out.
+            check=AsyncConnectionPool.check_connection,
+            kwargs={"autocommit": True},
+            name="trending-panel",
+        )
+
+    async def open(self, wait: bool = False) -> None:
+        """Open the pool. With ``wait=False`` a database that is down does not stop start-up."""
+        if self.pool.closed:
+            await self.pool.open(wait=wait, timeout=self.settings.connect_timeout)
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection; the pool opens on first use (on the caller's event loop)."""
+        await self.open()
+        async with self.pool.connection() as conn:
+            yield conn
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def __aenter__(self) -> Store:
+        await self.open(wait=True)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- reading -------------------------------------------------------------------------
+
+    async def existing(self, variables: Iterable[Variable] = VARIABLES) -> list[Variable]:
+        """The variables whose table exists and is visible to this role."""
+        variables = list(variables)
+        async with self.connection() as conn:
+            cur = await conn.execute(
+                "SELECT c.relname FROM pg_catalog.pg_class c"
+                " WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND c.relname = ANY(%s)"
+                " AND pg_catalog.pg_table_is_visible(c.oid)"
+                " AND has_table_privilege(c.oid, 'SELECT')",
+                ([v.table for v in variables],),
+            )
+            found = {r[0] for r in await cur.fetchall()}
+        return [v for v in variables if v.table in found]
+
+    async def newest_time(self, variables: Sequence[Variable]) -> datetime | None:
+        """Newest sample time over ``variables`` (uses the ``time`` index when there is one)."""
+        if not variables:
+            return None
+        query = sql.SQL(" UNION ALL ").join(
+            sql.SQL("SELECT max(time) FROM {}").format(_table(v)) for v in variables
+        )
+        async with self.connection() as conn:
+            cur = await conn.execute(query)
+            times = [r[0] for r in await cur.fetchall() if r[0] is not None]
+        return max(times, default=None)
+
+    async def window(
+        self, variables: Sequence[Variable], start: datetime | None, end: datetime | None
+    ) -> dict[str, Series]:
+        """All rows of the inclusive window ``[start, end]`` per variable, in time order."""
+        where, params = _time_filter(start, end)
+        out: dict[str, Series] = {}
+        async with self.connection() as conn:
+            for var in variables:
+                query = sql.SQL("SELECT time, value FROM {} WHERE {} ORDER BY time").format(
+                    _table(var), where
+                )
+                cur = await conn.execute(query, params)
+                out[var.key] = Series.from_rows(await cur.fetchall())
+        return out
+
+    async def latest(self, variables: Sequence[Variable]) -> dict[str, Row]:
+        """The newest row of each variable (its value may be NULL: that is reported as is)."""
+        if not variables:
+            return {}
+        query = sql.SQL(" UNION ALL ").join(
+            sql.SQL(
+                "(SELECT {k}::int, time, value FROM {t} WHERE time IS NOT NULL"
+                " ORDER BY time DESC LIMIT 1)"
+            ).format(k=sql.Literal(i), t=_table(v))
+            for i, v in enumerate(variables)
+        )
+        async with self.connection() as conn:
+            cur = await conn.execute(query)
+            rows = await cur.fetchall()
+        return {variables[k].key: (t, value) for k, t, value in rows}
+
+    async def since(
+        self, variables: Sequence[Variable], starts: dict[str, datetime | None]
+    ) -> dict[str, list[Row]]:
+        """Rows with ``time >= starts[key]`` for each variable, in one round trip (UNION ALL).
+
+        The live feed calls this once per tick for the whole process, so the database load does
+        not grow with the number of viewers.
+        """
+        if not variables:
+            return {}
+        parts, params = [], []
+        for i, var in enumerate(variables):
+            where, p = _time_filter(starts.get(var.key), None)
+            parts.append(
+                sql.SQL("SELECT {k}::int AS k, time, value FROM {t} WHERE {w}").format(
+                    k=sql.Literal(i), t=_table(var), w=where
+                )
+            )
+            params.extend(p)
+        query = sql.SQL("{} ORDER BY k, time").format(sql.SQL(" UNION ALL ").join(parts))
+        out: dict[str, list[Row]] = {v.key: [] for v in variables}
+        async with self.connection() as conn:
+            cur = await conn.execute(query, params)
+            for k, t, value in await cur.fetchall():
+                out[variables[k].key].append((t, value))
+        return out
+
+    async def export_rows(
+        self,
+        variables: Sequence[Variable],
+        start: datetime | None,
+        end: datetime | None,
+        *,
+        batch: int = 20_000,
+    ) -> AsyncIterator[tuple[datetime, int, float | None]]:
+        """Every raw row of the window as ``(time, variable index, value)``, ordered by time.
+
+        A server-side cursor streams the rows in batches, so a month of data never sits in
+        memory at once.
+        """
+        if not variables:
+            return
+        parts, params = [], []
+        for i, var in enumerate(variables):
+            where, p = _time_filter(start, end)
+            parts.append(
+                sql.SQL("SELECT time, {k}::int AS k, value FROM {t} WHERE {w}").format(
+                    k=sql.Literal(i), t=_table(var), w=where
+                )
+            )
+            params.extend(p)
+        query = sql.SQL("{} ORDER BY time, k").format(sql.SQL(" UNION ALL ").join(parts))
+        async with self.connection() as conn, conn.transaction():
+            async with conn.cursor(name="trending_export") as cur:
+                cur.itersize = batch
+                await cur.execute(query, params)
+                async for row in cur:
+                    yield row
+
+    # -- writing (simulator, demo, tests: never the dashboard) -------------------------------
+
+    async def ensure_schema(self, variables: Sequence[Variable] = VARIABLES) -> None:
+        """Create missing tables and a btree index on ``time`` for each (idempotent)."""
+        async with self.connection() as conn:
+            await create_schema(conn, variables)
+
+    async def insert(self, var: Variable, rows: Iterable[Row]) -> int:
+        """Append rows with COPY (fast for back-fill, fine for a live trickle)."""
+        n = 0
+        async with self.connection() as conn, conn.transaction():
+            cur = conn.cursor()
+            copy_sql = sql.SQL("COPY {} (time, value) FROM STDIN").format(_table(var))
+            async with cur.copy(copy_sql) as copy:
+                for row in rows:
+                    await copy.write_row(row)
+                    n += 1
+        return n
+
+
+async def create_schema(conn: AsyncConnection, variables: Sequence[Variable] = VARIABLES) -> None:
+    """``CREATE TABLE/INDEX IF NOT EXISTS`` for each variable on an open connection."""
+    for var in variables:
+        await conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (time timestamp without time zone,"
+                " value double precision)"
+            ).format(_table(var))
+        )
+        await conn.execute(
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (time)").format(
+                sql.Identifier(f"{var.key}_time_idx"), _table(var)
+            )
+        )

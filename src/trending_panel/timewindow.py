@@ -1,0 +1,145 @@
+"""Time windows: relative presets that follow the data, and absolute ranges that do not.
+
+A relative window ("last 1 h") ends at the **newest sample in the database**, not at the wall
+clock: a live batch then follows the clock anyway, and a finished batch from years ago still
+opens on its last hour instead of an empty page. Database timestamps are naive; they are
+interpreted in one configured zone (UTC by default) and never in the host's local zone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+_UNITS = {
+    "ms": timedelta(milliseconds=1),
+    "s": timedelta(seconds=1),
+    "m": timedelta(minutes=1),
+    "min": timedelta(minutes=1),
+    "h": timedelta(hours=1),
+    "d": timedelta(days=1),
+    "w": timedelta(weeks=1),
+}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|m|h|d|w)\s*$")
+
+#: Relative presets offered in the UI, in order; ``all`` means every row in the database.
+PRESETS: dict[str, timedelta | None] = {
+    "5m": timedelta(minutes=5),
+    "15m": timedelta(minutes=15),
+    "1h": timedelta(hours=1),
+    "6h": timedelta(hours=6),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    "all": None,
+}
+PRESET_LABELS = {
+    "5m": "Last 5 min",
+    "15m": "Last 15 min",
+    "1h": "Last 1 h",
+    "6h": "Last 6 h",
+    "24h": "Last 24 h",
+    "7d": "Last 7 d",
+    "30d": "Last 30 d",
+    "all": "All data",
+}
+DEFAULT_WINDOW = "1h"
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"90s"``, ``"5m"``, ``"1.5h"``, ``"7d"`` → timedelta. Raises ValueError with the input."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(
+            f"{text!r} is not a duration (use a number and a unit: ms, s, m, h, d, w; e.g. 24h)"
+        )
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_time(text: str, tz: ZoneInfo) -> datetime:
+    """ISO 8601 → naive datetime in the data's zone. An offset, if given, is honoured."""
+    try:
+        value = datetime.fromisoformat(text.strip().replace(" ", "T", 1))
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not an ISO 8601 date-time (e.g. 2023-05-04T10:00)") from exc
+    if value.tzinfo is not None:
+        value = value.astimezone(tz).replace(tzinfo=None)
+    return value
+
+
+def format_time(value: datetime) -> str:
+    """Naive datetime → ISO 8601 without a needless fraction."""
+    return value.isoformat(timespec="milliseconds" if value.microsecond else "seconds")
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """Either a relative ``preset`` or an absolute ``start``/``end`` (naive, data zone)."""
+
+    preset: str | None = DEFAULT_WINDOW
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.preset is not None:
+            if self.preset not in PRESETS:
+                raise ValueError(
+                    f"unknown window {self.preset!r}; choose one of {', '.join(PRESETS)}"
+                )
+        elif self.start is None or self.end is None:
+            raise ValueError("an absolute window needs both start and end")
+        elif self.end <= self.start:
+            raise ValueError(f"window end {self.end} is not after its start {self.start}")
+
+    @property
+    def is_relative(self) -> bool:
+        return self.preset is not None
+
+    def resolve(self, newest: datetime | None) -> tuple[datetime | None, datetime | None]:
+        """The concrete ``[start, end]`` to query; ``None`` means unbounded on that side."""
+        if self.preset is None:
+            return self.start, self.end
+        length = PRESETS[self.preset]
+        if length is None or newest is None:
+            return None, None
+        return newest - length, newest
+
+    def label(self) -> str:
+        if self.preset is not None:
+            return PRESET_LABELS[self.preset]
+        assert self.start is not None and self.end is not None
+        return f"{format_time(self.start)} – {format_time(self.end)}"
+
+    def slug(self, newest: datetime | None) -> str:
+        """File-name-safe description of the resolved window."""
+        start, end = self.resolve(newest)
+        if start is None or end is None:
+            return "all-data"
+
+        def stamp(t: datetime) -> str:
+            return t.strftime("%Y%m%dT%H%M%S")
+
+        return f"{stamp(start)}_{stamp(end)}"
+
+    def to_query(self) -> dict[str, str]:
+        """URL query parameters that reproduce this window."""
+        if self.preset is not None:
+            return {"window": self.preset}
+        assert self.start is not None and self.end is not None
+        return {"start": format_time(self.start), "end": format_time(self.end)}
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str], tz: ZoneInfo) -> TimeWindow:
+        """Build from URL query parameters (``window=24h`` or ``start=..&end=..``)."""
+        start, end = query.get("start"), query.get("end")
+        if start or end:
+            if not (start and end):
+                raise ValueError("give both start and end, or neither")
+            return cls(preset=None, start=parse_time(start, tz), end=parse_time(end, tz))
+        window = (query.get("window") or DEFAULT_WINDOW).strip()
+        if window not in PRESETS:
+            raise ValueError(f"unknown window {window!r}; choose one of {', '.join(PRESETS)}")
+        return cls(preset=window)

@@ -1,0 +1,80 @@
+"""Rows as the historian wrote them → the vertices of the line a person should see.
+
+The historian logs by exception: a value holds until the next row. Each row is drawn as a step
+(hold, then jump), never as a slope. A NULL or NaN value is unknown from its row to the next
+one: the line breaks there. Two rows further apart than the configured gap limit are an outage:
+the line breaks after the first, and the interval is never bridged.
+
+Bokeh's own ``Step`` glyph cannot be hovered, so the steps are built here as vertices of an
+ordinary line. The ``sample`` column tells database rows (1) from drawing vertices (0).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+
+Columns = dict[str, np.ndarray]
+COLUMNS = ("time", "value", "sample")
+
+
+def empty() -> Columns:
+    return {
+        "time": np.array([], dtype="datetime64[us]"),
+        "value": np.array([], dtype="float64"),
+        "sample": np.array([], dtype="int8"),
+    }
+
+
+def step_vertices(
+    times: np.ndarray,
+    values: np.ndarray,
+    gap: timedelta,
+    prev: tuple[datetime | np.datetime64, float] | None = None,
+) -> Columns:
+    """Vertices for rows ``times``/``values`` (time-ordered), continuing after ``prev``.
+
+    ``prev`` is the last row already drawn (for streaming); the first new row then gets the
+    hold corner or gap break it needs relative to that row.
+    """
+    times = np.asarray(times, dtype="datetime64[us]")
+    values = np.asarray(values, dtype="float64")
+    n = len(times)
+    if n == 0:
+        return empty()
+    if prev is not None:
+        prev_t = np.array([prev[0]], dtype="datetime64[us]")
+        prev_v = np.array([prev[1]], dtype="float64")
+        before_t = np.concatenate([prev_t, times[:-1]])
+        before_v = np.concatenate([prev_v, values[:-1]])
+        has_before = np.ones(n, dtype=bool)
+    else:
+        before_t = np.concatenate([times[:1], times[:-1]])
+        before_v = np.concatenate([values[:1], values[:-1]])
+        has_before = np.arange(n) > 0
+
+    gap_us = np.timedelta64(int(gap / timedelta(microseconds=1)), "us")
+    is_gap = has_before & ((times - before_t) > gap_us)
+    # A hold corner is needed where the previous value is known and differs from this one.
+    is_corner = (
+        has_before & ~is_gap & np.isfinite(before_v) & ~(before_v == values)
+    )
+    # A NaN after a known value also needs its corner: hold the value up to the unknown row.
+    extra = is_gap | is_corner
+    total = n + int(extra.sum())
+
+    out_t = np.empty(total, dtype="datetime64[us]")
+    out_v = np.empty(total, dtype="float64")
+    out_s = np.zeros(total, dtype="int8")
+    # Position of each row in the output: shifted by the extra vertices before it.
+    row_pos = np.arange(n) + np.cumsum(extra)
+    extra_pos = row_pos[extra] - 1
+    out_t[row_pos] = times
+    out_v[row_pos] = values
+    out_s[row_pos] = 1
+    # Gap: end the line at the previous row (NaN at its time). Corner: hold previous value.
+    gap_rows = is_gap[extra]
+    out_t[extra_pos] = np.where(gap_rows, before_t[extra], times[extra])
+    out_v[extra_pos] = np.where(gap_rows, np.nan, before_v[extra])
+    return {"time": out_t, "value": out_v, "sample": out_s}

@@ -1,0 +1,139 @@
+"""Store against a real PostgreSQL: exact rows, quoting, NULL/NaN, latest, missing tables."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from datetime import datetime, timedelta
+
+import numpy as np
+import psycopg
+import pytest
+from psycopg import sql
+
+from trending_panel.settings import Settings
+from trending_panel.store import Store
+from trending_panel.variables import BY_KEY, VARIABLES
+
+from .conftest import insert
+
+T0 = datetime(2023, 5, 4, 10, 0, 0)
+TEMP, PH = BY_KEY["temperature"], BY_KEY["ph"]
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def _with_store(settings: Settings, fn):
+    async with Store(settings) as store:
+        return await fn(store)
+
+
+def test_window_returns_exactly_the_rows_inside_inclusive_bounds(db, tables):
+    rows = [(T0 + timedelta(seconds=s), 37.0 + s / 100) for s in range(0, 100, 7)]
+    insert(tables, TEMP.table, rows)
+    start, end = T0 + timedelta(seconds=14), T0 + timedelta(seconds=56)
+    out = run(_with_store(db, lambda s: s.window([TEMP], start, end)))
+    series = out["temperature"]
+    expected = [r for r in rows if start <= r[0] <= end]
+    assert [t.item() for t in series.times] == [r[0] for r in expected]
+    assert series.values.tolist() == [r[1] for r in expected]
+    assert series.times[0].item() == start and series.times[-1].item() == end
+
+
+def test_slash_names_are_quoted_and_other_tables_untouched(db, tables):
+    # A decoy table whose name is the unquoted reading of a slash name must never be hit.
+    tables.execute('CREATE TABLE "CM_HAM_DO_AI1" (time timestamp, value double precision)')
+    tables.execute("""INSERT INTO "CM_HAM_DO_AI1" VALUES ('2023-05-04 10:00', -1)""")
+    insert(tables, TEMP.table, [(T0, 37.2)])
+    out = run(_with_store(db, lambda s: s.window(VARIABLES, None, None)))
+    assert out["temperature"].values.tolist() == [37.2]
+    assert all(len(out[v.key]) == 0 for v in VARIABLES[1:])
+
+
+def test_null_and_nan_are_gaps_not_zeros_or_errors(db, tables):
+    insert(
+        tables,
+        PH.table,
+        [(T0, 7.2), (T0 + timedelta(seconds=1), None), (T0 + timedelta(seconds=2), math.nan),
+         (T0 + timedelta(seconds=3), 7.1)],
+    )
+    series = run(_with_store(db, lambda s: s.window([PH], None, None)))["ph"]
+    assert len(series) == 4
+    assert series.values[0] == 7.2 and series.values[3] == 7.1
+    assert np.isnan(series.values[1]) and np.isnan(series.values[2])
+
+
+def test_rows_without_time_are_skipped(db, tables):
+    insert(tables, PH.table, [(None, 7.0), (T0, 7.2)])
+    series = run(_with_store(db, lambda s: s.window([PH], None, None)))["ph"]
+    assert series.values.tolist() == [7.2]
+
+
+def test_latest_and_newest_time(db, tables):
+    insert(tables, TEMP.table, [(T0, 37.1), (T0 + timedelta(seconds=5), 37.3)])
+    insert(tables, PH.table, [(T0 + timedelta(seconds=9), None)])
+
+    async def check(store: Store):
+        return await store.latest(VARIABLES), await store.newest_time(VARIABLES)
+
+    latest, newest = run(_with_store(db, check))
+    assert latest["temperature"] == (T0 + timedelta(seconds=5), 37.3)
+    assert latest["ph"] == (T0 + timedelta(seconds=9), None)  # NULL reported as it is
+    assert "pressure" not in latest  # empty table: no invented value
+    assert newest == T0 + timedelta(seconds=9)
+
+
+def test_missing_tables_are_reported_not_fatal(db, conn):
+    conn.execute(
+        sql.SQL("CREATE TABLE {} (time timestamp, value double precision)").format(
+            sql.Identifier(PH.table)
+        )
+    )
+    found = run(_with_store(db, lambda s: s.existing(VARIABLES)))
+    assert found == [PH]
+
+
+def test_since_reads_all_four_tables_in_one_query(db, tables):
+    for i, var in enumerate(VARIABLES):
+        insert(tables, var.table, [(T0 + timedelta(milliseconds=i), float(i))])
+    starts = {v.key: T0 for v in VARIABLES}
+    out = run(_with_store(db, lambda s: s.since(VARIABLES, starts)))
+    for i, var in enumerate(VARIABLES):
+        assert out[var.key] == [(T0 + timedelta(milliseconds=i), float(i))]
+
+
+def test_ensure_schema_creates_tables_and_time_index(db, conn):
+    run(_with_store(db, lambda s: s.ensure_schema()))
+    run(_with_store(db, lambda s: s.ensure_schema()))  # idempotent
+    names = {
+        r[0]
+        for r in conn.execute(
+            "SELECT tablename FROM pg_indexes WHERE indexdef LIKE '%(\"time\")%'"
+        ).fetchall()
+    }
+    assert names == {v.table for v in VARIABLES}
+
+
+def test_insert_uses_copy_and_keeps_exact_values(db, conn):
+    run(_with_store(db, lambda s: s.ensure_schema()))
+    rows = [(T0 + timedelta(microseconds=i), 0.1 * i) for i in range(1000)]
+    n = run(_with_store(db, lambda s: s.insert(TEMP, rows)))
+    assert n == 1000
+    got = conn.execute(
+        sql.SQL("SELECT time, value FROM {} ORDER BY time").format(sql.Identifier(TEMP.table))
+    ).fetchall()
+    assert got == rows
+
+
+def test_down_database_raises_quickly(db):
+    bad = Settings(host="127.0.0.1", port=1, user="x", password="y", dbname="z",
+                   connect_timeout=1)
+
+    async def attempt():
+        async with Store(bad) as store:
+            await store.latest(VARIABLES)
+
+    with pytest.raises((psycopg.OperationalError, Exception)):
+        run(attempt())
