@@ -108,8 +108,10 @@ class Dashboard(pn.viewable.Viewer):
             )
             for v in VARIABLES
         }
-        self._cards = pn.pane.HTML("", sizing_mode="stretch_width", name="latest-values")
-        self._status = pn.pane.HTML("", sizing_mode="stretch_width", name="status")
+        self._cards = pn.pane.HTML("", sizing_mode="stretch_width", name="latest-values",
+                                   stylesheets=[_CSS])
+        self._status = pn.pane.HTML("", sizing_mode="stretch_width", name="status",
+                                    stylesheets=[_CSS])
         self._picker = pn.widgets.DatetimeRangePicker(
             name="Custom range", enable_seconds=True, width=340
         )
@@ -428,7 +430,8 @@ class Dashboard(pn.viewable.Viewer):
         controls = pn.FlexBox(window, self._picker, variables, live, self.download,
                               align_items="center")
         return pn.Column(
-            pn.pane.HTML(_CSS + '<h2 class="tp-title">Bioreactor process trends</h2>'),
+            pn.pane.HTML('<h2 class="tp-title">Bioreactor process trends</h2>',
+                         stylesheets=[_CSS]),
             self._status,
             self._cards,
             controls,
@@ -459,7 +462,7 @@ def _age(delta: timedelta) -> str:
     return f"{seconds:.0f} s"
 
 
-_CSS = """<style>
+_CSS = """
 .tp-title{margin:4px 0 0 0;font-family:sans-serif}
 .tp-status{font-family:sans-serif;font-size:13px;color:#444}
 .tp-dot{font-size:14px}.tp-live{color:#2ca02c}.tp-down{color:#d62728}
@@ -468,6 +471,6 @@ _CSS = """<style>
 .tp-card{padding:6px 12px;background:#fafafa;min-width:170px}
 .tp-label{font-size:12px;color:#555}.tp-number{font-size:24px;font-weight:600}
 .tp-unit{font-size:14px;color:#555}.tp-time{font-size:11px;color:#777}
-</style>"""
+"""
 
 __all__ = ["Dashboard"]

@@ -46,6 +46,8 @@ def trend_figure(
     fig.yaxis.axis_label = var.title
     fig.xaxis.axis_label = time_label
     fig.title.text_font_size = "13px"
+    fig.xaxis.axis_label_text_font_size = "11px"
+    fig.xaxis.axis_label_standoff = 2
     fig.toolbar.logo = None
     return fig
 

@@ -104,7 +104,7 @@ def _dissolved_oxygen(ch: Channel, t: datetime) -> float:
 
 def _pressure(ch: Channel, t: datetime) -> float:
     level = ch.state.get("p", 0.064)
-    if ch.rng.random() < 0.05:  # occasional step of one quantum
+    if ch.rng.random() < 0.07:  # occasional step of one quantum
         level += ch.rng.choice((-0.002, 0.002))
     level = min(0.09, max(0.04, level))
     ch.state["p"] = level
@@ -147,6 +147,11 @@ class Plant:
                     yield ch.var, row
                 t += ch.scan
             self._next[ch.var.key] = t
+
+    def start_at(self, t: datetime) -> None:
+        """Begin scanning at ``t`` (no history)."""
+        for ch in self.channels:
+            self._next[ch.var.key] = ch.first_scan(t)
 
     def rows(self, start: datetime, end: datetime) -> dict[str, list[Row]]:
         out: dict[str, list[Row]] = {v.key: [] for v in VARIABLES}
@@ -200,15 +205,39 @@ async def run_live(
         await asyncio.sleep(tick)
 
 
-async def simulate(store: Store, history: timedelta, stop: asyncio.Event | None = None) -> None:
-    """Create the schema if needed, back-fill ``history``, then write live rows."""
-    await store.ensure_schema()
-    plant = Plant()
-    end = utcnow()
-    if history > timedelta(0):
-        n = await backfill(store, plant, end - history, end)
-        log.info("back-filled %d rows over %s", n, history)
-    else:
-        for ch in plant.channels:
-            plant._next[ch.var.key] = ch.first_scan(end)
-    await run_live(store, plant, end, stop)
+
+
+def run_simulator(settings, history: timedelta, *, live: bool = True) -> None:
+    """``trending-panel simulate``: blocking; Ctrl-C stops it."""
+
+    async def main() -> None:
+        store = Store(settings)
+        try:
+            await _until_ready(store)
+            plant = Plant()
+            end = utcnow()
+            if history > timedelta(0):
+                n = await backfill(store, plant, end - history, end)
+                log.info("back-filled %d rows over %s", n, history)
+            else:
+                plant.start_at(end)
+            if live:
+                log.info("writing live rows to %s", settings.describe())
+                await run_live(store, plant, end)
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+async def _until_ready(store: Store, attempts: int = 60) -> None:
+    """Create the schema, waiting for a database that is still starting (up to ~2 min)."""
+    for attempt in range(attempts):
+        try:
+            await store.ensure_schema()
+            return
+        except Exception as exc:
+            if attempt == attempts - 1:
+                raise
+            log.warning("database not ready (%s); retrying", str(exc).strip().splitlines()[0])
+            await asyncio.sleep(2)

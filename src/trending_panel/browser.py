@@ -1,0 +1,138 @@
+"""The headless-Chromium harness shared by the end-to-end tests and ``make screenshot``.
+
+Debian's Chromium driven by Playwright (never ``playwright install``): the flags keep it off
+the network, which is closed on the build machines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+#: JavaScript that reads every named ColumnDataSource of the page's Bokeh document.
+READ_SOURCES_JS = """
+() => {
+  const out = {};
+  const docs = (window.Bokeh && window.Bokeh.documents) || [];
+  for (const doc of docs) {
+    for (const m of doc.all_models) {
+      if (m.type === "ColumnDataSource" && m.name && m.name.startsWith("source-")) {
+        const d = m.data;
+        const get = (k) => Array.from(d instanceof Map ? d.get(k) : d[k]);
+        out[m.name.slice(7)] = {time: get("time"), value: get("value"), sample: get("sample")};
+      }
+    }
+  }
+  return out;
+}
+"""
+
+
+def chromium_path() -> str:
+    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.path.exists(path):
+        raise RuntimeError("Chromium not found: apt-get install -y chromium (or set CHROMIUM)")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(
+    predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.1, what: str = ""
+) -> Any:
+    """Poll ``predicate`` until it returns something truthy; raise TimeoutError naming ``what``."""
+    deadline = time.monotonic() + timeout
+    last_exc: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = predicate()
+            if result:
+                return result
+        except Exception as exc:  # the server may not be up yet
+            last_exc = exc
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what or predicate}: {last_exc}")
+
+
+def http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as resp:
+        return resp.status == 200
+
+
+@contextlib.contextmanager
+def served(
+    args: list[str], env: Mapping[str, str], port: int, timeout: float = 60.0
+) -> Iterator[subprocess.Popen]:
+    """Run ``trending-panel ARGS`` (or any command) until its liveness endpoint answers."""
+    cmd = args if args and os.path.sep in args[0] else [sys.executable, "-m", "trending_panel.cli",
+                                                        *args]
+    proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        def up() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}:\n{proc.stdout.read()}")
+            return http_ok(f"http://127.0.0.1:{port}/liveness")
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if up():
+                    break
+            except RuntimeError:
+                raise
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"server on port {port} did not come up") from None
+                time.sleep(0.2)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(2)  # SIGINT: the same as Ctrl-C
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@contextlib.contextmanager
+def browser_page(width: int = 1400, height: int = 1100) -> Iterator[Any]:
+    """A fresh Playwright page in headless Debian Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": width, "height": height},
+                                          accept_downloads=True)
+            yield context.new_page()
+        finally:
+            browser.close()
+
+
+def read_sources(page: Any) -> dict[str, dict[str, list]]:
+    return page.evaluate(READ_SOURCES_JS)

