@@ -1,0 +1,33 @@
+"""trending-panel: real-time process-data trending for bioreactors.
+
+In a notebook::
+
+    import panel as pn
+    pn.extension()
+    from trending_panel import Dashboard
+    Dashboard()          # reads POSTGRES_* from the environment
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+__all__ = ["Dashboard", "Settings", "__version__"]
+
+if TYPE_CHECKING:
+    from .dashboard import Dashboard
+    from .settings import Settings
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so that `trending-panel export` and the settings check don't import Panel.
+    if name == "Dashboard":
+        from .dashboard import Dashboard
+
+        return Dashboard
+    if name == "Settings":
+        from .settings import Settings
+
+        return Settings
+    raise AttributeError(name)

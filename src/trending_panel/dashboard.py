@@ -113,15 +113,14 @@ class Dashboard(pn.viewable.Viewer):
         self._status = pn.pane.HTML("", sizing_mode="stretch_width", name="status",
                                     stylesheets=[_CSS])
         self._picker = pn.widgets.DatetimeRangePicker(
-            name="Custom range", enable_seconds=True, width=340
+            label="Custom range", enable_seconds=True, width=340
         )
         self._picker.param.watch(self._picked, "value")
         self.download = pn.widgets.FileDownload(
             callback=self._csv,
             filename="trending.csv",
             label="Download CSV",
-            button_type="primary",
-            name="download-csv",
+            color="primary",
         )
         self._periodic = None
         if autostart:
@@ -421,12 +420,12 @@ class Dashboard(pn.viewable.Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         window = pn.widgets.RadioButtonGroup.from_param(
-            self.param.window, name="", button_type="light", button_style="outline"
+            self.param.window, label="", color="light", variant="outline"
         )
         variables = pn.widgets.CheckButtonGroup.from_param(
-            self.param.variables, name="", button_type="light", button_style="outline"
+            self.param.variables, label="", color="light", variant="outline"
         )
-        live = pn.widgets.Toggle.from_param(self.param.live, name="Live", button_type="success")
+        live = pn.widgets.Toggle.from_param(self.param.live, label="Live", color="success")
         controls = pn.FlexBox(window, self._picker, variables, live, self.download,
                               align_items="center")
         return pn.Column(

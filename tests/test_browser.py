@@ -1,0 +1,168 @@
+"""End to end: Chromium against ``trending-panel serve``, reading the Bokeh models of the page."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from trending_panel.browser import browser_page, free_port, read_sources, served, wait_until
+from trending_panel.dashboard import to_ms
+from trending_panel.variables import BY_KEY, VARIABLES
+
+from .conftest import insert
+from .csvcheck import csv_rows, db_rows
+
+pytestmark = pytest.mark.browser
+
+NEWEST = datetime(2023, 3, 1, 16, 0, 0, 250000)  # a finished batch, years old
+
+
+@pytest.fixture(scope="module")
+def plant_db(admin_settings) -> Iterator[tuple]:
+    """A database with 30 hours of by-exception history in all four tables, misaligned."""
+    name = f"tp_e2e_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_settings.conninfo(), autocommit=True) as c:
+        c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    settings = replace(admin_settings, dbname=name)
+    conn = psycopg.connect(settings.conninfo(), autocommit=True)
+    for i, var in enumerate(VARIABLES):
+        conn.execute(sql.SQL("CREATE TABLE {} (time timestamp, value double precision)").format(
+            sql.Identifier(var.table)))
+        step = timedelta(seconds=20 + 7 * i)
+        n = int(timedelta(hours=30) / step)
+        insert(conn, var.table, [
+            (NEWEST - timedelta(milliseconds=31 * i) - k * step, 10.0 * (i + 1) + (k % 13) * 0.01)
+            for k in range(n)
+        ])
+    env = {"POSTGRES_HOST": settings.host, "POSTGRES_PORT": str(settings.port),
+           "POSTGRES_USER": settings.user, "POSTGRES_PASSWORD": settings.password,
+           "POSTGRES_DB": name}
+    try:
+        yield settings, conn, env
+    finally:
+        conn.close()
+        with psycopg.connect(admin_settings.conninfo(), autocommit=True) as c:
+            c.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="module")
+def server(plant_db) -> Iterator[str]:
+    _, _, env = plant_db
+    port = free_port()
+    with served(["serve", "--port", str(port)], env, port):
+        yield f"http://localhost:{port}"
+
+
+@pytest.fixture
+def page():
+    with browser_page() as p:
+        yield p
+
+
+FIGURES_JS = """
+() => {
+  const out = [];
+  for (const m of Bokeh.documents[0].all_models) {
+    if (m.type === "Figure") out.push({title: m.title.text,
+                                       y: m.left[0].axis_label, x: m.below[0].axis_label});
+  }
+  return out;
+}
+"""
+RANGE_JS = """
+() => { for (const m of Bokeh.documents[0].all_models) if (m.name === "time-range")
+          return [m.start, m.end]; }
+"""
+
+
+def loaded(page, n: int = 4) -> dict:
+    return wait_until(lambda: (s := read_sources(page)) and len(s) == n
+                      and all(len(v["time"]) for v in s.values()) and s,
+                      timeout=30, what="data in every plot")
+
+
+def test_four_labelled_plots_and_current_values(server, page):
+    page.goto(server + "/")
+    loaded(page)
+    figures = page.evaluate(FIGURES_JS)
+    assert sorted(f["title"] for f in figures) == sorted(v.title for v in VARIABLES)
+    assert {f["y"] for f in figures} == {v.title for v in VARIABLES}
+    assert {f["x"] for f in figures} == {"Time (UTC)"}
+    cards = page.locator(".tp-card")
+    wait_until(lambda: cards.count() == 4, what="four value cards")
+    assert page.locator(".tp-card[data-key=temperature] .tp-unit").inner_text() == "°C"
+    assert "Live" in page.locator(".tp-status").inner_text()
+
+
+def test_inserted_row_appears_within_two_seconds_without_reload(server, plant_db, page):
+    _, conn, _ = plant_db
+    page.goto(server + "/?window=15m")
+    loaded(page)
+    page.evaluate("() => { window.__same_page = true; }")
+    var = BY_KEY["ph"]
+    row_time = NEWEST + timedelta(seconds=3, milliseconds=7)
+    target = to_ms(row_time)
+    insert(conn, var.table, [(row_time, 6.54321)])
+    inserted = time.monotonic()
+
+    def arrived() -> bool:
+        src = read_sources(page)["ph"]
+        return any(t == target and v == 6.54321 for t, v in zip(src["time"], src["value"],
+                                                                strict=True))
+
+    wait_until(arrived, timeout=5, interval=0.02, what="the inserted row in the page")
+    latency = time.monotonic() - inserted
+    print(f"insert-to-browser latency: {latency * 1000:.0f} ms")
+    assert latency < 2.0
+    assert page.evaluate("() => window.__same_page === true")  # no reload happened
+    end = page.evaluate(RANGE_JS)[1]
+    assert end == target  # the relative window followed the new sample
+
+
+def test_window_in_url_shows_that_window(server, plant_db, page):
+    settings, conn, _ = plant_db
+    page.goto(server + "/?window=24h")
+    sources = loaded(page)
+    newest = max(r[0] for var in VARIABLES for r in conn.execute(
+        sql.SQL("SELECT max(time) FROM {}").format(sql.Identifier(var.table))))
+    start = newest - timedelta(hours=24)
+    assert page.evaluate(RANGE_JS) == [to_ms(start), to_ms(newest)]
+    temp = BY_KEY["temperature"]
+    expected = conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE time >= %s").format(
+        sql.Identifier(temp.table)), (start,)).fetchone()[0]
+    assert sum(sources["temperature"]["sample"]) == expected
+    assert page.locator("button.bk-active", has_text="Last 24 h").count() == 1
+    # absolute windows in ISO 8601, also shareable
+    page.goto(server + "/?start=2023-03-01T10:00:00&end=2023-03-01T11:00:00")
+    wait_until(lambda: page.evaluate(RANGE_JS) == [to_ms(datetime(2023, 3, 1, 10)),
+                                                   to_ms(datetime(2023, 3, 1, 11))],
+               what="the absolute window")
+
+
+def test_csv_download_equals_database_rows_of_the_window(server, plant_db, page, tmp_path):
+    _, conn, _ = plant_db
+    page.goto(server + "/?window=6h")
+    loaded(page)
+    with page.expect_download(timeout=30_000) as info:
+        page.get_by_role("button", name="Download CSV").click()
+    download = info.value
+    path = tmp_path / download.suggested_filename
+    download.save_as(path)
+    text = path.read_bytes().decode("utf-8")
+    newest = max(r[0] for var in VARIABLES for r in conn.execute(
+        sql.SQL("SELECT max(time) FROM {}").format(sql.Identifier(var.table))))
+    start = newest - timedelta(hours=6)
+    head, rows = csv_rows(text)
+    assert head[0] == "time" and len(head) == 5
+    expected = db_rows(conn, VARIABLES, start, newest)
+    assert sum(expected.values()) > 2000
+    assert rows == expected
+    assert download.suggested_filename == (
+        f"trending_{start:%Y%m%dT%H%M%S}_{newest:%Y%m%dT%H%M%S}.csv")

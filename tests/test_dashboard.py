@@ -1,0 +1,175 @@
+"""Dashboard state without a browser: window loads, live streaming, late rows, outages."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from trending_panel.dashboard import Dashboard, to_ms
+from trending_panel.feed import LiveFeed
+from trending_panel.store import Store
+from trending_panel.variables import BY_KEY, VARIABLES
+
+from .conftest import insert
+
+OLD = datetime(2023, 3, 1, 16, 0)  # the reference batch ended years ago
+TEMP, PH = BY_KEY["temperature"], BY_KEY["ph"]
+
+
+def samples(dash: Dashboard, key: str) -> list[tuple[datetime, float]]:
+    data = dash.sources[key].data
+    mask = np.asarray(data["sample"]) == 1
+    times = np.asarray(data["time"], dtype="datetime64[us]")[mask]
+    return [(t.item(), float(v)) for t, v in zip(times, np.asarray(data["value"])[mask],
+                                                   strict=True)]
+
+
+def run_with_dashboard(settings, body, **params):
+    async def main():
+        async with Store(settings) as store:
+            feed = LiveFeed(store, settings)
+            dash = Dashboard(settings, feed=feed, autostart=False, **params)
+            await feed.poll()
+            await dash.load()
+            dash.tick()
+            return await body(dash, feed)
+
+    return asyncio.run(main())
+
+
+def batch_rows(start: datetime, n: int, step: timedelta, base: float):
+    return [(start + i * step, base + 0.01 * (i % 7)) for i in range(n)]
+
+
+def test_relative_window_on_a_years_old_database_shows_its_last_hour(db, tables):
+    rows = batch_rows(OLD - timedelta(hours=6), 6 * 360, timedelta(seconds=10), 37.2)
+    insert(tables, TEMP.table, rows)
+
+    async def body(dash, feed):
+        return samples(dash, "temperature"), (dash.x_range.start, dash.x_range.end)
+
+    shown, (x0, x1) = run_with_dashboard(db, body)
+    last_hour = [r for r in rows if r[0] >= rows[-1][0] - timedelta(hours=1)]
+    assert shown == last_hour and len(shown) == 361
+    assert (x0, x1) == (to_ms(rows[-1][0] - timedelta(hours=1)), to_ms(rows[-1][0]))
+
+
+def test_absolute_window_and_24h_window(db, tables):
+    rows = batch_rows(OLD - timedelta(hours=30), 30 * 60, timedelta(minutes=1), 7.1)
+    insert(tables, PH.table, rows)
+    start, end = OLD - timedelta(hours=10), OLD - timedelta(hours=9)
+
+    async def body(dash, feed):
+        first = samples(dash, "ph")
+        dash.param.update(window="24h")
+        await dash.load()
+        dash.tick()
+        return first, samples(dash, "ph")
+
+    absolute, day = run_with_dashboard(db, body, window="custom", start=start, end=end)
+    assert absolute == [r for r in rows if start <= r[0] <= end]
+    assert day == [r for r in rows if r[0] >= rows[-1][0] - timedelta(hours=24)]
+
+
+def test_new_rows_stream_in_and_the_window_follows(db, tables):
+    insert(tables, TEMP.table, batch_rows(OLD - timedelta(minutes=10), 60, timedelta(seconds=10),
+                                          37.2))
+
+    async def body(dash, feed):
+        before = len(dash.sources["temperature"].data["time"])
+        new = [(OLD + timedelta(seconds=5), 37.31), (OLD + timedelta(seconds=9), 37.33)]
+        insert(tables, TEMP.table, new)
+        await feed.poll()
+        dash.tick()
+        return before, samples(dash, "temperature")[-2:], dash.x_range.end, new
+
+    before, tail, x_end, new = run_with_dashboard(db, body, window="5m")
+    assert before > 0
+    assert tail == new
+    assert x_end == to_ms(new[-1][0])  # the relative window follows the newest sample
+
+
+def test_late_row_is_inserted_in_time_order(db, tables):
+    rows = batch_rows(OLD - timedelta(minutes=2), 12, timedelta(seconds=10), 37.2)
+    insert(tables, TEMP.table, rows)
+
+    async def body(dash, feed):
+        late = (OLD - timedelta(seconds=25), 36.5)
+        insert(tables, TEMP.table, [late])
+        await feed.poll()
+        dash.tick()
+        return samples(dash, "temperature"), late
+
+    shown, late = run_with_dashboard(db, body, window="15m")
+    assert late in shown
+    assert [t for t, _ in shown] == sorted(t for t, _ in shown)
+    assert len(shown) == len(rows) + 1
+
+
+def test_thirty_minute_outage_is_drawn_as_a_break(db, tables):
+    before = batch_rows(OLD - timedelta(hours=1), 60, timedelta(seconds=20), 37.2)
+    after = batch_rows(before[-1][0] + timedelta(minutes=30), 30, timedelta(seconds=20), 37.3)
+    insert(tables, TEMP.table, before + after)
+
+    async def body(dash, feed):
+        data = dash.sources["temperature"].data
+        return np.asarray(data["time"], dtype="datetime64[us]"), np.asarray(data["value"])
+
+    times, values = run_with_dashboard(db, body, window="6h")
+    t_last, t_next = np.datetime64(before[-1][0], "us"), np.datetime64(after[0][0], "us")
+    # exactly one NaN break, at the end of the last row before the outage
+    nan_at = times[np.isnan(values)]
+    assert list(nan_at) == [t_last]
+    # and no vertex with a value anywhere inside the outage
+    inside = (times > t_last) & (times < t_next)
+    assert not inside.any()
+
+
+def test_null_values_are_gaps_and_shown_in_the_header(db, tables):
+    insert(tables, PH.table, [(OLD - timedelta(seconds=20), 7.1), (OLD - timedelta(seconds=10),
+                                                                     None), (OLD, 7.0)])
+    insert(tables, TEMP.table, [(OLD, None)])
+
+    async def body(dash, feed):
+        return (np.asarray(dash.sources["ph"].data["value"]), dash._cards.object,
+                dash._status.object)
+
+    ph_values, cards, status = run_with_dashboard(db, body)
+    assert np.isnan(ph_values).sum() == 1
+    assert 'data-key="temperature"' in cards and "NULL" in cards
+    assert "Live" in status
+
+
+def test_missing_table_is_named_and_the_rest_still_shown(db, conn):
+    from psycopg import sql
+
+    conn.execute(sql.SQL("CREATE TABLE {} (time timestamp, value double precision)").format(
+        sql.Identifier(PH.table)))
+    insert(conn, PH.table, [(OLD, 7.2)])
+
+    async def body(dash, feed):
+        return samples(dash, "ph"), dash._status.object
+
+    shown, status = run_with_dashboard(db, body)
+    assert shown == [(OLD, 7.2)]
+    for var in VARIABLES:
+        assert (var.table in status) == (var is not PH)
+
+
+def test_variable_selection_hides_plots_and_limits_the_csv(db, tables):
+    insert(tables, PH.table, [(OLD, 7.2)])
+    insert(tables, TEMP.table, [(OLD, 37.2)])
+
+    async def body(dash, feed):
+        dash.variables = ["ph"]
+        await dash.load()
+        dash.tick()
+        csv = (await dash._csv()).read().decode()
+        return [p.visible for p in dash._panes.values()], csv, dash.download.filename
+
+    visible, csv, filename = run_with_dashboard(db, body)
+    assert visible == [v is PH for v in VARIABLES]
+    assert csv.splitlines() == ["time,ph", "2023-03-01T16:00:00.000000,7.2"]
+    assert filename == "trending_20230301T150000_20230301T160000.csv"
