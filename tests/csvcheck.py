@@ -34,13 +34,18 @@ def csv_rows(text: str) -> tuple[list[str], Counter]:
     return head, rows
 
 
-def db_rows(conn: psycopg.Connection, variables: tuple[Variable, ...] = VARIABLES,
-            start: datetime | None = None, end: datetime | None = None) -> Counter:
+def db_rows(
+    conn: psycopg.Connection,
+    variables: tuple[Variable, ...] = VARIABLES,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> Counter:
     out: Counter = Counter()
     for var in variables:
         for t, v in conn.execute(
             sql.SQL("SELECT time, value FROM {} WHERE time IS NOT NULL").format(
-                sql.Identifier(var.table))
+                sql.Identifier(var.table)
+            )
         ):
             if (start is None or t >= start) and (end is None or t <= end):
                 out[(var.key, row_key((t, v)))] += 1

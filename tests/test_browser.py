@@ -33,17 +33,31 @@ def plant_db(admin_settings) -> Iterator[tuple]:
     settings = replace(admin_settings, dbname=name)
     conn = psycopg.connect(settings.conninfo(), autocommit=True)
     for i, var in enumerate(VARIABLES):
-        conn.execute(sql.SQL("CREATE TABLE {} (time timestamp, value double precision)").format(
-            sql.Identifier(var.table)))
+        conn.execute(
+            sql.SQL("CREATE TABLE {} (time timestamp, value double precision)").format(
+                sql.Identifier(var.table)
+            )
+        )
         step = timedelta(seconds=20 + 7 * i)
         n = int(timedelta(hours=30) / step)
-        insert(conn, var.table, [
-            (NEWEST - timedelta(milliseconds=31 * i) - k * step, 10.0 * (i + 1) + (k % 13) * 0.01)
-            for k in range(n)
-        ])
-    env = {"POSTGRES_HOST": settings.host, "POSTGRES_PORT": str(settings.port),
-           "POSTGRES_USER": settings.user, "POSTGRES_PASSWORD": settings.password,
-           "POSTGRES_DB": name}
+        insert(
+            conn,
+            var.table,
+            [
+                (
+                    NEWEST - timedelta(milliseconds=31 * i) - k * step,
+                    10.0 * (i + 1) + (k % 13) * 0.01,
+                )
+                for k in range(n)
+            ],
+        )
+    env = {
+        "POSTGRES_HOST": settings.host,
+        "POSTGRES_PORT": str(settings.port),
+        "POSTGRES_USER": settings.user,
+        "POSTGRES_PASSWORD": settings.password,
+        "POSTGRES_DB": name,
+    }
     try:
         yield settings, conn, env
     finally:
@@ -83,9 +97,16 @@ RANGE_JS = """
 
 
 def loaded(page, n: int = 4) -> dict:
-    return wait_until(lambda: (s := read_sources(page)) and len(s) == n
-                      and all(len(v["time"]) for v in s.values()) and s,
-                      timeout=30, what="data in every plot")
+    return wait_until(
+        lambda: (
+            (s := read_sources(page))
+            and len(s) == n
+            and all(len(v["time"]) for v in s.values())
+            and s
+        ),
+        timeout=30,
+        what="data in every plot",
+    )
 
 
 def test_four_labelled_plots_and_current_values(server, page):
@@ -114,8 +135,9 @@ def test_inserted_row_appears_within_two_seconds_without_reload(server, plant_db
 
     def arrived() -> bool:
         src = read_sources(page)["ph"]
-        return any(t == target and v == 6.54321 for t, v in zip(src["time"], src["value"],
-                                                                strict=True))
+        return any(
+            t == target and v == 6.54321 for t, v in zip(src["time"], src["value"], strict=True)
+        )
 
     wait_until(arrived, timeout=5, interval=0.02, what="the inserted row in the page")
     latency = time.monotonic() - inserted
@@ -127,23 +149,32 @@ def test_inserted_row_appears_within_two_seconds_without_reload(server, plant_db
 
 
 def test_window_in_url_shows_that_window(server, plant_db, page):
-    settings, conn, _ = plant_db
+    _, conn, _ = plant_db
     page.goto(server + "/?window=24h")
     sources = loaded(page)
-    newest = max(r[0] for var in VARIABLES for r in conn.execute(
-        sql.SQL("SELECT max(time) FROM {}").format(sql.Identifier(var.table))))
+    newest = max(
+        r[0]
+        for var in VARIABLES
+        for r in conn.execute(sql.SQL("SELECT max(time) FROM {}").format(sql.Identifier(var.table)))
+    )
     start = newest - timedelta(hours=24)
     assert page.evaluate(RANGE_JS) == [to_ms(start), to_ms(newest)]
     temp = BY_KEY["temperature"]
-    expected = conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE time >= %s").format(
-        sql.Identifier(temp.table)), (start,)).fetchone()[0]
+    expected = conn.execute(
+        sql.SQL("SELECT count(*) FROM {} WHERE time >= %s").format(sql.Identifier(temp.table)),
+        (start,),
+    ).fetchone()[0]
     assert sum(sources["temperature"]["sample"]) == expected
     assert page.locator("button.bk-active", has_text="Last 24 h").count() == 1
     # absolute windows in ISO 8601, also shareable
     page.goto(server + "/?start=2023-03-01T10:00:00&end=2023-03-01T11:00:00")
-    wait_until(lambda: page.evaluate(RANGE_JS) == [to_ms(datetime(2023, 3, 1, 10)),
-                                                   to_ms(datetime(2023, 3, 1, 11))],
-               what="the absolute window")
+    wait_until(
+        lambda: (
+            page.evaluate(RANGE_JS)
+            == [to_ms(datetime(2023, 3, 1, 10)), to_ms(datetime(2023, 3, 1, 11))]
+        ),
+        what="the absolute window",
+    )
 
 
 def test_csv_download_equals_database_rows_of_the_window(server, plant_db, page, tmp_path):
@@ -156,8 +187,11 @@ def test_csv_download_equals_database_rows_of_the_window(server, plant_db, page,
     path = tmp_path / download.suggested_filename
     download.save_as(path)
     text = path.read_bytes().decode("utf-8")
-    newest = max(r[0] for var in VARIABLES for r in conn.execute(
-        sql.SQL("SELECT max(time) FROM {}").format(sql.Identifier(var.table))))
+    newest = max(
+        r[0]
+        for var in VARIABLES
+        for r in conn.execute(sql.SQL("SELECT max(time) FROM {}").format(sql.Identifier(var.table)))
+    )
     start = newest - timedelta(hours=6)
     head, rows = csv_rows(text)
     assert head[0] == "time" and len(head) == 5
@@ -165,4 +199,5 @@ def test_csv_download_equals_database_rows_of_the_window(server, plant_db, page,
     assert sum(expected.values()) > 2000
     assert rows == expected
     assert download.suggested_filename == (
-        f"trending_{start:%Y%m%dT%H%M%S}_{newest:%Y%m%dT%H%M%S}.csv")
+        f"trending_{start:%Y%m%dT%H%M%S}_{newest:%Y%m%dT%H%M%S}.csv"
+    )

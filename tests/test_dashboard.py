@@ -22,8 +22,9 @@ def samples(dash: Dashboard, key: str) -> list[tuple[datetime, float]]:
     data = dash.sources[key].data
     mask = np.asarray(data["sample"]) == 1
     times = np.asarray(data["time"], dtype="datetime64[us]")[mask]
-    return [(t.item(), float(v)) for t, v in zip(times, np.asarray(data["value"])[mask],
-                                                   strict=True)]
+    return [
+        (t.item(), float(v)) for t, v in zip(times, np.asarray(data["value"])[mask], strict=True)
+    ]
 
 
 def run_with_dashboard(settings, body, **params):
@@ -74,8 +75,9 @@ def test_absolute_window_and_24h_window(db, tables):
 
 
 def test_new_rows_stream_in_and_the_window_follows(db, tables):
-    insert(tables, TEMP.table, batch_rows(OLD - timedelta(minutes=10), 60, timedelta(seconds=10),
-                                          37.2))
+    insert(
+        tables, TEMP.table, batch_rows(OLD - timedelta(minutes=10), 60, timedelta(seconds=10), 37.2)
+    )
 
     async def body(dash, feed):
         before = len(dash.sources["temperature"].data["time"])
@@ -128,13 +130,19 @@ def test_thirty_minute_outage_is_drawn_as_a_break(db, tables):
 
 
 def test_null_values_are_gaps_and_shown_in_the_header(db, tables):
-    insert(tables, PH.table, [(OLD - timedelta(seconds=20), 7.1), (OLD - timedelta(seconds=10),
-                                                                     None), (OLD, 7.0)])
+    insert(
+        tables,
+        PH.table,
+        [(OLD - timedelta(seconds=20), 7.1), (OLD - timedelta(seconds=10), None), (OLD, 7.0)],
+    )
     insert(tables, TEMP.table, [(OLD, None)])
 
     async def body(dash, feed):
-        return (np.asarray(dash.sources["ph"].data["value"]), dash._cards.object,
-                dash._status.object)
+        return (
+            np.asarray(dash.sources["ph"].data["value"]),
+            dash._cards.object,
+            dash._status.object,
+        )
 
     ph_values, cards, status = run_with_dashboard(db, body)
     assert np.isnan(ph_values).sum() == 1
@@ -145,8 +153,11 @@ def test_null_values_are_gaps_and_shown_in_the_header(db, tables):
 def test_missing_table_is_named_and_the_rest_still_shown(db, conn):
     from psycopg import sql
 
-    conn.execute(sql.SQL("CREATE TABLE {} (time timestamp, value double precision)").format(
-        sql.Identifier(PH.table)))
+    conn.execute(
+        sql.SQL("CREATE TABLE {} (time timestamp, value double precision)").format(
+            sql.Identifier(PH.table)
+        )
+    )
     insert(conn, PH.table, [(OLD, 7.2)])
 
     async def body(dash, feed):
@@ -166,7 +177,7 @@ def test_variable_selection_hides_plots_and_limits_the_csv(db, tables):
         dash.variables = ["ph"]
         await dash.load()
         dash.tick()
-        csv = (await dash._csv()).read().decode()
+        csv = (await dash.csv_file()).read().decode()
         return [p.visible for p in dash._panes.values()], csv, dash.download.filename
 
     visible, csv, filename = run_with_dashboard(db, body)

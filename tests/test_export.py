@@ -21,15 +21,22 @@ T0 = datetime(2023, 5, 4, 10, 0)
 def fill(conn) -> None:
     """Misaligned timestamps across tables, a duplicated timestamp, NULL, NaN, float32 values."""
     for i, var in enumerate(VARIABLES):
-        insert(conn, var.table, [
-            (T0 + timedelta(seconds=s, milliseconds=137 * i), 37.0 + s * 0.1 + i)
-            for s in range(0, 600, 3 + i)
-        ])
+        insert(
+            conn,
+            var.table,
+            [
+                (T0 + timedelta(seconds=s, milliseconds=137 * i), 37.0 + s * 0.1 + i)
+                for s in range(0, 600, 3 + i)
+            ],
+        )
     temp, ph = BY_KEY["temperature"], BY_KEY["ph"]
     dup = T0 + timedelta(seconds=100, milliseconds=5)
     insert(conn, temp.table, [(dup, 37.19999885559082), (dup, 37.2), (dup, 37.2)])
-    insert(conn, ph.table, [(dup, 7.0), (T0 + timedelta(seconds=7), None),
-                            (T0 + timedelta(seconds=8), math.nan)])
+    insert(
+        conn,
+        ph.table,
+        [(dup, 7.0), (T0 + timedelta(seconds=7), None), (T0 + timedelta(seconds=8), math.nan)],
+    )
 
 
 def export_text(settings, variables, start, end) -> str:
@@ -82,19 +89,52 @@ def test_values_round_trip_exactly():
 
 def test_cli_export_writes_the_same_file(db, tables, tmp_path):
     fill(tables)
-    env = {"POSTGRES_HOST": db.host, "POSTGRES_PORT": str(db.port), "POSTGRES_USER": db.user,
-           "POSTGRES_PASSWORD": db.password, "POSTGRES_DB": db.dbname, "PATH": "/usr/bin:/bin"}
+    env = {
+        "POSTGRES_HOST": db.host,
+        "POSTGRES_PORT": str(db.port),
+        "POSTGRES_USER": db.user,
+        "POSTGRES_PASSWORD": db.password,
+        "POSTGRES_DB": db.dbname,
+        "PATH": "/usr/bin:/bin",
+    }
     out = tmp_path / "window.csv"
     proc = subprocess.run(
-        [sys.executable, "-m", "trending_panel.cli", "export", "--start", "2023-05-04T10:00:30",
-         "--end", "2023-05-04T10:06:40", "-o", str(out)],
-        env=env, capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "trending_panel.cli",
+            "export",
+            "--start",
+            "2023-05-04T10:00:30",
+            "--end",
+            "2023-05-04T10:06:40",
+            "-o",
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     start, end = T0 + timedelta(seconds=30), T0 + timedelta(seconds=400)
     assert out.read_bytes().decode() == export_text(db, VARIABLES, start, end)
     # relative window: the last hour before the newest sample, not before now
-    proc = subprocess.run([sys.executable, "-m", "trending_panel.cli", "export", "--window", "1h",
-                           "--variables", "ph"], env=env, capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "trending_panel.cli",
+            "export",
+            "--window",
+            "1h",
+            "--variables",
+            "ph",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert csv_rows(proc.stdout)[1] == db_rows(tables, (BY_KEY["ph"],))

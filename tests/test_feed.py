@@ -123,11 +123,16 @@ def test_outage_is_reported_survived_and_back_filled(pg_server, db, tables):
             pg_server.restart()
             # rows the plant wrote for the outage period arrive after the restart
             with psycopg.connect(db.conninfo(), autocommit=True) as c:
-                insert(c, TEMP.table, [(T0 + timedelta(minutes=m), 37.0 + m / 100)
-                                       for m in range(1, 31)])
+                insert(
+                    c,
+                    TEMP.table,
+                    [(T0 + timedelta(minutes=m), 37.0 + m / 100) for m in range(1, 31)],
+                )
             await _until(lambda: feed.status == "live", timeout=30)
-            await _until(lambda: feed.latest.get("temperature", (T0,))[0]
-                         == T0 + timedelta(minutes=30), timeout=10)
+            await _until(
+                lambda: feed.latest.get("temperature", (T0,))[0] == T0 + timedelta(minutes=30),
+                timeout=10,
+            )
             await feed.stop()
             rows = []
             for batch in list(sub.batches):
@@ -135,8 +140,9 @@ def test_outage_is_reported_survived_and_back_filled(pg_server, db, tables):
             return rows
 
     rows = asyncio.run(scenario())
-    assert rows == [(T0, 37.0)] + [(T0 + timedelta(minutes=m), 37.0 + m / 100)
-                                   for m in range(1, 31)]
+    assert rows == [(T0, 37.0)] + [
+        (T0 + timedelta(minutes=m), 37.0 + m / 100) for m in range(1, 31)
+    ]
 
 
 async def _until(predicate, timeout: float = 10.0) -> None:

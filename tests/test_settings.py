@@ -27,7 +27,12 @@ GOOD = {
 def test_reads_all_five_variables():
     s = Settings.from_env(GOOD)
     assert (s.host, s.port, s.user, s.password, s.dbname) == (
-        "db.example", 5432, "reader", "secret", "plant")
+        "db.example",
+        5432,
+        "reader",
+        "secret",
+        "plant",
+    )
     assert s.timezone == "UTC"
 
 
@@ -52,8 +57,12 @@ def test_empty_value_is_named(name):
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("TRENDING_TIMEZONE", "Mars/Olympus"), ("TRENDING_GAP", "five minutes"),
-     ("TRENDING_POLL", "0s"), ("TRENDING_CONNECT_TIMEOUT", "x")],
+    [
+        ("TRENDING_TIMEZONE", "Mars/Olympus"),
+        ("TRENDING_GAP", "five minutes"),
+        ("TRENDING_POLL", "0s"),
+        ("TRENDING_CONNECT_TIMEOUT", "x"),
+    ],
 )
 def test_malformed_optional_setting_is_named(name, value):
     with pytest.raises(SettingsError, match=name):
@@ -74,8 +83,13 @@ def test_password_never_in_repr_or_description():
 def test_cli_stops_with_a_message_not_a_traceback(command):
     env = {k: v for k, v in os.environ.items() if not k.startswith("POSTGRES_")}
     env.update({k: v for k, v in GOOD.items() if k != "POSTGRES_DB"})
-    proc = subprocess.run([sys.executable, "-m", "trending_panel.cli", command],
-                          env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "trending_panel.cli", command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert "POSTGRES_DB" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -101,11 +115,18 @@ def test_odd_passwords_authenticate(pg_server, db, password):
         conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
         conn.execute(
             sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-                sql.Identifier(role), sql.Literal(password))
+                sql.Identifier(role), sql.Literal(password)
+            )
         )
     pg_server.require_password(role)
-    env = {**GOOD, "POSTGRES_HOST": db.host, "POSTGRES_PORT": str(db.port),
-           "POSTGRES_USER": role, "POSTGRES_PASSWORD": password, "POSTGRES_DB": db.dbname}
+    env = {
+        **GOOD,
+        "POSTGRES_HOST": db.host,
+        "POSTGRES_PORT": str(db.port),
+        "POSTGRES_USER": role,
+        "POSTGRES_PASSWORD": password,
+        "POSTGRES_DB": db.dbname,
+    }
     settings = Settings.from_env(env)
 
     async def check() -> list:

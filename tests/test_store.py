@@ -56,8 +56,12 @@ def test_null_and_nan_are_gaps_not_zeros_or_errors(db, tables):
     insert(
         tables,
         PH.table,
-        [(T0, 7.2), (T0 + timedelta(seconds=1), None), (T0 + timedelta(seconds=2), math.nan),
-         (T0 + timedelta(seconds=3), 7.1)],
+        [
+            (T0, 7.2),
+            (T0 + timedelta(seconds=1), None),
+            (T0 + timedelta(seconds=2), math.nan),
+            (T0 + timedelta(seconds=3), 7.1),
+        ],
     )
     series = run(_with_store(db, lambda s: s.window([PH], None, None)))["ph"]
     assert len(series) == 4
@@ -128,8 +132,7 @@ def test_insert_uses_copy_and_keeps_exact_values(db, conn):
 
 
 def test_down_database_raises_quickly(db):
-    bad = Settings(host="127.0.0.1", port=1, user="x", password="y", dbname="z",
-                   connect_timeout=1)
+    bad = Settings(host="127.0.0.1", port=1, user="x", password="y", dbname="z", connect_timeout=1)
 
     async def attempt():
         async with Store(bad) as store:

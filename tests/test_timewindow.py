@@ -14,8 +14,10 @@ from trending_panel.timewindow import PRESETS, TimeWindow, parse_duration, parse
 UTC = ZoneInfo("UTC")
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("5m", 300), ("1.5h", 5400),
-                                               ("7d", 604800), ("250ms", 0.25), ("2w", 1209600)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90), ("5m", 300), ("1.5h", 5400), ("7d", 604800), ("250ms", 0.25), ("2w", 1209600)],
+)
 def test_durations(text, seconds):
     assert parse_duration(text).total_seconds() == seconds
 
@@ -53,9 +55,15 @@ def test_offsets_are_converted_to_the_data_zone():
     assert parse_time("2023-03-01 12:00", berlin) == datetime(2023, 3, 1, 12, 0)
 
 
-@pytest.mark.parametrize("query", [{"window": "3h"}, {"start": "2023-01-01"},
-                                   {"start": "yesterday", "end": "today"},
-                                   {"start": "2023-01-02", "end": "2023-01-01"}])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"window": "3h"},
+        {"start": "2023-01-01"},
+        {"start": "yesterday", "end": "today"},
+        {"start": "2023-01-02", "end": "2023-01-01"},
+    ],
+)
 def test_bad_url_windows_are_rejected_with_a_reason(query):
     with pytest.raises(ValueError):
         TimeWindow.from_query(query, UTC)
@@ -67,8 +75,13 @@ def test_host_time_zone_does_not_matter(monkeypatch):
     for tz in ("UTC", "America/New_York", "Asia/Kolkata", "Europe/Berlin"):
         monkeypatch.setenv("TZ", tz)
         time.tzset()
-        results.append((TimeWindow("6h").resolve(newest),
-                        parse_time("2023-03-26T02:30", UTC), TimeWindow("6h").slug(newest)))
+        results.append(
+            (
+                TimeWindow("6h").resolve(newest),
+                parse_time("2023-03-26T02:30", UTC),
+                TimeWindow("6h").slug(newest),
+            )
+        )
     monkeypatch.delenv("TZ")
     time.tzset()
     assert all(r == results[0] for r in results)

@@ -19,14 +19,17 @@ def at(*seconds: float) -> np.ndarray:
 def vertices(cols) -> list[tuple[float, float, int]]:
     base = np.datetime64(T0, "us")
     secs = (cols["time"] - base) / np.timedelta64(1, "s")
-    return [(float(t), float(v), int(s)) for t, v, s in
-            zip(secs, cols["value"], cols["sample"], strict=True)]
+    return [
+        (float(t), float(v), int(s))
+        for t, v, s in zip(secs, cols["value"], cols["sample"], strict=True)
+    ]
 
 
 def same(a, b) -> bool:
     return len(a) == len(b) and all(
         x[0] == y[0] and x[2] == y[2] and (x[1] == y[1] or (np.isnan(x[1]) and np.isnan(y[1])))
-        for x, y in zip(a, b, strict=True))
+        for x, y in zip(a, b, strict=True)
+    )
 
 
 def test_value_holds_until_the_next_row():
@@ -43,8 +46,18 @@ def test_thirty_minute_outage_is_a_break_not_a_segment():
     cols = step_vertices(at(0, 60, 60 + 1800, 1900), np.array([1.0, 2.0, 3.0, 3.5]), GAP)
     v = vertices(cols)
     # the row before the outage ends the line; a NaN sits between the two rows
-    assert same(v, [(0, 1.0, 1), (60, 1.0, 0), (60, 2.0, 1), (60, np.nan, 0),
-                    (1860, 3.0, 1), (1900, 3.0, 0), (1900, 3.5, 1)])
+    assert same(
+        v,
+        [
+            (0, 1.0, 1),
+            (60, 1.0, 0),
+            (60, 2.0, 1),
+            (60, np.nan, 0),
+            (1860, 3.0, 1),
+            (1900, 3.0, 0),
+            (1900, 3.5, 1),
+        ],
+    )
     # no vertex carries a finite value strictly inside the outage
     inside = [x for x in v if 60 < x[0] < 1860]
     assert inside == []
@@ -57,8 +70,10 @@ def test_hold_just_under_the_limit_is_not_an_outage():
 
 def test_null_or_nan_is_unknown_until_the_next_row():
     cols = step_vertices(at(0, 10, 20, 30), np.array([1.0, np.nan, 2.0, 3.0]), GAP)
-    assert same(vertices(cols), [(0, 1.0, 1), (10, 1.0, 0), (10, np.nan, 1), (20, 2.0, 1),
-                                 (30, 2.0, 0), (30, 3.0, 1)])
+    assert same(
+        vertices(cols),
+        [(0, 1.0, 1), (10, 1.0, 0), (10, np.nan, 1), (20, 2.0, 1), (30, 2.0, 0), (30, 3.0, 1)],
+    )
 
 
 def test_streaming_continuation_equals_drawing_everything_at_once():

@@ -87,11 +87,16 @@ def served(
     args: list[str], env: Mapping[str, str], port: int, timeout: float = 60.0
 ) -> Iterator[subprocess.Popen]:
     """Run ``trending-panel ARGS`` (or any command) until its liveness endpoint answers."""
-    cmd = args if args and os.path.sep in args[0] else [sys.executable, "-m", "trending_panel.cli",
-                                                        *args]
-    proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    cmd = (
+        args
+        if args and os.path.sep in args[0]
+        else [sys.executable, "-m", "trending_panel.cli", *args]
+    )
+    proc = subprocess.Popen(
+        cmd, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
+
         def up() -> bool:
             if proc.poll() is not None:
                 raise RuntimeError(f"server exited with {proc.returncode}:\n{proc.stdout.read()}")
@@ -127,8 +132,9 @@ def browser_page(width: int = 1400, height: int = 1100) -> Iterator[Any]:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         try:
-            context = browser.new_context(viewport={"width": width, "height": height},
-                                          accept_downloads=True)
+            context = browser.new_context(
+                viewport={"width": width, "height": height}, accept_downloads=True
+            )
             yield context.new_page()
         finally:
             browser.close()

@@ -78,13 +78,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             from .server import serve
 
-            serve(_settings(), port=args.port, address=args.address,
-                  allow_websocket_origin=args.allow_websocket_origin)
+            serve(
+                _settings(),
+                port=args.port,
+                address=args.address,
+                allow_websocket_origin=args.allow_websocket_origin,
+            )
         elif args.command == "demo":
             from .demo import run_demo
 
-            run_demo(port=args.port, address=args.address, history=_duration(parser, args.backfill),
-                     allow_websocket_origin=args.allow_websocket_origin)
+            run_demo(
+                port=args.port,
+                address=args.address,
+                history=_duration(parser, args.backfill),
+                allow_websocket_origin=args.allow_websocket_origin,
+            )
         elif args.command == "simulate":
             from .simulate import run_simulator
 
@@ -113,8 +121,11 @@ def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         if args.start or args.end:
             if not (args.start and args.end):
                 raise ValueError("give both --start and --end")
-            window = TimeWindow(preset=None, start=parse_time(args.start, settings.tzinfo),
-                                end=parse_time(args.end, settings.tzinfo))
+            window = TimeWindow(
+                preset=None,
+                start=parse_time(args.start, settings.tzinfo),
+                end=parse_time(args.end, settings.tzinfo),
+            )
         else:
             window = TimeWindow(preset=args.window or "1h")
         variables = select(args.variables)
@@ -129,13 +140,19 @@ def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                 raise SystemExit(f"trending-panel: table(s) not found: {', '.join(missing)}")
             newest = await store.newest_time(variables)
             start, end = window.resolve(newest)
-            out = open(args.output, "w", encoding="utf-8", newline="") if args.output else None
-            try:
+            if args.output is None:
                 async for chunk in csv_chunks(store, variables, start, end):
-                    (out or sys.stdout).write(chunk)
+                    sys.stdout.write(chunk)
+                return
+            # Write beside the target and rename: a failed export never leaves half a file.
+            partial = args.output.with_name(args.output.name + ".partial")
+            try:
+                with partial.open("w", encoding="utf-8", newline="") as out:
+                    async for chunk in csv_chunks(store, variables, start, end):
+                        out.write(chunk)
+                partial.replace(args.output)
             finally:
-                if out:
-                    out.close()
+                partial.unlink(missing_ok=True)
 
     try:
         asyncio.run(run())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import io
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -108,21 +109,24 @@ class Dashboard(pn.viewable.Viewer):
             )
             for v in VARIABLES
         }
-        self._cards = pn.pane.HTML("", sizing_mode="stretch_width", name="latest-values",
-                                   stylesheets=[_CSS])
-        self._status = pn.pane.HTML("", sizing_mode="stretch_width", name="status",
-                                    stylesheets=[_CSS])
+        self._cards = pn.pane.HTML(
+            "", sizing_mode="stretch_width", name="latest-values", stylesheets=[_CSS]
+        )
+        self._status = pn.pane.HTML(
+            "", sizing_mode="stretch_width", name="status", stylesheets=[_CSS]
+        )
         self._picker = pn.widgets.DatetimeRangePicker(
             label="Custom range", enable_seconds=True, width=340
         )
         self._picker.param.watch(self._picked, "value")
         self.download = pn.widgets.FileDownload(
-            callback=self._csv,
+            callback=self.csv_file,
             filename="trending.csv",
             label="Download CSV",
             color="primary",
         )
         self._periodic = None
+        self._load_task: asyncio.Task | None = None
         if autostart:
             self._periodic = pn.state.add_periodic_callback(self.tick, period=TICK_MS)
             if self._doc is not None and self._doc.session_context is not None:
@@ -167,7 +171,7 @@ class Dashboard(pn.viewable.Viewer):
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # no loop (plain script): the caller awaits load() itself
-        loop.create_task(self.load())
+        self._load_task = loop.create_task(self.load())
 
     async def load(self) -> Loaded | None:
         """Read the current window from the store and park it for the next tick."""
@@ -186,8 +190,9 @@ class Dashboard(pn.viewable.Viewer):
                 self.param.update(loading=False, message=f"Could not load data: {_first(exc)}")
             log.warning("window load failed: %s", _first(exc))
             return None
-        loaded = Loaded(generation, start, end, series,
-                        [v.table for v in VARIABLES if v not in existing])
+        loaded = Loaded(
+            generation, start, end, series, [v.table for v in VARIABLES if v not in existing]
+        )
         if generation == self._generation:  # a newer request supersedes this one
             self._pending = loaded
         return loaded
@@ -312,8 +317,16 @@ class Dashboard(pn.viewable.Viewer):
     # -- header ------------------------------------------------------------------------------
 
     def _refresh_header(self) -> None:
-        state = (self.feed.latest, self.feed.status, self.feed.error, self.message,
-                 self._url_error, tuple(self.variables), self.loading, tuple(self._missing))
+        state = (
+            self.feed.latest,
+            self.feed.status,
+            self.feed.error,
+            self.message,
+            self._url_error,
+            tuple(self.variables),
+            self.loading,
+            tuple(self._missing),
+        )
         if state == self._latest_shown:
             return
         self._latest_shown = state
@@ -401,7 +414,7 @@ class Dashboard(pn.viewable.Viewer):
         finally:
             self._updating_picker = False
 
-    async def _csv(self):
+    async def csv_file(self) -> io.BytesIO:
         """FileDownload callback: the raw rows of the window shown, read off the event loop."""
         window = self.time_window
         newest = await self.store.newest_time(self.selected) if window.is_relative else None
@@ -426,11 +439,11 @@ class Dashboard(pn.viewable.Viewer):
             self.param.variables, label="", color="light", variant="outline"
         )
         live = pn.widgets.Toggle.from_param(self.param.live, label="Live", color="success")
-        controls = pn.FlexBox(window, self._picker, variables, live, self.download,
-                              align_items="center")
+        controls = pn.FlexBox(
+            window, self._picker, variables, live, self.download, align_items="center"
+        )
         return pn.Column(
-            pn.pane.HTML('<h2 class="tp-title">Bioreactor process trends</h2>',
-                         stylesheets=[_CSS]),
+            pn.pane.HTML('<h2 class="tp-title">Bioreactor process trends</h2>', stylesheets=[_CSS]),
             self._status,
             self._cards,
             controls,

@@ -32,8 +32,13 @@ def start_private_postgres(pgdata: Path):
         ) from None
     server = pgserver.get_server(pgdata, cleanup_mode="stop")
     info = server.get_postmaster_info()
-    settings = Settings(host=str(info.socket_dir), port=info.port or 5432, user="postgres",
-                        password="", dbname="postgres")
+    settings = Settings(
+        host=str(info.socket_dir),
+        port=info.port or 5432,
+        user="postgres",
+        password="",
+        dbname="postgres",
+    )
     return server, settings
 
 
@@ -77,8 +82,13 @@ def prepare(settings: Settings, history: timedelta) -> tuple[Plant, object]:
     return plant, end
 
 
-def run_demo(*, port: int, address: str | None, history: timedelta,
-             allow_websocket_origin: list[str] | None = None) -> None:
+def run_demo(
+    *,
+    port: int,
+    address: str | None,
+    history: timedelta,
+    allow_websocket_origin: list[str] | None = None,
+) -> None:
     from .server import serve
 
     tmp = Path(tempfile.mkdtemp(prefix="trending-panel-demo-"))

@@ -47,7 +47,9 @@ class LiveFeed(param.Parameterized):
     status = param.Selector(
         default="connecting", objects=["connecting", "live", "retrying"], doc="Connection state."
     )
-    down_since = param.Date(default=None, allow_None=True, doc="UTC wall time of the first failure.")
+    down_since = param.Date(
+        default=None, allow_None=True, doc="UTC wall time of the first failure."
+    )
     error = param.String(default="", doc="Last database error, for the status line.")
     missing = param.List(default=[], item_type=str, doc="Tables that do not exist (or are hidden).")
     latest = param.Dict(default={}, doc="Newest row per variable key: (time, value).")
@@ -143,8 +145,9 @@ class LiveFeed(param.Parameterized):
                 sub.batches.append(batch)
         if self.status != "live":
             log.info("database connection is live")
-        self.param.update(status="live", down_since=None, error="", latest=latest,
-                          polls=self.polls + 1)
+        self.param.update(
+            status="live", down_since=None, error="", latest=latest, polls=self.polls + 1
+        )
         return batch
 
     async def _discover(self) -> None:

@@ -17,13 +17,19 @@ def main(argv: list[str]) -> int:
     out = Path(argv[0] if argv else "docs/screenshot.png")
     out.parent.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    with served(["demo", "--port", str(port), "--backfill", "2d"], {}, port, timeout=120):
-        with browser_page(width=1400, height=1250) as page:
-            page.goto(f"http://localhost:{port}/?window=6h")
-            wait_until(lambda: all(len(s["time"]) > 10 for s in read_sources(page).values())
-                       and len(read_sources(page)) == 4, timeout=60, what="data in all plots")
-            time.sleep(3)  # let live rows arrive and the canvas settle
-            page.screenshot(path=str(out), full_page=True)
+    with (
+        served(["demo", "--port", str(port), "--backfill", "2d"], {}, port, timeout=120),
+        browser_page(width=1400, height=1250) as page,
+    ):
+        page.goto(f"http://localhost:{port}/?window=6h")
+
+        def all_plotted() -> bool:
+            sources = read_sources(page)
+            return len(sources) == 4 and all(len(s["time"]) > 10 for s in sources.values())
+
+        wait_until(all_plotted, timeout=60, what="data in all plots")
+        time.sleep(3)  # let live rows arrive and the canvas settle
+        page.screenshot(path=str(out), full_page=True)
     print(f"wrote {out}")
     return 0
 

@@ -174,7 +174,10 @@ async def backfill(store: Store, plant: Plant, start: datetime, end: datetime) -
 
 
 async def run_live(
-    store: Store, plant: Plant, since: datetime, stop: asyncio.Event | None = None,
+    store: Store,
+    plant: Plant,
+    since: datetime,
+    stop: asyncio.Event | None = None,
     tick: float = 0.1,
 ) -> None:
     """Keep writing rows as their scan times pass, until ``stop`` is set.
@@ -203,8 +206,6 @@ async def run_live(
                 log.warning("database unavailable (%s); keeping rows until it is back", exc)
                 down = True
         await asyncio.sleep(tick)
-
-
 
 
 def run_simulator(settings, history: timedelta, *, live: bool = True) -> None:

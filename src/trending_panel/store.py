@@ -52,7 +52,7 @@ def _table(var: Variable) -> sql.Identifier:
 
 
 def _time_filter(start: datetime | None, end: datetime | None) -> tuple[sql.Composable, list]:
-    """``WHERE`` clause for an inclusive ``[start, end]`` window; rows without a time never match."""
+    """``WHERE`` for an inclusive ``[start, end]`` window; rows without a time never match."""
     clauses: list[sql.Composable] = [sql.SQL("time IS NOT NULL")]
     params: list = []
     if start is not None:
@@ -214,12 +214,15 @@ class Store:
             )
             params.extend(p)
         query = sql.SQL("{} ORDER BY time, k").format(sql.SQL(" UNION ALL ").join(parts))
-        async with self.connection() as conn, conn.transaction():
-            async with conn.cursor(name="trending_export") as cur:
-                cur.itersize = batch
-                await cur.execute(query, params)
-                async for row in cur:
-                    yield row
+        async with (
+            self.connection() as conn,
+            conn.transaction(),
+            conn.cursor(name="trending_export") as cur,
+        ):
+            cur.itersize = batch
+            await cur.execute(query, params)
+            async for row in cur:
+                yield row
 
     # -- writing (simulator, demo, tests: never the dashboard) -------------------------------
 

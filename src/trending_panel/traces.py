@@ -57,9 +57,7 @@ def step_vertices(
     gap_us = np.timedelta64(int(gap / timedelta(microseconds=1)), "us")
     is_gap = has_before & ((times - before_t) > gap_us)
     # A hold corner is needed where the previous value is known and differs from this one.
-    is_corner = (
-        has_before & ~is_gap & np.isfinite(before_v) & ~(before_v == values)
-    )
+    is_corner = has_before & ~is_gap & np.isfinite(before_v) & ~(before_v == values)
     # A NaN after a known value also needs its corner: hold the value up to the unknown row.
     extra = is_gap | is_corner
     total = n + int(extra.sum())
