@@ -64,8 +64,8 @@ def test_absolute_window_and_24h_window(db, tables):
 
     async def body(dash, feed):
         first = samples(dash, "ph")
-        dash.param.update(window="24h")
-        await dash.load()
+        dash.param.update(window="24h")  # schedules a load, as a click does
+        await dash.settled()
         dash.tick()
         return first, samples(dash, "ph")
 
@@ -175,7 +175,7 @@ def test_variable_selection_hides_plots_and_limits_the_csv(db, tables):
 
     async def body(dash, feed):
         dash.variables = ["ph"]
-        await dash.load()
+        await dash.settled()
         dash.tick()
         csv = (await dash.csv_file()).read().decode()
         return [p.visible for p in dash._panes.values()], csv, dash.download.filename

@@ -173,6 +173,11 @@ class Dashboard(pn.viewable.Viewer):
             return  # no loop (plain script): the caller awaits load() itself
         self._load_task = loop.create_task(self.load())
 
+    async def settled(self) -> None:
+        """Wait for the window load that a parameter change scheduled (if any)."""
+        while self._load_task is not None and not self._load_task.done():
+            await asyncio.wait([self._load_task])
+
     async def load(self) -> Loaded | None:
         """Read the current window from the store and park it for the next tick."""
         self._generation += 1
