@@ -11,7 +11,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 
-.PHONY: demo test lint screenshot serve bench browser clean
+.PHONY: demo test lint screenshot serve bench browser clean lock
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -44,6 +44,12 @@ screenshot: $(STAMP) browser
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_feed.py
+
+# Pinned, hashed runtime requirements for the Docker image (two builds a month apart agree).
+lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --generate-hashes --universal --python-version 3.11 \
+	  --custom-compile-command "make lock" -o requirements.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -70,7 +70,7 @@ def plant_db(admin_settings) -> Iterator[tuple]:
 def server(plant_db) -> Iterator[str]:
     _, _, env = plant_db
     port = free_port()
-    with served(["serve", "--port", str(port)], env, port):
+    with served(["trending-panel", "serve", "--port", str(port)], env, port):
         yield f"http://localhost:{port}"
 
 

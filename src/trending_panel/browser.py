@@ -84,16 +84,20 @@ def http_ok(url: str) -> bool:
 
 @contextlib.contextmanager
 def served(
-    args: list[str], env: Mapping[str, str], port: int, timeout: float = 60.0
+    cmd: list[str], env: Mapping[str, str], port: int, timeout: float = 60.0
 ) -> Iterator[subprocess.Popen]:
-    """Run ``trending-panel ARGS`` (or any command) until its liveness endpoint answers."""
-    cmd = (
-        args
-        if args and os.path.sep in args[0]
-        else [sys.executable, "-m", "trending_panel.cli", *args]
-    )
+    """Run ``cmd`` (e.g. ``["trending-panel", "serve"]``) until its liveness endpoint answers.
+
+    The running interpreter's ``bin`` directory leads ``PATH``, so the project's console script
+    is found as a container's shell would find it.
+    """
+    path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
     proc = subprocess.Popen(
-        cmd, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        cmd,
+        env={**os.environ, "PATH": path, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
 

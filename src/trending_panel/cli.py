@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import psycopg
 
@@ -15,9 +17,32 @@ from .settings import Settings, SettingsError
 from .timewindow import PRESETS, TimeWindow, parse_duration, parse_time
 
 
-def _settings() -> Settings:
+def _config_error(message: str) -> NoReturn:
+    print(f"trending-panel: configuration error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _settings(env: dict[str, str] | None = None) -> Settings:
     try:
-        return Settings.from_env()
+        return Settings.from_env(env)
+    except SettingsError as exc:
+        _config_error(str(exc))
+
+
+def _writer_settings() -> Settings:
+    """The writer role's credentials in place of the (read-only) POSTGRES_USER ones."""
+    env = dict(os.environ)
+    missing = [n for n in ("TRENDING_WRITER_USER", "TRENDING_WRITER_PASSWORD") if n not in env]
+    if missing:
+        print(
+            f"trending-panel: configuration error: --as-writer needs {', '.join(missing)}",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    env["POSTGRES_USER"] = env["TRENDING_WRITER_USER"]
+    env["POSTGRES_PASSWORD"] = env["TRENDING_WRITER_PASSWORD"]
+    try:
+        return Settings.from_env(env)
     except SettingsError as exc:
         print(f"trending-panel: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -52,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--backfill", default="0s", help="history to write first, e.g. 7d")
     simulate.add_argument(
         "--no-live", action="store_true", help="stop after the back-fill instead of writing live"
+    )
+    simulate.add_argument(
+        "--as-writer",
+        action="store_true",
+        help="connect as TRENDING_WRITER_USER/TRENDING_WRITER_PASSWORD instead of POSTGRES_USER",
     )
 
     export = sub.add_parser("export", help="the CSV of the download button, on stdout or -o")
@@ -96,7 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "simulate":
             from .simulate import run_simulator
 
-            run_simulator(_settings(), _duration(parser, args.backfill), live=not args.no_live)
+            settings = _writer_settings() if args.as_writer else _settings()
+            run_simulator(settings, _duration(parser, args.backfill), live=not args.no_live)
         elif args.command == "export":
             return _export(parser, args)
     except KeyboardInterrupt:

@@ -18,7 +18,12 @@ def main(argv: list[str]) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     port = free_port()
     with (
-        served(["demo", "--port", str(port), "--backfill", "2d"], {}, port, timeout=120),
+        served(
+            ["trending-panel", "demo", "--port", str(port), "--backfill", "2d"],
+            {},
+            port,
+            timeout=120,
+        ),
         browser_page(width=1400, height=1250) as page,
     ):
         page.goto(f"http://localhost:{port}/?window=6h")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection, errors, sql
 from psycopg_pool import AsyncConnectionPool
 
 from .settings import Settings
@@ -245,16 +245,38 @@ class Store:
 
 
 async def create_schema(conn: AsyncConnection, variables: Sequence[Variable] = VARIABLES) -> None:
-    """``CREATE TABLE/INDEX IF NOT EXISTS`` for each variable on an open connection."""
+    """Create missing tables, and a btree index on ``time`` where a table has none.
+
+    Existing tables are left alone, so a role that may only insert (the simulator's writer)
+    passes; a missing index it may not create is reported, not fatal.
+    """
     for var in variables:
-        await conn.execute(
-            sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {} (time timestamp without time zone,"
-                " value double precision)"
-            ).format(_table(var))
+        cur = await conn.execute(
+            "SELECT c.oid, EXISTS (SELECT 1 FROM pg_catalog.pg_index i"
+            "  JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid"
+            "   AND a.attnum = i.indkey[0]"
+            "  WHERE i.indrelid = c.oid AND a.attname = 'time')"
+            " FROM pg_catalog.pg_class c WHERE c.relname = %s"
+            " AND pg_catalog.pg_table_is_visible(c.oid)",
+            (var.table,),
         )
-        await conn.execute(
-            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (time)").format(
-                sql.Identifier(f"{var.key}_time_idx"), _table(var)
+        found = await cur.fetchone()
+        if found is None:
+            await conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (time timestamp without time zone,"
+                    " value double precision)"
+                ).format(_table(var))
             )
-        )
+        elif found[1]:
+            continue
+        try:
+            await conn.execute(
+                sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (time)").format(
+                    sql.Identifier(f"{var.key}_time_idx"), _table(var)
+                )
+            )
+        except errors.InsufficientPrivilege:
+            log.warning(
+                "no index on time of %s and no right to create one: polls will be slow", var.table
+            )

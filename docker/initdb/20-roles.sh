@@ -1,0 +1,21 @@
+#!/bin/sh
+# Creates the simulator's writer role and the dashboard's read-only role from the environment
+# (local.env). psql's :"name" and :'value' quoting make any role name or password safe.
+# Run once by the postgres image on an empty data directory, as its superuser.
+set -eu
+psql -v ON_ERROR_STOP=1 --no-psqlrc --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \
+  -v db="$POSTGRES_DB" \
+  -v reader="$TRENDING_READER_USER" -v reader_password="$TRENDING_READER_PASSWORD" \
+  -v writer="$TRENDING_WRITER_USER" -v writer_password="$TRENDING_WRITER_PASSWORD" <<'SQL'
+CREATE ROLE :"writer" LOGIN PASSWORD :'writer_password';
+CREATE ROLE :"reader" LOGIN PASSWORD :'reader_password';
+ALTER ROLE :"reader" SET default_transaction_read_only = on;
+
+GRANT CONNECT ON DATABASE :"db" TO :"reader", :"writer";
+GRANT USAGE ON SCHEMA public TO :"reader", :"writer";
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO :"reader";
+GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA public TO :"writer";
+-- Tables the owner adds later are readable (and writable by the writer) as well.
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO :"reader";
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT ON TABLES TO :"writer";
+SQL
