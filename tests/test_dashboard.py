@@ -184,3 +184,31 @@ def test_variable_selection_hides_plots_and_limits_the_csv(db, tables):
     assert visible == [v is PH for v in VARIABLES]
     assert csv.splitlines() == ["time,ph", "2023-03-01T16:00:00.000000,7.2"]
     assert filename == "trending_20230301T150000_20230301T160000.csv"
+
+
+def test_trend_starts_at_the_window_edge_and_holds_to_the_newest_sample(db, tables):
+    """By exception: the row before the window still holds at its start, and the last row of a
+    quiet variable holds until the newest sample of any table."""
+    insert(
+        tables,
+        TEMP.table,
+        [(OLD - timedelta(minutes=6), 37.5), (OLD - timedelta(minutes=2), 37.55)],
+    )
+    insert(tables, PH.table, [(OLD, 7.1)])
+
+    async def body(dash, feed):
+        data = dash.sources["temperature"].data
+        hold = dash.holds["temperature"].data
+        return (
+            np.asarray(data["time"], dtype="datetime64[us]"),
+            list(data["value"]),
+            list(data["sample"]),
+            list(hold["time"]),
+            list(hold["value"]),
+        )
+
+    times, values, flags, hold_t, hold_v = run_with_dashboard(db, body, window="5m")
+    assert times[0].item() == OLD - timedelta(minutes=6) and values[0] == 37.5 and flags[0] == 0
+    assert (times[1].item(), values[1]) == (OLD - timedelta(minutes=2), 37.5)  # held corner
+    assert hold_t == [OLD - timedelta(minutes=2), OLD]
+    assert hold_v == [37.55, 37.55]

@@ -100,10 +100,18 @@ class Dashboard(pn.viewable.Viewer):
 
         self.x_range = Range1d(start=0, end=1, name="time-range")
         self.sources: dict[str, ColumnDataSource] = {v.key: plots.new_source(v) for v in VARIABLES}
+        self.holds: dict[str, ColumnDataSource] = {v.key: plots.new_hold(v) for v in VARIABLES}
+        self._carry: dict[str, Row | None] = {}
         tz = self.settings.timezone
         self._panes = {
             v.key: pn.pane.Bokeh(
-                plots.trend_figure(v, self.sources[v.key], self.x_range, time_label=f"Time ({tz})"),
+                plots.trend_figure(
+                    v,
+                    self.sources[v.key],
+                    self.holds[v.key],
+                    self.x_range,
+                    time_label=f"Time ({tz})",
+                ),
                 sizing_mode="stretch_width",
                 visible=v.key in self.variables,
             )
@@ -189,7 +197,7 @@ class Dashboard(pn.viewable.Viewer):
             selected = [v for v in self.selected if v in existing]
             newest = await self.store.newest_time(existing) if window.is_relative else None
             start, end = window.resolve(newest)
-            series = await self.store.window(selected, start, end)
+            series = await self.store.window(selected, start, end, carry_in=True)
         except Exception as exc:
             if generation == self._generation:
                 self.param.update(loading=False, message=f"Could not load data: {_first(exc)}")
@@ -213,7 +221,19 @@ class Dashboard(pn.viewable.Viewer):
             batch = self._sub.drain()
             if batch and self.live:
                 self._stream(batch)
+        self._refresh_holds()
         self._refresh_header()
+
+    def _refresh_holds(self) -> None:
+        _, end = self._span
+        newest = max((r[0] for r in self.feed.latest.values()), default=None)
+        until = (
+            end if self.time_window.is_relative else min(filter(None, (end, newest)), default=None)
+        )
+        for key, source in self.holds.items():
+            data = traces.hold(self._last_row.get(key), until, self.settings.gap)
+            if data["time"] != list(source.data["time"]):
+                source.data = data
 
     def _apply(self, loaded: Loaded) -> None:
         self._missing = loaded.missing
@@ -221,19 +241,22 @@ class Dashboard(pn.viewable.Viewer):
         lookback = self.settings.lookback
         for var in VARIABLES:
             series = loaded.series.get(var.key, Series.empty())
-            self.sources[var.key].data = traces.step_vertices(
-                series.times, series.values, self.settings.gap
+            self._carry[var.key] = series.before
+            self.sources[var.key].data = traces.with_lead(
+                series.before, series.times, series.values, self.settings.gap
             )
             ledger = Ledger(lookback)
             rows = _rows(series)
             if rows:
                 ledger.newest = rows[-1][0]
                 ledger.prime([r for r in rows if r[0] >= ledger.newest - lookback])
-                self._last_row[var.key] = rows[-1]
             else:
-                # Nothing loaded: every row the feed brings is new.
-                ledger.newest = loaded.end
+                ledger.newest = loaded.end  # nothing loaded: every row the feed brings is new
+            last = rows[-1] if rows else series.before
+            if last is None:
                 self._last_row.pop(var.key, None)
+            else:
+                self._last_row[var.key] = last
             self._ledgers[var.key] = ledger
         self._set_range(*self._visible_span(loaded))
         self._sync_picker()
@@ -288,7 +311,9 @@ class Dashboard(pn.viewable.Viewer):
             all_t = np.concatenate([old_t, times])
             all_v = np.concatenate([old_v, values])
             order = np.argsort(all_t, kind="stable")
-            source.data = traces.step_vertices(all_t[order], all_v[order], self.settings.gap)
+            source.data = traces.with_lead(
+                self._carry.get(key), all_t[order], all_v[order], self.settings.gap
+            )
             self._last_row[key] = (all_t[order][-1].item(), float(all_v[order][-1]))
             return
         cols = traces.step_vertices(times, values, self.settings.gap, prev=last)

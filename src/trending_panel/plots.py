@@ -15,7 +15,12 @@ from .variables import Variable
 
 
 def trend_figure(
-    var: Variable, source: ColumnDataSource, x_range: Range1d, *, time_label: str
+    var: Variable,
+    source: ColumnDataSource,
+    hold: ColumnDataSource,
+    x_range: Range1d,
+    *,
+    time_label: str,
 ) -> figure:
     """A step trend of ``var`` with hover (time and value with unit), x-pan and x-zoom."""
     fig = figure(
@@ -34,6 +39,8 @@ def trend_figure(
     line = fig.line(
         "time", "value", source=source, color=var.color, line_width=1.6, name=f"line-{var.key}"
     )
+    # The last value, held up to the newest sample of any table (no row = no change).
+    fig.line("time", "value", source=hold, color=var.color, line_width=1.6, name=f"hold-{var.key}")
     unit = f" {var.unit}" if var.unit else ""
     fig.add_tools(
         HoverTool(
@@ -54,3 +61,7 @@ def trend_figure(
 
 def new_source(var: Variable) -> ColumnDataSource:
     return ColumnDataSource(traces.empty(), name=f"source-{var.key}")
+
+
+def new_hold(var: Variable) -> ColumnDataSource:
+    return ColumnDataSource({"time": [], "value": []}, name=f"hold-{var.key}")

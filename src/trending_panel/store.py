@@ -32,6 +32,9 @@ class Series:
 
     times: np.ndarray  # datetime64[us]
     values: np.ndarray  # float64
+    #: The last row before the window, if asked for: its value still holds at the window's
+    #: start (by-exception logging), so the trend can begin at the left edge.
+    before: Row | None = None
 
     @classmethod
     def from_rows(cls, rows: Sequence[Row]) -> Series:
@@ -132,9 +135,17 @@ class Store:
         return max(times, default=None)
 
     async def window(
-        self, variables: Sequence[Variable], start: datetime | None, end: datetime | None
+        self,
+        variables: Sequence[Variable],
+        start: datetime | None,
+        end: datetime | None,
+        *,
+        carry_in: bool = False,
     ) -> dict[str, Series]:
-        """All rows of the inclusive window ``[start, end]`` per variable, in time order."""
+        """All rows of the inclusive window ``[start, end]`` per variable, in time order.
+
+        With ``carry_in``, each series also gets the last row before ``start`` (``before``).
+        """
         where, params = _time_filter(start, end)
         out: dict[str, Series] = {}
         async with self.connection() as conn:
@@ -143,7 +154,16 @@ class Store:
                     _table(var), where
                 )
                 cur = await conn.execute(query, params)
-                out[var.key] = Series.from_rows(await cur.fetchall())
+                series = Series.from_rows(await cur.fetchall())
+                if carry_in and start is not None:
+                    cur = await conn.execute(
+                        sql.SQL(
+                            "SELECT time, value FROM {} WHERE time < %s ORDER BY time DESC LIMIT 1"
+                        ).format(_table(var)),
+                        (start,),
+                    )
+                    series.before = await cur.fetchone()
+                out[var.key] = series
         return out
 
     async def latest(self, variables: Sequence[Variable]) -> dict[str, Row]:

@@ -27,6 +27,27 @@ def empty() -> Columns:
     }
 
 
+def with_lead(
+    lead: tuple[datetime, float | None] | None,
+    times: np.ndarray,
+    values: np.ndarray,
+    gap: timedelta,
+) -> Columns:
+    """Like :func:`step_vertices`, drawn from ``lead``: the last row before the window, whose
+    value still holds at the window's start. It is a vertex (``sample`` 0), not a window row.
+    """
+    if lead is None:
+        return step_vertices(times, values, gap)
+    value = np.nan if lead[1] is None else lead[1]
+    head = {
+        "time": np.array([lead[0]], dtype="datetime64[us]"),
+        "value": np.array([value], dtype="float64"),
+        "sample": np.zeros(1, dtype="int8"),
+    }
+    body = step_vertices(times, values, gap, prev=(lead[0], value))
+    return {k: np.concatenate([head[k], body[k]]) for k in COLUMNS}
+
+
 def step_vertices(
     times: np.ndarray,
     values: np.ndarray,
@@ -76,3 +97,18 @@ def step_vertices(
     out_t[extra_pos] = np.where(gap_rows, before_t[extra], times[extra])
     out_v[extra_pos] = np.where(gap_rows, np.nan, before_v[extra])
     return {"time": out_t, "value": out_v, "sample": out_s}
+
+
+def hold(
+    last: tuple[datetime, float | None] | None, until: datetime | None, gap: timedelta
+) -> dict[str, list]:
+    """The segment that carries the last row's value to ``until`` (the newest sample time).
+
+    No row since ``last`` means the value has not moved past the deadband; beyond the gap limit
+    that is no longer known, and a NULL/NaN holds nothing.
+    """
+    if last is None or until is None or last[1] is None or last[1] != last[1]:
+        return {"time": [], "value": []}
+    if until <= last[0] or until - last[0] > gap:
+        return {"time": [], "value": []}
+    return {"time": [last[0], until], "value": [last[1], last[1]]}
