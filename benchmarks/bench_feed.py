@@ -57,15 +57,21 @@ async def bench(settings: Settings) -> None:
         s = series["temperature"]
         t = time.perf_counter()
         cols = step_vertices(s.times, s.values, timedelta(minutes=5))
-        timed("step vertices for 86,400 rows", time.perf_counter() - t,
-              f"{len(cols['time'])} vertices")
+        timed(
+            "step vertices for 86,400 rows",
+            time.perf_counter() - t,
+            f"{len(cols['time'])} vertices",
+        )
         t = time.perf_counter()
         size = 0
         async for chunk in csv_chunks(store, VARIABLES, T_END - timedelta(hours=24), T_END):
             size += len(chunk)
         dt = time.perf_counter() - t
-        timed("CSV export 24 h (345,600 rows)", dt,
-              f"{size / 1e6:.1f} MB, {4 * ROWS / dt:,.0f} rows/s")
+        timed(
+            "CSV export 24 h (345,600 rows)",
+            dt,
+            f"{size / 1e6:.1f} MB, {4 * ROWS / dt:,.0f} rows/s",
+        )
 
         for viewers in (0, 1, 10, 50):
             feed = LiveFeed(store, replace(settings, poll_interval=timedelta(milliseconds=500)))
@@ -81,8 +87,10 @@ async def bench(settings: Settings) -> None:
                 await asyncio.sleep(0.5)
             elapsed = time.perf_counter() - t
             queries = _xacts(settings) - before - 1
-            print(f"feed with {viewers:>2} viewers: {polls / elapsed:.1f} polls/s, "
-                  f"{queries / elapsed:.1f} database queries/s")
+            print(
+                f"feed with {viewers:>2} viewers: {polls / elapsed:.1f} polls/s, "
+                f"{queries / elapsed:.1f} database queries/s"
+            )
 
 
 def _xacts(settings: Settings) -> int:
@@ -97,8 +105,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server = pgserver.get_server(Path(tmp) / "pgdata", cleanup_mode="stop")
         info = server.get_postmaster_info()
-        settings = Settings(host=str(info.socket_dir), port=5432, user="postgres",
-                            password="", dbname="postgres")
+        settings = Settings(
+            host=str(info.socket_dir), port=5432, user="postgres", password="", dbname="postgres"
+        )
         try:
             asyncio.run(bench(settings))
         finally:
