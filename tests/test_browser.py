@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -201,3 +202,20 @@ def test_csv_download_equals_database_rows_of_the_window(server, plant_db, page,
     assert download.suggested_filename == (
         f"trending_{start:%Y%m%dT%H%M%S}_{newest:%Y%m%dT%H%M%S}.csv"
     )
+
+
+def test_panel_serve_of_the_app_module(plant_db, page):
+    """``panel serve src/trending_panel/app.py`` shows the same dashboard."""
+    _, _, env = plant_db
+    port = free_port()
+    app = str(Path(__file__).resolve().parent.parent / "src" / "trending_panel" / "app.py")
+    with served(["panel", "serve", app, "--port", str(port), "--liveness"], env, port):
+        page.goto(f"http://localhost:{port}/app?window=6h")
+        sources = loaded(page)
+        assert set(sources) == {v.key for v in VARIABLES}
+        assert page.evaluate(RANGE_JS)[1] == to_ms(
+            max(
+                datetime.fromtimestamp(0) + timedelta(milliseconds=max(s["time"]))
+                for s in sources.values()
+            )
+        )

@@ -49,20 +49,20 @@ class Writer(threading.Thread):
         super().__init__(name="demo-writer", daemon=True)
         self.settings, self.plant, self.since = settings, plant, since
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
+        self._halt: asyncio.Event | None = None
 
     def run(self) -> None:
         async def main() -> None:
             self._loop = asyncio.get_running_loop()
-            self._stop = asyncio.Event()
+            self._halt = asyncio.Event()
             async with Store(self.settings) as store:
-                await run_live(store, self.plant, self.since, self._stop)
+                await run_live(store, self.plant, self.since, self._halt)
 
         asyncio.run(main())
 
     def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._loop is not None and self._halt is not None:
+            self._loop.call_soon_threadsafe(self._halt.set)
         self.join(timeout=5)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 
 import panel as pn
 
@@ -36,6 +38,9 @@ def serve(
     """Serve at the root URL with Panel's ``/liveness`` endpoint; blocks until stopped."""
     pn.extension(notifications=False)
     log.info("serving on port %d, database %s", port, settings.describe())
+    # SIGTERM (docker stop, systemd, timeout) takes Panel's graceful Ctrl-C path, so `demo`
+    # and the container shut down cleanly instead of dying mid-write.
+    signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
     extra = {"allow_websocket_origin": allow_websocket_origin} if allow_websocket_origin else {}
     pn.serve(
         make_app(settings),
