@@ -13,6 +13,7 @@ import asyncio
 import html
 import io
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
@@ -135,6 +136,8 @@ class Dashboard(pn.viewable.Viewer):
         )
         self._periodic = None
         self._load_task: asyncio.Task | None = None
+        self._retry_at: float | None = None
+        self._retry_delay = 1.0
         if autostart:
             self._periodic = pn.state.add_periodic_callback(self.tick, period=TICK_MS)
             if self._doc is not None and self._doc.session_context is not None:
@@ -162,6 +165,12 @@ class Dashboard(pn.viewable.Viewer):
         self._url_error = ""
         self._sync_url()
         self._schedule_load()
+
+    @param.depends("live", watch=True)
+    def _live_changed(self) -> None:
+        # Rows that arrived while paused were not drawn: reload rather than leave a hole.
+        if self.live:
+            self._schedule_load()
 
     def _picked(self, event: param.parameterized.Event) -> None:
         if self._updating_picker or not event.new:
@@ -201,8 +210,12 @@ class Dashboard(pn.viewable.Viewer):
         except Exception as exc:
             if generation == self._generation:
                 self.param.update(loading=False, message=f"Could not load data: {_first(exc)}")
+                # Try again once the database answers (backing off while it does not).
+                self._retry_delay = min(self._retry_delay * 2, 30.0)
+                self._retry_at = time.monotonic() + self._retry_delay
             log.warning("window load failed: %s", _first(exc))
             return None
+        self._retry_delay, self._retry_at = 1.0, None
         loaded = Loaded(
             generation, start, end, series, [v.table for v in VARIABLES if v not in existing]
         )
@@ -221,6 +234,13 @@ class Dashboard(pn.viewable.Viewer):
             batch = self._sub.drain()
             if batch and self.live:
                 self._stream(batch)
+            if (
+                self._retry_at is not None
+                and time.monotonic() >= self._retry_at
+                and self.feed.status == "live"
+            ):
+                self._retry_at = None
+                self._schedule_load()
         self._refresh_holds()
         self._refresh_header()
 
