@@ -219,3 +219,33 @@ def test_panel_serve_of_the_app_module(plant_db, page):
                 for s in sources.values()
             )
         )
+
+
+PICK_JS = """el => { const f = el._flatpickr; f.open();
+  f.setDate(['2023-03-01 10:00:00', '2023-03-01 11:30:00'], true); f.close(); }"""
+
+
+def test_presets_and_the_range_picker_drive_the_window_and_the_url(server, plant_db, page):
+    _, conn, _ = plant_db
+    page.goto(server + "/")
+    loaded(page)
+    page.get_by_role("button", name="Last 6 h").click()
+    wait_until(lambda: page.evaluate("() => location.search") == "?window=6h", what="URL 6h")
+    # choose an absolute range with the date-time range picker (flatpickr commits on close)
+    page.locator("input.flatpickr-input").first.evaluate(PICK_JS)
+    start, end = datetime(2023, 3, 1, 10), datetime(2023, 3, 1, 11, 30)
+    wait_until(
+        lambda: page.evaluate(RANGE_JS) == [to_ms(start), to_ms(end)], what="the picked window"
+    )
+    assert page.evaluate("() => location.search") == (
+        "?start=2023-03-01T10%3A00%3A00&end=2023-03-01T11%3A30%3A00"
+    )
+    assert page.locator("button.bk-active", has_text="Custom range").count() == 1
+    ph = BY_KEY["ph"]
+    expected = conn.execute(
+        sql.SQL("SELECT count(*) FROM {} WHERE time BETWEEN %s AND %s").format(
+            sql.Identifier(ph.table)
+        ),
+        (start, end),
+    ).fetchone()[0]
+    wait_until(lambda: sum(read_sources(page)["ph"]["sample"]) == expected, what="pH rows")
