@@ -89,6 +89,8 @@ class Dashboard(pn.viewable.Viewer):
         self.feed = feed if feed is not None else get_feed(self.settings)
         self.store = self.feed.store
         self._doc = pn.state.curdoc
+        self._on_server = self._doc is not None and self._doc.session_context is not None
+        self._dirty = False
         self._sub: Subscription = self.feed.subscribe()
         self._generation = 0
         self._pending: Loaded | None = None
@@ -243,6 +245,11 @@ class Dashboard(pn.viewable.Viewer):
                 self._schedule_load()
         self._refresh_holds()
         self._refresh_header()
+        if self._dirty and not self._on_server:
+            # In a notebook, Bokeh models changed directly reach the page only when pushed
+            # over the comm (on a server the session does this by itself).
+            pn.io.push_notebook(*self._panes.values())
+        self._dirty = False
 
     def _refresh_holds(self) -> None:
         _, end = self._span
@@ -254,8 +261,10 @@ class Dashboard(pn.viewable.Viewer):
             data = traces.hold(self._last_row.get(key), until, self.settings.gap)
             if data["time"] != list(source.data["time"]):
                 source.data = data
+                self._dirty = True
 
     def _apply(self, loaded: Loaded) -> None:
+        self._dirty = True
         self._missing = loaded.missing
         self._span = (loaded.start, loaded.end)
         lookback = self.settings.lookback
@@ -318,6 +327,7 @@ class Dashboard(pn.viewable.Viewer):
             self._follow(newest)
 
     def _append(self, key: str, rows: list[Row]) -> None:
+        self._dirty = True
         source = self.sources[key]
         last = self._last_row.get(key)
         times = np.array([r[0] for r in rows], dtype="datetime64[us]")
@@ -355,6 +365,7 @@ class Dashboard(pn.viewable.Viewer):
         self._sync_picker()
 
     def _set_range(self, start: datetime, end: datetime) -> None:
+        self._dirty = True
         s, e = to_ms(start), to_ms(end)
         self.x_range.update(start=s, end=e, reset_start=s, reset_end=e)
         self._range_set = (s, e)

@@ -7,12 +7,16 @@ waits on the database. Table names contain a slash: they are only ever spliced i
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import logging
 import math
-from collections.abc import AsyncIterator, Iterable, Sequence
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 from psycopg import AsyncConnection, errors, sql
@@ -24,6 +28,8 @@ from .variables import VARIABLES, Variable
 log = logging.getLogger(__name__)
 
 Row = tuple[datetime, float | None]
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass
@@ -67,11 +73,30 @@ def _time_filter(start: datetime | None, end: datetime | None) -> tuple[sql.Comp
     return sql.SQL(" AND ").join(clauses), params
 
 
+def _on_db_loop(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Run the coroutine method on the store's own event loop, awaited from the caller's."""
+
+    @functools.wraps(method)
+    async def wrapper(self: Store, *args: Any, **kwargs: Any) -> T:
+        return await self._call(method(self, *args, **kwargs))
+
+    return wrapper  # type: ignore[return-value]
+
+
 class Store:
-    """Asynchronous access to the four process tables through one connection pool."""
+    """Asynchronous access to the four process tables through one connection pool.
+
+    The pool and every query live on one event loop in a thread of their own, and callers on
+    any loop (the Bokeh server's, a Jupyter kernel's, possibly several threads of it) await the
+    results. asyncio objects cannot be shared between loops, so this is what makes one store
+    safe to share across a process; the caller's loop only ever waits on a future.
+    """
 
     def __init__(self, settings: Settings, *, max_size: int = 4) -> None:
         self.settings = settings
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._loop_lock = threading.Lock()
         self.pool = AsyncConnectionPool(
             settings.conninfo(),
             min_size=1,
@@ -84,6 +109,26 @@ class Store:
             name="trending-panel",
         )
 
+    # -- the store's own event loop -----------------------------------------------------------
+
+    def _db_loop(self) -> asyncio.AbstractEventLoop:
+        with self._loop_lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, name="trending-panel-db", daemon=True
+                )
+                thread.start()
+                self._loop, self._thread = loop, thread
+            return self._loop
+
+    async def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        loop = self._db_loop()
+        if asyncio.get_running_loop() is loop:
+            return await coro
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
+
+    @_on_db_loop
     async def open(self, wait: bool = False) -> None:
         """Open the pool. With ``wait=False`` a database that is down does not stop start-up."""
         if self.pool.closed:
@@ -91,13 +136,22 @@ class Store:
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection]:
-        """A pooled connection; the pool opens on first use (on the caller's event loop)."""
+        """A pooled connection (only ever used on the store's loop); opens the pool if needed."""
         await self.open()
         async with self.pool.connection() as conn:
             yield conn
 
     async def close(self) -> None:
-        await self.pool.close()
+        """Close the pool and stop the store's loop."""
+        if self._loop is None:
+            return
+        await self._call(self.pool.close())
+        with self._loop_lock:
+            loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
+        if loop is not None and thread is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            await asyncio.to_thread(thread.join, 5)
+            loop.close()
 
     async def __aenter__(self) -> Store:
         await self.open(wait=True)
@@ -108,6 +162,7 @@ class Store:
 
     # -- reading -------------------------------------------------------------------------
 
+    @_on_db_loop
     async def existing(self, variables: Iterable[Variable] = VARIABLES) -> list[Variable]:
         """The variables whose table exists and is visible to this role."""
         variables = list(variables)
@@ -122,6 +177,7 @@ class Store:
             found = {r[0] for r in await cur.fetchall()}
         return [v for v in variables if v.table in found]
 
+    @_on_db_loop
     async def newest_time(self, variables: Sequence[Variable]) -> datetime | None:
         """Newest sample time over ``variables`` (uses the ``time`` index when there is one)."""
         if not variables:
@@ -134,6 +190,7 @@ class Store:
             times = [r[0] for r in await cur.fetchall() if r[0] is not None]
         return max(times, default=None)
 
+    @_on_db_loop
     async def window(
         self,
         variables: Sequence[Variable],
@@ -166,6 +223,7 @@ class Store:
                 out[var.key] = series
         return out
 
+    @_on_db_loop
     async def latest(self, variables: Sequence[Variable]) -> dict[str, Row]:
         """The newest row of each variable (its value may be NULL: that is reported as is)."""
         if not variables:
@@ -182,6 +240,7 @@ class Store:
             rows = await cur.fetchall()
         return {variables[k].key: (t, value) for k, t, value in rows}
 
+    @_on_db_loop
     async def since(
         self, variables: Sequence[Variable], starts: dict[str, datetime | None]
     ) -> dict[str, list[Row]]:
@@ -219,9 +278,29 @@ class Store:
     ) -> AsyncIterator[tuple[datetime, int, float | None]]:
         """Every raw row of the window as ``(time, variable index, value)``, ordered by time.
 
-        A server-side cursor streams the rows in batches, so a month of data never sits in
-        memory at once.
+        A server-side cursor streams the rows in batches of ``batch``, so a month of data never
+        sits in memory at once. The cursor lives on the store's loop; batches cross over.
         """
+        batches = self._export_batches(variables, start, end, batch=batch)
+
+        async def next_batch() -> list | None:
+            return await anext(batches, None)
+
+        try:
+            while (rows := await self._call(next_batch())) is not None:
+                for row in rows:
+                    yield row
+        finally:
+            await self._call(batches.aclose())
+
+    async def _export_batches(
+        self,
+        variables: Sequence[Variable],
+        start: datetime | None,
+        end: datetime | None,
+        *,
+        batch: int = 20_000,
+    ) -> AsyncIterator[list[tuple[datetime, int, float | None]]]:
         if not variables:
             return
         parts, params = [], []
@@ -239,18 +318,19 @@ class Store:
             conn.transaction(),
             conn.cursor(name="trending_export") as cur,
         ):
-            cur.itersize = batch
             await cur.execute(query, params)
-            async for row in cur:
-                yield row
+            while rows := await cur.fetchmany(batch):
+                yield rows
 
     # -- writing (simulator, demo, tests: never the dashboard) -------------------------------
 
+    @_on_db_loop
     async def ensure_schema(self, variables: Sequence[Variable] = VARIABLES) -> None:
         """Create missing tables and a btree index on ``time`` for each (idempotent)."""
         async with self.connection() as conn:
             await create_schema(conn, variables)
 
+    @_on_db_loop
     async def insert(self, var: Variable, rows: Iterable[Row]) -> int:
         """Append rows with COPY (fast for back-fill, fine for a live trickle)."""
         n = 0
