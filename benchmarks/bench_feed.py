@@ -89,7 +89,7 @@ async def bench(settings: Settings) -> None:
             queries = _xacts(settings) - before - 1
             print(
                 f"feed with {viewers:>2} viewers: {polls / elapsed:.1f} polls/s, "
-                f"{queries / elapsed:.1f} database queries/s"
+                f"{queries / elapsed:.1f} database transactions/s"
             )
 
 
