@@ -166,7 +166,7 @@ def test_missing_table_is_named_and_the_rest_still_shown(db, conn):
     shown, status = run_with_dashboard(db, body)
     assert shown == [(OLD, 7.2)]
     for var in VARIABLES:
-        assert (var.table in status) == (var is not PH)
+        assert (f"{var.table}: not found" in status) == (var is not PH)
 
 
 def test_variable_selection_hides_plots_and_limits_the_csv(db, tables):

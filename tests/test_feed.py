@@ -88,18 +88,18 @@ def test_missing_table_is_reported_then_picked_up_when_created(db, conn):
             feed = LiveFeed(store, db)
             sub = feed.subscribe()
             await feed.poll()
-            missing_before = list(feed.missing)
+            missing_before = dict(feed.problems)
             await store.ensure_schema([PH])
             insert(conn, PH.table, [(T0, 7.1)])
             feed._variables = None  # what a failed poll or restart does: look again
             await feed.poll()
             insert(conn, PH.table, [(T0 + timedelta(seconds=2), 7.0)])
             await feed.poll()
-            return missing_before, list(feed.missing), sub.drain()
+            return missing_before, dict(feed.problems), sub.drain()
 
     before, after, drained = asyncio.run(scenario())
-    assert before == [v.table for v in VARIABLES]
-    assert after == [v.table for v in VARIABLES if v is not PH]
+    assert before == {v.table: "not found" for v in VARIABLES}
+    assert after == {v.table: "not found" for v in VARIABLES if v is not PH}
     assert drained == {"ph": [(T0 + timedelta(seconds=2), 7.0)]}
 
 
@@ -152,3 +152,42 @@ async def _until(predicate, timeout: float = 10.0) -> None:
         if loop.time() > deadline:
             raise TimeoutError("condition not reached")
         await asyncio.sleep(0.05)
+
+
+def test_revoked_permission_is_an_error_not_an_outage_and_the_rest_goes_on(db, tables):
+    """A table that becomes unreadable mid-run is named; the other tables keep streaming."""
+    from dataclasses import replace
+
+    tables.execute("CREATE ROLE tp_feed_reader LOGIN")
+    for var in VARIABLES:
+        tables.execute(
+            sql.SQL("GRANT SELECT ON {} TO tp_feed_reader").format(sql.Identifier(var.table))
+        )
+    reader = replace(db, user="tp_feed_reader")
+
+    async def scenario():
+        async with Store(reader) as store:
+            feed = LiveFeed(store, reader)
+            sub = feed.subscribe()
+            await feed.poll()
+            tables.execute(
+                sql.SQL("REVOKE SELECT ON {} FROM tp_feed_reader").format(sql.Identifier(PH.table))
+            )
+            try:
+                await feed.poll()
+            except psycopg.errors.InsufficientPrivilege as exc:
+                feed._failed(exc)  # what the polling loop does with it
+            during = (feed.status, feed.reachable)
+            insert(tables, TEMP.table, [(T0, 37.3)])
+            await feed.poll()  # rediscovers the tables: pH is left out, the rest goes on
+            return during, feed.status, dict(feed.problems), sub.drain()
+
+    try:
+        during, after, problems, drained = asyncio.run(scenario())
+    finally:
+        tables.execute("DROP OWNED BY tp_feed_reader")
+        tables.execute("DROP ROLE tp_feed_reader")
+    assert during == ("retrying", True)  # reachable: an error, not "unavailable"
+    assert after == "live"
+    assert problems == {PH.table: "no SELECT permission"}
+    assert drained == {"temperature": [(T0, 37.3)]}

@@ -99,6 +99,42 @@ def test_missing_tables_are_reported_not_fatal(db, conn):
     assert found == [PH]
 
 
+def test_unusable_tables_are_reported_for_what_they_are(db, conn):
+    """Each kind of problem in words; a usable table (integer values are numbers) is not listed."""
+    do, pressure = BY_KEY["dissolved_oxygen"], BY_KEY["pressure"]
+    ddl = {
+        TEMP: "time timestamptz, value double precision",
+        PH: "time timestamp, value text",
+        do: "stamp timestamp, value double precision",
+        pressure: "time timestamp, value integer",
+    }
+    for var, columns in ddl.items():
+        conn.execute(
+            sql.SQL("CREATE TABLE {} ({})").format(sql.Identifier(var.table), sql.SQL(columns))
+        )
+    conn.execute("CREATE ROLE tp_no_select LOGIN")
+    try:
+        conn.execute(
+            sql.SQL("GRANT SELECT ON {}, {}, {} TO tp_no_select").format(
+                *(sql.Identifier(v.table) for v in (TEMP, PH, do))
+            )
+        )
+        problems = run(_with_store(db, lambda s: s.problems(VARIABLES)))
+        assert problems == {
+            TEMP: "column time is timestamp with time zone, expected timestamp without time zone",
+            PH: "column value is text, expected a number",
+            do: "column time is missing, expected timestamp without time zone",
+        }
+        from dataclasses import replace
+
+        limited = replace(db, user="tp_no_select")
+        problems = run(_with_store(limited, lambda s: s.problems([pressure])))
+        assert problems == {pressure: "no SELECT permission"}
+    finally:
+        conn.execute("DROP OWNED BY tp_no_select")
+        conn.execute("DROP ROLE tp_no_select")
+
+
 def test_since_reads_all_four_tables_in_one_query(db, tables):
     for i, var in enumerate(VARIABLES):
         insert(tables, var.table, [(T0 + timedelta(milliseconds=i), float(i))])

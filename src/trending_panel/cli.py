@@ -165,10 +165,12 @@ def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
     async def run() -> None:
         async with Store(settings) as store:
-            existing = await store.existing(variables)
-            missing = [v.table for v in variables if v not in existing]
-            if missing:
-                raise SystemExit(f"trending-panel: table(s) not found: {', '.join(missing)}")
+            problems = await store.problems(variables)
+            if problems:
+                raise SystemExit(
+                    "trending-panel: cannot export: "
+                    + "; ".join(f"{v.table}: {why}" for v, why in problems.items())
+                )
             newest = await store.newest_time(variables)
             start, end = window.resolve(newest)
             if args.output is None:

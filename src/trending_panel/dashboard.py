@@ -52,7 +52,7 @@ class Loaded:
     start: datetime | None
     end: datetime | None
     series: dict[str, Series]
-    missing: list[str]
+    problems: dict[str, str]  # table → why it cannot be shown
 
 
 class Dashboard(pn.viewable.Viewer):
@@ -99,7 +99,7 @@ class Dashboard(pn.viewable.Viewer):
         self._last_row: dict[str, Row] = {}
         self._latest_shown: object = None
         self._range_set: tuple[float, float] | None = None
-        self._missing: list[str] = []
+        self._problems: dict[str, str] = {}
 
         self.x_range = Range1d(start=0, end=1, name="time-range")
         self.sources: dict[str, ColumnDataSource] = {v.key: plots.new_source(v) for v in VARIABLES}
@@ -204,7 +204,8 @@ class Dashboard(pn.viewable.Viewer):
         self.loading = True
         try:
             window = self.time_window
-            existing = await self.store.existing(VARIABLES)
+            problems = await self.store.problems(VARIABLES)
+            existing = [v for v in VARIABLES if v not in problems]
             selected = [v for v in self.selected if v in existing]
             newest = await self.store.newest_time(existing) if window.is_relative else None
             start, end = window.resolve(newest)
@@ -219,7 +220,7 @@ class Dashboard(pn.viewable.Viewer):
             return None
         self._retry_delay, self._retry_at = 1.0, None
         loaded = Loaded(
-            generation, start, end, series, [v.table for v in VARIABLES if v not in existing]
+            generation, start, end, series, {v.table: why for v, why in problems.items()}
         )
         if generation == self._generation:  # a newer request supersedes this one
             self._pending = loaded
@@ -265,7 +266,7 @@ class Dashboard(pn.viewable.Viewer):
 
     def _apply(self, loaded: Loaded) -> None:
         self._dirty = True
-        self._missing = loaded.missing
+        self._problems = loaded.problems
         self._span = (loaded.start, loaded.end)
         lookback = self.settings.lookback
         for var in VARIABLES:
@@ -386,7 +387,8 @@ class Dashboard(pn.viewable.Viewer):
             self._url_error,
             tuple(self.variables),
             self.loading,
-            tuple(self._missing),
+            self.feed.reachable,
+            tuple(self._problems.items()),
         )
         if state == self._latest_shown:
             return
@@ -422,8 +424,9 @@ class Dashboard(pn.viewable.Viewer):
             parts.append('<span class="tp-dot tp-live">●</span> Live')
         elif feed.status == "retrying":
             since = feed.down_since.strftime("%H:%M:%S UTC") if feed.down_since else "?"
+            what = "Database unavailable" if not feed.reachable else "Database error"
             parts.append(
-                f'<span class="tp-dot tp-down">●</span> Database unavailable since {since}, '
+                f'<span class="tp-dot tp-down">●</span> {what} since {since}, '
                 f"retrying ({html.escape(feed.error)})"
             )
         else:
@@ -431,8 +434,8 @@ class Dashboard(pn.viewable.Viewer):
         if newest is not None:
             age = datetime.now(UTC).replace(tzinfo=None) - newest
             parts.append(f"newest sample {format_time(newest)} ({_age(age)} ago)")
-        if self._missing:
-            parts.append("missing tables: " + ", ".join(html.escape(t) for t in self._missing))
+        for table, why in self._problems.items():
+            parts.append(f'<span class="tp-msg">{html.escape(table)}: {html.escape(why)}</span>')
         if self.loading:
             parts.append("loading…")
         for problem in (self._url_error, self.message):

@@ -16,6 +16,7 @@ from collections import deque
 from datetime import UTC, datetime
 
 import param
+import psycopg
 
 from .ledger import Ledger
 from .settings import Settings
@@ -51,7 +52,8 @@ class LiveFeed(param.Parameterized):
         default=None, allow_None=True, doc="UTC wall time of the first failure."
     )
     error = param.String(default="", doc="Last database error, for the status line.")
-    missing = param.List(default=[], item_type=str, doc="Tables that do not exist (or are hidden).")
+    problems = param.Dict(default={}, doc="Unusable tables and why: not found, no permission…")
+    reachable = param.Boolean(default=True, doc="False while the database cannot be reached.")
     latest = param.Dict(default={}, doc="Newest row per variable key: (time, value).")
     polls = param.Integer(default=0, doc="Successful polls since start (for tests and benchmarks).")
 
@@ -111,11 +113,20 @@ class LiveFeed(param.Parameterized):
 
     def _failed(self, exc: Exception) -> None:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        # A connection failure is an outage; anything else (a privilege revoked, a column
+        # changed) is a database error, and saying "unavailable" would mislead.
+        reachable = not isinstance(exc, psycopg.OperationalError | OSError)
         if self.status != "retrying":
-            log.warning("database unavailable (%s); retrying", message)
-            self.param.update(status="retrying", down_since=datetime.now(UTC), error=message)
+            what = "database error" if reachable else "database unavailable"
+            log.warning("%s (%s); retrying", what, message)
+            self.param.update(
+                status="retrying",
+                down_since=datetime.now(UTC),
+                error=message,
+                reachable=reachable,
+            )
         else:
-            self.error = message
+            self.param.update(error=message, reachable=reachable)
         # Table set may have changed (dropped/renamed); look again on recovery.
         self._variables = None
 
@@ -152,12 +163,13 @@ class LiveFeed(param.Parameterized):
 
     async def _discover(self) -> None:
         """Find which tables exist and prime new ledgers without emitting history."""
-        existing = await self.store.existing(VARIABLES)
-        missing = [v.table for v in VARIABLES if v not in existing]
-        if missing != self.missing:
-            if missing:
-                log.warning("tables not found: %s", ", ".join(missing))
-            self.missing = missing
+        found = await self.store.problems(VARIABLES)
+        existing = [v for v in VARIABLES if v not in found]
+        problems = {v.table: why for v, why in found.items()}
+        if problems != self.problems:
+            for table, why in problems.items():
+                log.warning("table %s: %s", table, why)
+            self.problems = problems
         new = [v for v in existing if v.key not in self._ledgers]
         if new:
             latest = await self.store.latest(new)

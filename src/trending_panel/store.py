@@ -28,6 +28,7 @@ from .variables import VARIABLES, Variable
 log = logging.getLogger(__name__)
 
 Row = tuple[datetime, float | None]
+_NUMERIC_TYPES = ("double precision", "real", "numeric", "integer", "bigint", "smallint")
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -163,19 +164,47 @@ class Store:
     # -- reading -------------------------------------------------------------------------
 
     @_on_db_loop
-    async def existing(self, variables: Iterable[Variable] = VARIABLES) -> list[Variable]:
-        """The variables whose table exists and is visible to this role."""
+    async def problems(self, variables: Iterable[Variable] = VARIABLES) -> dict[Variable, str]:
+        """What makes a variable's table unusable, in words; usable tables are absent.
+
+        Not found, no ``SELECT`` right, or columns that are not ``time timestamp without time
+        zone`` and a numeric ``value``: each is reported as what it is, not as an outage.
+        """
         variables = list(variables)
         async with self.connection() as conn:
             cur = await conn.execute(
-                "SELECT c.relname FROM pg_catalog.pg_class c"
+                "SELECT c.relname, has_table_privilege(c.oid, 'SELECT'),"
+                " (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a"
+                "   WHERE a.attrelid = c.oid AND a.attname = 'time' AND NOT a.attisdropped),"
+                " (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a"
+                "   WHERE a.attrelid = c.oid AND a.attname = 'value' AND NOT a.attisdropped)"
+                " FROM pg_catalog.pg_class c"
                 " WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND c.relname = ANY(%s)"
-                " AND pg_catalog.pg_table_is_visible(c.oid)"
-                " AND has_table_privilege(c.oid, 'SELECT')",
+                " AND pg_catalog.pg_table_is_visible(c.oid)",
                 ([v.table for v in variables],),
             )
-            found = {r[0] for r in await cur.fetchall()}
-        return [v for v in variables if v.table in found]
+            found = {r[0]: r[1:] for r in await cur.fetchall()}
+        out: dict[Variable, str] = {}
+        for var in variables:
+            if var.table not in found:
+                out[var] = "not found"
+                continue
+            readable, time_type, value_type = found[var.table]
+            if not readable:
+                out[var] = "no SELECT permission"
+            elif time_type != "timestamp without time zone":
+                out[var] = (
+                    f"column time is {time_type or 'missing'}, expected timestamp without time zone"
+                )
+            elif value_type is None or not value_type.startswith(_NUMERIC_TYPES):
+                out[var] = f"column value is {value_type or 'missing'}, expected a number"
+        return out
+
+    async def existing(self, variables: Iterable[Variable] = VARIABLES) -> list[Variable]:
+        """The variables whose table can be read as a process table."""
+        variables = list(variables)
+        problems = await self.problems(variables)
+        return [v for v in variables if v not in problems]
 
     @_on_db_loop
     async def newest_time(self, variables: Sequence[Variable]) -> datetime | None:
