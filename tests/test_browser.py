@@ -52,13 +52,7 @@ def plant_db(admin_settings) -> Iterator[tuple]:
                 for k in range(n)
             ],
         )
-    env = {
-        "POSTGRES_HOST": settings.host,
-        "POSTGRES_PORT": str(settings.port),
-        "POSTGRES_USER": settings.user,
-        "POSTGRES_PASSWORD": settings.password,
-        "POSTGRES_DB": name,
-    }
+    env = settings.to_env()
     try:
         yield settings, conn, env
     finally:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tomllib
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -165,8 +166,6 @@ def initialized(pg_server, admin_settings, db):
 
 
 def as_role(db, user, password) -> psycopg.Connection:
-    from dataclasses import replace
-
     return psycopg.connect(replace(db, user=user, password=password).conninfo(), autocommit=True)
 
 
@@ -224,11 +223,7 @@ def test_simulator_writes_as_the_writer_role(initialized):
     db, roles = initialized
     env = {
         **os.environ,
-        "POSTGRES_HOST": db.host,
-        "POSTGRES_PORT": str(db.port),
-        "POSTGRES_DB": db.dbname,
-        "POSTGRES_USER": "tp_reader",
-        "POSTGRES_PASSWORD": roles["reader"],
+        **replace(db, user="tp_reader", password=roles["reader"]).to_env(),
         "TRENDING_WRITER_USER": "tp_writer",
         "TRENDING_WRITER_PASSWORD": roles["writer"],
     }
@@ -267,13 +262,7 @@ def test_image_command_serves_and_passes_its_own_healthcheck(initialized):
     db, roles = initialized
     cmd = image_command()
     assert cmd == ["trending-panel", "serve", "--port", "8888", "--address", "0.0.0.0"]
-    env = {
-        "POSTGRES_HOST": db.host,
-        "POSTGRES_PORT": str(db.port),
-        "POSTGRES_DB": db.dbname,
-        "POSTGRES_USER": "tp_reader",
-        "POSTGRES_PASSWORD": roles["reader"],
-    }
+    env = replace(db, user="tp_reader", password=roles["reader"]).to_env()
     with served(cmd, env, 8888) as proc:
         assert http_ok("http://127.0.0.1:8888/liveness")
         with urllib.request.urlopen("http://127.0.0.1:8888/", timeout=10) as page:

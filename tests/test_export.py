@@ -89,14 +89,7 @@ def test_values_round_trip_exactly():
 
 def test_cli_export_writes_the_same_file(db, tables, tmp_path):
     fill(tables)
-    env = {
-        "POSTGRES_HOST": db.host,
-        "POSTGRES_PORT": str(db.port),
-        "POSTGRES_USER": db.user,
-        "POSTGRES_PASSWORD": db.password,
-        "POSTGRES_DB": db.dbname,
-        "PATH": "/usr/bin:/bin",
-    }
+    env = {**db.to_env(), "PATH": "/usr/bin:/bin"}
     out = tmp_path / "window.csv"
     proc = subprocess.run(
         [

@@ -44,11 +44,7 @@ def test_notebook_renders_in_jupyterlab_and_streams_live(db, tables, tmp_path):
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "POSTGRES_HOST": db.host,
-        "POSTGRES_PORT": str(db.port),
-        "POSTGRES_USER": db.user,
-        "POSTGRES_PASSWORD": db.password,
-        "POSTGRES_DB": db.dbname,
+        **db.to_env(),
         "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
     }

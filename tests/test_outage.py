@@ -26,13 +26,7 @@ def test_dashboard_survives_an_outage_and_back_fills_it(pg_server, db, tables):
     if pg_server is None:
         pytest.skip("needs the private server to stop and start it")
     insert(tables, TEMP.table, [(NEWEST - timedelta(seconds=10 * k), 37.2) for k in range(300)])
-    env = {
-        "POSTGRES_HOST": db.host,
-        "POSTGRES_PORT": str(db.port),
-        "POSTGRES_USER": db.user,
-        "POSTGRES_PASSWORD": db.password,
-        "POSTGRES_DB": db.dbname,
-    }
+    env = db.to_env()
     port = free_port()
     url = f"http://localhost:{port}/?window=15m"
     outage_rows = [(NEWEST + timedelta(seconds=20 * k), 37.0 + k / 100) for k in range(1, 31)]

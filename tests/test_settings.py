@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import psycopg
 import pytest
@@ -119,15 +120,9 @@ def test_odd_passwords_authenticate(pg_server, db, password):
             )
         )
     pg_server.require_password(role)
-    env = {
-        **GOOD,
-        "POSTGRES_HOST": db.host,
-        "POSTGRES_PORT": str(db.port),
-        "POSTGRES_USER": role,
-        "POSTGRES_PASSWORD": password,
-        "POSTGRES_DB": db.dbname,
-    }
-    settings = Settings.from_env(env)
+    env = replace(db, user=role, password=password).to_env()
+    settings = Settings.from_env(env)  # the password travels through the environment
+    assert settings.password == password
 
     async def check() -> list:
         async with Store(settings) as store:
@@ -140,3 +135,8 @@ def test_odd_passwords_authenticate(pg_server, db, password):
     with psycopg.connect(db.conninfo(), autocommit=True) as conn:
         conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
         conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def test_to_env_round_trips():
+    s = Settings.from_env({**GOOD, "POSTGRES_PASSWORD": "p @#'\" x"})
+    assert Settings.from_env(s.to_env()) == s

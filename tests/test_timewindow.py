@@ -87,3 +87,19 @@ def test_host_time_zone_does_not_matter(monkeypatch):
     assert all(r == results[0] for r in results)
     assert results[0][0] == (newest - timedelta(hours=6), newest)
     assert "TZ" not in os.environ
+
+
+def test_preset_labels_follow_their_keys():
+    from trending_panel.timewindow import preset_label
+
+    assert [preset_label(k) for k in PRESETS] == [
+        "Last 5 min",
+        "Last 15 min",
+        "Last 1 h",
+        "Last 6 h",
+        "Last 24 h",
+        "Last 7 d",
+        "Last 30 d",
+        "All data",
+    ]
+    assert PRESETS["30d"] == timedelta(days=30) and PRESETS["all"] is None

@@ -28,7 +28,7 @@ from .feed import LiveFeed, Subscription, get_feed
 from .ledger import Ledger
 from .settings import Settings
 from .store import Row, Series
-from .timewindow import PRESET_LABELS, PRESETS, TimeWindow, format_time
+from .timewindow import PRESETS, TimeWindow, format_time, preset_label
 from .variables import VARIABLES, Variable
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class Dashboard(pn.viewable.Viewer):
 
     window = param.Selector(
         default="1h",
-        objects={**{label: key for key, label in PRESET_LABELS.items()}, "Custom range": "custom"},
+        objects={**{preset_label(key): key for key in PRESETS}, "Custom range": "custom"},
         doc="Relative preset (follows live data, ends at the newest sample) or 'custom'.",
     )
     start = param.Date(default=None, allow_None=True, doc="Start of a custom window (data zone).")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shlex
 import shutil
 import tempfile
 import threading
@@ -100,6 +101,12 @@ def run_demo(
         writer = Writer(settings, plant, since)
         writer.start()
         log.info("open http://localhost:%d (Ctrl-C stops the demo)", port)
+        # The demo database has no password: its connection may be shown, for a notebook or
+        # `trending-panel export` in another shell.
+        log.info(
+            "demo database: %s",
+            " ".join(f"{k}={shlex.quote(v)}" for k, v in settings.to_env().items()),
+        )
         serve(settings, port=port, address=address, allow_websocket_origin=allow_websocket_origin)
     finally:
         if writer is not None:

@@ -65,6 +65,17 @@ class Settings:
             application_name="trending-panel",
         )
 
+    def to_env(self) -> dict[str, str]:
+        """The ``POSTGRES_*`` variables that reproduce this connection (includes the password:
+        for handing to a child process, never for logging)."""
+        return {
+            "POSTGRES_HOST": self.host,
+            "POSTGRES_PORT": str(self.port),
+            "POSTGRES_USER": self.user,
+            "POSTGRES_PASSWORD": self.password,
+            "POSTGRES_DB": self.dbname,
+        }
+
     def describe(self) -> str:
         """Where we connect, safe to log (no password)."""
         return f"{self.user}@{self.host}:{self.port}/{self.dbname}"

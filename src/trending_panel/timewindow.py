@@ -25,27 +25,8 @@ _UNITS = {
 }
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|m|h|d|w)\s*$")
 
-#: Relative presets offered in the UI, in order; ``all`` means every row in the database.
-PRESETS: dict[str, timedelta | None] = {
-    "5m": timedelta(minutes=5),
-    "15m": timedelta(minutes=15),
-    "1h": timedelta(hours=1),
-    "6h": timedelta(hours=6),
-    "24h": timedelta(hours=24),
-    "7d": timedelta(days=7),
-    "30d": timedelta(days=30),
-    "all": None,
-}
-PRESET_LABELS = {
-    "5m": "Last 5 min",
-    "15m": "Last 15 min",
-    "1h": "Last 1 h",
-    "6h": "Last 6 h",
-    "24h": "Last 24 h",
-    "7d": "Last 7 d",
-    "30d": "Last 30 d",
-    "all": "All data",
-}
+#: Relative presets offered in the UI, in order (URL spelling); ``all``: every row there is.
+PRESET_KEYS = ("5m", "15m", "1h", "6h", "24h", "7d", "30d", "all")
 DEFAULT_WINDOW = "1h"
 
 
@@ -57,6 +38,20 @@ def parse_duration(text: str) -> timedelta:
             f"{text!r} is not a duration (use a number and a unit: ms, s, m, h, d, w; e.g. 24h)"
         )
     return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+#: Preset → its length (``None`` for all data).
+PRESETS: dict[str, timedelta | None] = {
+    key: None if key == "all" else parse_duration(key) for key in PRESET_KEYS
+}
+
+
+def preset_label(key: str) -> str:
+    """``"5m"`` → ``"Last 5 min"``; ``"all"`` → ``"All data"``."""
+    if key == "all":
+        return "All data"
+    number, unit = key[:-1], key[-1]
+    return f"Last {number} {'min' if unit == 'm' else unit}"
 
 
 def parse_time(text: str, tz: ZoneInfo) -> datetime:
@@ -109,7 +104,7 @@ class TimeWindow:
 
     def label(self) -> str:
         if self.preset is not None:
-            return PRESET_LABELS[self.preset]
+            return preset_label(self.preset)
         assert self.start is not None and self.end is not None
         return f"{format_time(self.start)} – {format_time(self.end)}"
 
