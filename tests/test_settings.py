@@ -140,3 +140,12 @@ def test_odd_passwords_authenticate(pg_server, db, password):
 def test_to_env_round_trips():
     s = Settings.from_env({**GOOD, "POSTGRES_PASSWORD": "p @#'\" x"})
     assert Settings.from_env(s.to_env()) == s
+
+
+def test_now_is_the_wall_time_of_the_data_zone():
+    from datetime import UTC, datetime, timedelta
+
+    s = Settings.from_env({**GOOD, "TRENDING_TIMEZONE": "Asia/Kolkata"})
+    offset = s.now() - datetime.now(UTC).replace(tzinfo=None)
+    assert abs(offset - timedelta(hours=5, minutes=30)) < timedelta(seconds=5)
+    assert s.now().tzinfo is None

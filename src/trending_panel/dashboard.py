@@ -15,7 +15,7 @@ import io
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 import numpy as np
@@ -299,7 +299,7 @@ class Dashboard(pn.viewable.Viewer):
             return loaded.start, loaded.end
         times = [s.times for s in loaded.series.values() if len(s)]
         if not times:
-            now = datetime.now(UTC).replace(tzinfo=None)
+            now = self.settings.now()
             return now - timedelta(hours=1), now
         first = min(t[0] for t in times).item()
         last = max(t[-1] for t in times).item()
@@ -432,7 +432,7 @@ class Dashboard(pn.viewable.Viewer):
         else:
             parts.append('<span class="tp-dot">●</span> Connecting…')
         if newest is not None:
-            age = datetime.now(UTC).replace(tzinfo=None) - newest
+            age = self.settings.now() - newest
             parts.append(f"newest sample {format_time(newest)} ({_age(age)} ago)")
         for table, why in self._problems.items():
             parts.append(f'<span class="tp-msg">{html.escape(table)}: {html.escape(why)}</span>')

@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from .settings import Settings
-from .simulate import Plant, backfill, run_live, utcnow
+from .simulate import Plant, backfill, run_live
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def prepare(settings: Settings, history: timedelta) -> tuple[Plant, object]:
         async with Store(settings) as store:
             await store.ensure_schema()
             plant = Plant()
-            end = utcnow()
+            end = settings.now()
             n = await backfill(store, plant, end - history, end)
             return plant, end, n
 

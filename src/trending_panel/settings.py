@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from psycopg.conninfo import make_conninfo
@@ -52,6 +52,10 @@ class Settings:
     @property
     def tzinfo(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def now(self) -> datetime:
+        """The current wall time as the database writes it: naive, in :attr:`timezone`."""
+        return datetime.now(self.tzinfo).replace(tzinfo=None)
 
     def conninfo(self) -> str:
         """libpq conninfo built from keywords (quoting handled by psycopg)."""

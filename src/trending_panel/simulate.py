@@ -6,6 +6,7 @@ deadband since the last logged row (so holds of minutes are normal). Values carr
 precision, as the plant's do. Temperature wanders 37.1-37.4 °C; pH drifts down from about 7.28
 by about 0.03 per hour over a 6-hour batch; dissolved oxygen is held near 40 % by a PI
 controller against a rising uptake; pressure moves 0.04-0.09 psi in 0.002 psi steps.
+Timestamps are naive, in the configured data zone (UTC unless TRENDING_TIMEZONE says otherwise).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 
@@ -31,11 +32,6 @@ BATCH = timedelta(hours=6)
 def f32(x: float) -> float:
     """Round to float32 precision, as the plant's historian stores values."""
     return float(np.float32(x))
-
-
-def utcnow() -> datetime:
-    """Naive UTC wall clock: the simulator writes UTC timestamps."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass
@@ -189,7 +185,7 @@ async def run_live(
     backlog: dict[str, list[Row]] = {v.key: [] for v in VARIABLES}
     down = False
     while stop is None or not stop.is_set():
-        now = utcnow()
+        now = store.settings.now()
         for key, rows in plant.rows(cursor, now).items():
             backlog[key].extend(rows)
         cursor = now
@@ -216,7 +212,7 @@ def run_simulator(settings, history: timedelta, *, live: bool = True) -> None:
         try:
             await _until_ready(store)
             plant = Plant()
-            end = utcnow()
+            end = settings.now()
             if history > timedelta(0):
                 n = await backfill(store, plant, end - history, end)
                 log.info("back-filled %d rows over %s", n, history)
