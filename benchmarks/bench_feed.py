@@ -54,6 +54,16 @@ async def bench(settings: Settings) -> None:
             series = await store.window(VARIABLES, T_END - length, T_END)
             n = sum(len(s) for s in series.values())
             timed(f"window load {label} (4 variables)", time.perf_counter() - t, f"{n} rows")
+        t = time.perf_counter()
+        reduced = await store.window(
+            VARIABLES, T_END - timedelta(hours=24), T_END, max_rows=10_000, buckets=2000
+        )
+        n = sum(len(s) for s in reduced.values())
+        timed(
+            "window load 24 h, M4 in SQL (2000 slices)",
+            time.perf_counter() - t,
+            f"{n} of 345,600 rows sent",
+        )
         s = series["temperature"]
         t = time.perf_counter()
         cols = step_vertices(s.times, s.values, timedelta(minutes=5))

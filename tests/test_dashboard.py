@@ -212,3 +212,25 @@ def test_trend_starts_at_the_window_edge_and_holds_to_the_newest_sample(db, tabl
     assert (times[1].item(), values[1]) == (OLD - timedelta(minutes=2), 37.5)  # held corner
     assert hold_t == [OLD - timedelta(minutes=2), OLD]
     assert hold_v == [37.55, 37.55]
+
+
+def test_a_window_too_large_to_send_is_drawn_from_its_m4_reduction(db, tables):
+    from dataclasses import replace
+
+    rows = batch_rows(OLD - timedelta(hours=5), 5000, timedelta(seconds=3), 37.2)
+    insert(tables, TEMP.table, rows)
+    small = replace(db, max_points=1000)
+
+    async def body(dash, feed):
+        shown = samples(dash, "temperature")
+        new = (OLD + timedelta(seconds=1), 37.9)
+        insert(tables, TEMP.table, [new])
+        await feed.poll()
+        dash.tick()  # live rows still stream in raw
+        return shown, samples(dash, "temperature")[-1], new, dash._status.object
+
+    shown, last, new, status = run_with_dashboard(small, body, window="6h")
+    assert 0 < len(shown) < len(rows) and set(shown) <= set(rows)
+    assert shown[0] == rows[0] and shown[-1] == rows[-1]  # first and last always kept
+    assert last == new
+    assert "Temperature: 5,000 rows in this window, drawn from their" in status

@@ -176,3 +176,42 @@ def test_down_database_raises_quickly(db):
 
     with pytest.raises((psycopg.OperationalError, Exception)):
         run(attempt())
+
+
+def test_large_windows_are_reduced_to_first_last_min_max_per_time_slice(db, tables):
+    """M4 in SQL: each slice keeps its first, last, min and max row; NULL and NaN rows all stay."""
+    import random
+
+    rng = random.Random(5)
+    rows = []
+    for k in range(5000):
+        value = rng.choice([None, math.nan]) if k % 397 == 0 else rng.gauss(37, 0.3)
+        rows.append((T0 + timedelta(seconds=1.3 * k + 0.05), value))
+    insert(tables, TEMP.table, rows)
+    start, end = T0, T0 + timedelta(seconds=6500)
+    got = run(_with_store(db, lambda s: s.window([TEMP], start, end, max_rows=1000, buckets=100)))[
+        "temperature"
+    ]
+    slices: dict[int, list] = {}
+    for t, v in rows:
+        slices.setdefault(int((t - start).total_seconds() // 65), []).append((t, v))
+    keep = set()
+    for members in slices.values():
+        numbers = [r for r in members if r[1] is not None and not math.isnan(r[1])]
+        keep |= {members[0][0], members[-1][0]}
+        keep |= {min(numbers, key=lambda r: r[1])[0], max(numbers, key=lambda r: r[1])[0]}
+        keep |= {t for t, v in members if v is None or math.isnan(v)}
+    assert got.downsampled_from == 5000
+    assert [t.item() for t in got.times] == sorted(keep)
+    assert len(got) < 450
+    # every kept row carries its exact database value
+    exact = dict(rows)
+    for t, v in zip(got.times, got.values, strict=True):
+        want = exact[t.item()]
+        assert (np.isnan(v) and (want is None or math.isnan(want))) or v == want
+
+
+def test_windows_under_the_limit_are_sent_whole(db, tables):
+    insert(tables, TEMP.table, [(T0 + timedelta(seconds=k), 37.0 + k) for k in range(1000)])
+    got = run(_with_store(db, lambda s: s.window([TEMP], None, None, max_rows=1000)))
+    assert got["temperature"].downsampled_from is None and len(got["temperature"]) == 1000

@@ -54,6 +54,19 @@ class Loaded:
     series: dict[str, Series]
     problems: dict[str, str]  # table → why it cannot be shown
 
+    def notes(self) -> list[str]:
+        """What the user should know about how the window is drawn."""
+        out = []
+        for var in VARIABLES:
+            series = self.series.get(var.key)
+            if series is not None and series.downsampled_from is not None:
+                out.append(
+                    f"{var.label}: {series.downsampled_from:,} rows in this window, drawn from "
+                    f"their {len(series):,} first/last/min/max points per pixel column; "
+                    "a shorter window shows every row (the CSV always has them all)"
+                )
+        return out
+
 
 class Dashboard(pn.viewable.Viewer):
     """Live trends of the bioreactor's process variables with a selectable time window."""
@@ -100,6 +113,7 @@ class Dashboard(pn.viewable.Viewer):
         self._latest_shown: object = None
         self._range_set: tuple[float, float] | None = None
         self._problems: dict[str, str] = {}
+        self._notes: list[str] = []
 
         self.x_range = Range1d(start=0, end=1, name="time-range")
         self.sources: dict[str, ColumnDataSource] = {v.key: plots.new_source(v) for v in VARIABLES}
@@ -209,7 +223,9 @@ class Dashboard(pn.viewable.Viewer):
             selected = [v for v in self.selected if v in existing]
             newest = await self.store.newest_time(existing) if window.is_relative else None
             start, end = window.resolve(newest)
-            series = await self.store.window(selected, start, end, carry_in=True)
+            series = await self.store.window(
+                selected, start, end, carry_in=True, max_rows=self.settings.max_points
+            )
         except Exception as exc:
             if generation == self._generation:
                 self.param.update(loading=False, message=f"Could not load data: {_first(exc)}")
@@ -267,6 +283,7 @@ class Dashboard(pn.viewable.Viewer):
     def _apply(self, loaded: Loaded) -> None:
         self._dirty = True
         self._problems = loaded.problems
+        self._notes = loaded.notes()
         self._span = (loaded.start, loaded.end)
         lookback = self.settings.lookback
         for var in VARIABLES:
@@ -389,6 +406,7 @@ class Dashboard(pn.viewable.Viewer):
             self.loading,
             self.feed.reachable,
             tuple(self._problems.items()),
+            tuple(self._notes),
         )
         if state == self._latest_shown:
             return
@@ -436,6 +454,8 @@ class Dashboard(pn.viewable.Viewer):
             parts.append(f"newest sample {format_time(newest)} ({_age(age)} ago)")
         for table, why in self._problems.items():
             parts.append(f'<span class="tp-msg">{html.escape(table)}: {html.escape(why)}</span>')
+        for note in self._notes:
+            parts.append(f'<span class="tp-note">{html.escape(note)}</span>')
         if self.loading:
             parts.append("loading…")
         for problem in (self._url_error, self.message):
@@ -542,7 +562,7 @@ _CSS = """
 .tp-title{margin:4px 0 0 0;font-family:sans-serif}
 .tp-status{font-family:sans-serif;font-size:13px;color:#444}
 .tp-dot{font-size:14px}.tp-live{color:#2ca02c}.tp-down{color:#d62728}
-.tp-msg{color:#b35900}
+.tp-msg{color:#b35900}.tp-note{color:#555;font-style:italic}
 .tp-cards{display:flex;gap:12px;flex-wrap:wrap;font-family:sans-serif}
 .tp-card{padding:6px 12px;background:#fafafa;min-width:170px}
 .tp-label{font-size:12px;color:#555}.tp-number{font-size:24px;font-weight:600}

@@ -42,6 +42,9 @@ class Series:
     #: The last row before the window, if asked for: its value still holds at the window's
     #: start (by-exception logging), so the trend can begin at the left edge.
     before: Row | None = None
+    #: Rows the window holds in the database when they were too many to send and ``times``/
+    #: ``values`` hold only each pixel column's first, last, min and max rows (M4).
+    downsampled_from: int | None = None
 
     @classmethod
     def from_rows(cls, rows: Sequence[Row]) -> Series:
@@ -227,20 +230,30 @@ class Store:
         end: datetime | None,
         *,
         carry_in: bool = False,
+        max_rows: int | None = None,
+        buckets: int = 2000,
     ) -> dict[str, Series]:
         """All rows of the inclusive window ``[start, end]`` per variable, in time order.
 
         With ``carry_in``, each series also gets the last row before ``start`` (``before``).
+        A variable with more than ``max_rows`` rows in the window is reduced in SQL to the
+        first, last, min and max row of each of ``buckets`` equal time slices (M4: drawn at that
+        width it looks exactly like every row; NULL and NaN rows are all kept, they are gaps).
         """
         where, params = _time_filter(start, end)
         out: dict[str, Series] = {}
         async with self.connection() as conn:
             for var in variables:
-                query = sql.SQL("SELECT time, value FROM {} WHERE {} ORDER BY time").format(
-                    _table(var), where
-                )
-                cur = await conn.execute(query, params)
-                series = Series.from_rows(await cur.fetchall())
+                if max_rows is not None and await self._more_than(
+                    conn, var, where, params, max_rows
+                ):
+                    series = await self._m4(conn, var, where, params, start, end, buckets)
+                else:
+                    query = sql.SQL("SELECT time, value FROM {} WHERE {} ORDER BY time").format(
+                        _table(var), where
+                    )
+                    cur = await conn.execute(query, params)
+                    series = Series.from_rows(await cur.fetchall())
                 if carry_in and start is not None:
                     cur = await conn.execute(
                         sql.SQL(
@@ -251,6 +264,59 @@ class Store:
                     series.before = await cur.fetchone()
                 out[var.key] = series
         return out
+
+    @staticmethod
+    async def _more_than(
+        conn: AsyncConnection, var: Variable, where: sql.Composable, params: list, limit: int
+    ) -> bool:
+        cur = await conn.execute(
+            sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} WHERE {} LIMIT %s) AS s").format(
+                _table(var), where
+            ),
+            [*params, limit + 1],
+        )
+        row = await cur.fetchone()
+        return row is not None and row[0] > limit
+
+    @staticmethod
+    async def _m4(
+        conn: AsyncConnection,
+        var: Variable,
+        where: sql.Composable,
+        params: list,
+        start: datetime | None,
+        end: datetime | None,
+        buckets: int,
+    ) -> Series:
+        if start is None or end is None:
+            cur = await conn.execute(
+                sql.SQL("SELECT min(time), max(time) FROM {} WHERE {}").format(_table(var), where),
+                params,
+            )
+            lo, hi = await cur.fetchone()  # type: ignore[misc]
+            start, end = start or lo, end or hi
+        assert start is not None and end is not None
+        width = max((end - start).total_seconds() / buckets, 1e-6)
+        query = sql.SQL(
+            "WITH w AS ("
+            " SELECT time, value, CASE WHEN value = 'NaN' THEN NULL ELSE value END AS v,"
+            "  floor(extract(epoch FROM time - %s) / %s)::bigint AS b"
+            " FROM {t} WHERE {w}),"
+            " r AS (SELECT time, value, v,"
+            "  row_number() OVER (PARTITION BY b ORDER BY time) AS f,"
+            "  row_number() OVER (PARTITION BY b ORDER BY time DESC) AS l,"
+            "  row_number() OVER (PARTITION BY b ORDER BY v ASC NULLS LAST, time) AS lo,"
+            "  row_number() OVER (PARTITION BY b ORDER BY v DESC NULLS LAST, time) AS hi,"
+            "  count(*) OVER () AS n"
+            " FROM w)"
+            " SELECT time, value, n FROM r"
+            " WHERE f = 1 OR l = 1 OR lo = 1 OR hi = 1 OR v IS NULL ORDER BY time"
+        ).format(t=_table(var), w=where)
+        cur = await conn.execute(query, [start, width, *params])
+        rows = await cur.fetchall()
+        series = Series.from_rows([(t, v) for t, v, _ in rows])
+        series.downsampled_from = rows[0][2] if rows else 0
+        return series
 
     @_on_db_loop
     async def latest(self, variables: Sequence[Variable]) -> dict[str, Row]:
