@@ -234,3 +234,18 @@ def test_a_window_too_large_to_send_is_drawn_from_its_m4_reduction(db, tables):
     assert shown[0] == rows[0] and shown[-1] == rows[-1]  # first and last always kept
     assert last == new
     assert "Temperature: 5,000 rows in this window, drawn from their" in status
+
+
+def test_cards_show_each_variables_age_and_flag_stale_ones(db, tables):
+    now = db.now()
+    insert(tables, TEMP.table, [(now - timedelta(seconds=3), 37.2)])
+    insert(tables, PH.table, [(now - timedelta(minutes=20), 7.1)])  # quiet past the gap limit
+
+    async def body(dash, feed):
+        return dash._cards.object
+
+    cards = run_with_dashboard(db, body)
+    temp_card = cards.split('data-key="temperature"')[0].rsplit("<div", 1)[1]
+    ph_card = cards.split('data-key="ph"')[0].rsplit("<div", 1)[1]
+    assert "tp-stale" not in temp_card and "tp-stale" in ph_card
+    assert "s ago)" in cards and "min ago)" in cards

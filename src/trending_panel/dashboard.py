@@ -110,7 +110,6 @@ class Dashboard(pn.viewable.Viewer):
         self._span: tuple[datetime | None, datetime | None] = (None, None)
         self._ledgers: dict[str, Ledger] = {}
         self._last_row: dict[str, Row] = {}
-        self._latest_shown: object = None
         self._range_set: tuple[float, float] | None = None
         self._problems: dict[str, str] = {}
         self._notes: list[str] = []
@@ -396,37 +395,32 @@ class Dashboard(pn.viewable.Viewer):
     # -- header ------------------------------------------------------------------------------
 
     def _refresh_header(self) -> None:
-        state = (
-            self.feed.latest,
-            self.feed.status,
-            self.feed.error,
-            self.message,
-            self._url_error,
-            tuple(self.variables),
-            self.loading,
-            self.feed.reachable,
-            tuple(self._problems.items()),
-            tuple(self._notes),
-        )
-        if state == self._latest_shown:
-            return
-        self._latest_shown = state
-        self._cards.object = self._cards_html()
-        self._status.object = self._status_html()
+        # Cheap to build; only a change is sent to the browser (ages tick once a second).
+        now = self.settings.now()
+        for pane, text in (
+            (self._cards, self._cards_html(now)),
+            (self._status, self._status_html(now)),
+        ):
+            if pane.object != text:
+                pane.object = text
 
-    def _cards_html(self) -> str:
+    def _cards_html(self, now: datetime) -> str:
         cards = []
         for var in self.selected:
             row = self.feed.latest.get(var.key)
+            stale = ""
             if row is None:
                 value, when = "—", "no data"
             else:
                 t, v = row
                 value = "NULL" if v is None else ("NaN" if v != v else f"{v:.{var.decimals}f}")
-                when = format_time(t)
+                when = f"{format_time(t)} ({_age(now - t)} ago)"
+                # By exception a quiet sensor is normal, up to the outage limit.
+                if now - t > self.settings.gap:
+                    stale = " tp-stale"
             unit = html.escape(var.unit)
             cards.append(
-                f'<div class="tp-card" data-key="{var.key}" style="border-left:4px solid '
+                f'<div class="tp-card{stale}" data-key="{var.key}" style="border-left:4px solid '
                 f'{var.color}"><div class="tp-label">{html.escape(var.label)}</div>'
                 f'<div class="tp-value"><span class="tp-number">{value}</span> '
                 f'<span class="tp-unit">{unit}</span></div>'
@@ -434,7 +428,7 @@ class Dashboard(pn.viewable.Viewer):
             )
         return f'<div class="tp-cards">{"".join(cards)}</div>'
 
-    def _status_html(self) -> str:
+    def _status_html(self, now: datetime) -> str:
         feed = self.feed
         newest = max((r[0] for r in feed.latest.values()), default=None)
         parts = []
@@ -450,7 +444,7 @@ class Dashboard(pn.viewable.Viewer):
         else:
             parts.append('<span class="tp-dot">●</span> Connecting…')
         if newest is not None:
-            age = self.settings.now() - newest
+            age = now - newest
             parts.append(f"newest sample {format_time(newest)} ({_age(age)} ago)")
         for table, why in self._problems.items():
             parts.append(f'<span class="tp-msg">{html.escape(table)}: {html.escape(why)}</span>')
@@ -567,6 +561,7 @@ _CSS = """
 .tp-card{padding:6px 12px;background:#fafafa;min-width:170px}
 .tp-label{font-size:12px;color:#555}.tp-number{font-size:24px;font-weight:600}
 .tp-unit{font-size:14px;color:#555}.tp-time{font-size:11px;color:#777}
+.tp-stale .tp-number,.tp-stale .tp-time{color:#b35900}
 """
 
 __all__ = ["Dashboard"]
