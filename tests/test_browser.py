@@ -225,6 +225,22 @@ def test_presets_and_the_range_picker_drive_the_window_and_the_url(server, plant
     loaded(page)
     page.get_by_role("button", name="Last 6 h").click()
     wait_until(lambda: page.evaluate("() => location.search") == "?window=6h", what="URL 6h")
+    newest = to_ms(
+        max(
+            r[0]
+            for var in VARIABLES
+            for r in conn.execute(
+                sql.SQL("SELECT max(time) FROM {}").format(sql.Identifier(var.table))
+            )
+        )
+    )
+    wait_until(
+        lambda: (
+            page.evaluate(RANGE_JS)[1] - page.evaluate(RANGE_JS)[0] == 6 * 3600e3
+            and page.evaluate(RANGE_JS)[1] == newest
+        ),
+        what="the 6 h window drawn",
+    )
     # choose an absolute range with the date-time range picker (flatpickr commits on close)
     page.locator("input.flatpickr-input").first.evaluate(PICK_JS)
     start, end = datetime(2023, 3, 1, 10), datetime(2023, 3, 1, 11, 30)

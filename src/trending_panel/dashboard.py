@@ -246,8 +246,10 @@ class Dashboard(pn.viewable.Viewer):
     def tick(self) -> None:
         """Apply a parked load, stream new rows, refresh header and status."""
         if self._pending is not None:
-            self._apply(self._pending)
-            self._pending = None
+            pending, self._pending = self._pending, None
+            # A newer request (a click that arrived meanwhile) supersedes a parked load.
+            if pending.generation == self._generation:
+                self._apply(pending)
         if not self.loading:
             batch = self._sub.drain()
             if batch and self.live:
@@ -379,7 +381,7 @@ class Dashboard(pn.viewable.Viewer):
             return  # the user zoomed or panned: leave the view where they put it
         if new_start is not None:
             self._set_range(new_start, newest)
-        self._sync_picker()
+        # The picker is not moved along: it may be open in the user's hands.
 
     def _set_range(self, start: datetime, end: datetime) -> None:
         self._dirty = True
