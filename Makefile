@@ -2,7 +2,7 @@
 #   make demo        private PostgreSQL + live simulated data + dashboard on :8888
 #   make test        lint, then the whole test suite (starts its own PostgreSQL)
 #   make screenshot  docs/screenshot.png of the real page, with the test browser harness
-#   make serve       the dashboard against the database named by POSTGRES_* (or local.env)
+#   make serve       the dashboard against the database named by POSTGRES_*
 #   make bench       benchmarks that print numbers
 
 PYTHON ?= python3
@@ -30,7 +30,7 @@ demo: $(STAMP)
 	$(BIN)/trending-panel demo --port $(PORT)
 
 serve: $(STAMP)
-	set -a; [ -n "$$POSTGRES_HOST" ] || . ./local.env; set +a; $(BIN)/trending-panel serve --port $(PORT)
+	$(BIN)/trending-panel serve --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
