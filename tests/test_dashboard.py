@@ -249,3 +249,14 @@ def test_cards_show_each_variables_age_and_flag_stale_ones(db, tables):
     ph_card = cards.split('data-key="ph"')[0].rsplit("<div", 1)[1]
     assert "tp-stale" not in temp_card and "tp-stale" in ph_card
     assert "s ago)" in cards and "min ago)" in cards
+
+
+def test_a_closed_session_stops_listening_to_the_feed(db, tables):
+    async def body(dash, feed):
+        other = Dashboard(db, feed=feed, autostart=False)
+        before = feed.subscribers
+        other._destroyed(None)  # what Panel calls when the browser tab's session ends
+        return before, feed.subscribers
+
+    before, after = run_with_dashboard(db, body)
+    assert (before, after) == (2, 1)

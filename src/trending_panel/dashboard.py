@@ -28,7 +28,7 @@ from .feed import LiveFeed, Subscription, get_feed
 from .ledger import Ledger
 from .settings import Settings
 from .store import Row, Series
-from .timewindow import PRESETS, TimeWindow, format_time, preset_label
+from .timewindow import DEFAULT_WINDOW, PRESETS, TimeWindow, format_time, preset_label
 from .variables import VARIABLES, Variable
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class Dashboard(pn.viewable.Viewer):
     """Live trends of the bioreactor's process variables with a selectable time window."""
 
     window = param.Selector(
-        default="1h",
+        default=DEFAULT_WINDOW,
         objects={**{preset_label(key): key for key in PRESETS}, "Custom range": "custom"},
         doc="Relative preset (follows live data, ends at the newest sample) or 'custom'.",
     )
@@ -113,6 +113,7 @@ class Dashboard(pn.viewable.Viewer):
         self._range_set: tuple[float, float] | None = None
         self._problems: dict[str, str] = {}
         self._notes: list[str] = []
+        self._updating_picker = False
 
         self.x_range = Range1d(start=0, end=1, name="time-range")
         self.sources: dict[str, ColumnDataSource] = {v.key: plots.new_source(v) for v in VARIABLES}
@@ -155,7 +156,7 @@ class Dashboard(pn.viewable.Viewer):
         self._retry_delay = 1.0
         if autostart:
             self._periodic = pn.state.add_periodic_callback(self.tick, period=TICK_MS)
-            if self._doc is not None and self._doc.session_context is not None:
+            if self._on_server:
                 pn.state.on_session_destroyed(self._destroyed)
             self._schedule_load()
 
@@ -195,8 +196,6 @@ class Dashboard(pn.viewable.Viewer):
             self.message = "The custom range must end after it starts."
             return
         self.param.update(window="custom", start=start, end=end)
-
-    _updating_picker = False
 
     def _schedule_load(self) -> None:
         try:
@@ -294,10 +293,12 @@ class Dashboard(pn.viewable.Viewer):
                 series.before, series.times, series.values, self.settings.gap
             )
             ledger = Ledger(lookback)
-            rows = _rows(series)
+            # Only the look-back tail matters for de-duplication: convert just that (this runs
+            # on the event loop, and a window may hold 200,000 rows).
+            rows = _rows(series, since=series.times[-1].item() - lookback) if len(series) else []
             if rows:
                 ledger.newest = rows[-1][0]
-                ledger.prime([r for r in rows if r[0] >= ledger.newest - lookback])
+                ledger.prime(rows)
             else:
                 ledger.newest = loaded.end  # nothing loaded: every row the feed brings is new
             last = rows[-1] if rows else series.before
@@ -532,10 +533,12 @@ class Dashboard(pn.viewable.Viewer):
         )
 
 
-def _rows(series: Series) -> list[Row]:
+def _rows(series: Series, since: datetime) -> list[Row]:
+    """The series' rows at or after ``since`` as ``(time, value)`` (NaN → None)."""
+    i = int(np.searchsorted(series.times, np.datetime64(since, "us"), side="left"))
     return [
         (t.item(), None if np.isnan(v) else float(v))
-        for t, v in zip(series.times, series.values, strict=True)
+        for t, v in zip(series.times[i:], series.values[i:], strict=True)
     ]
 
 
