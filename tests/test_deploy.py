@@ -22,7 +22,7 @@ import pytest
 import yaml
 from psycopg import sql
 
-from trending_panel.browser import http_ok, served
+from trending_panel.browser import browser_page, http_ok, served, wait_until
 from trending_panel.variables import VARIABLES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -267,7 +267,27 @@ def test_image_command_serves_and_passes_its_own_healthcheck(initialized):
         assert http_ok("http://127.0.0.1:8888/liveness")
         with urllib.request.urlopen("http://127.0.0.1:8888/", timeout=10) as page:
             body = page.read().decode()
-        assert roles["reader"] not in body  # the password never reaches the browser
+        assert roles["reader"] not in body  # the password never reaches the browser...
+        frames: list[str] = []
+
+        def record(ws) -> None:
+            ws.on(
+                "framereceived",
+                lambda payload: frames.append(
+                    payload if isinstance(payload, str) else payload.decode("utf-8", "replace")
+                ),
+            )
+
+        with browser_page() as browser:
+            browser.on("websocket", record)
+            browser.goto("http://localhost:8888/")
+            wait_until(
+                lambda: "Live" in " ".join(browser.locator(".tp-status").all_inner_texts()),
+                what="the dashboard connected as the read-only role",
+            )
+        sent = "".join(frames)  # ...nor does anything the server sent over the websocket
+        assert "Dissolved oxygen (%)" in sent  # (the document itself travelled this way)
+        assert roles["reader"] not in sent and "tp_reader" not in sent
         check = subprocess.run(healthcheck_command(), capture_output=True, timeout=30)
         assert check.returncode == 0
     log = proc.stdout.read()
