@@ -1,7 +1,8 @@
 """Every SQL statement of the project lives here.
 
-psycopg 3, asynchronous, behind one connection pool, so that a Bokeh server's event loop never
-waits on the database. Table names contain a slash: they are only ever spliced in through
+psycopg 3, asynchronous, behind one connection pool that runs on the store's own event-loop
+thread, so that a Bokeh server's (or a Jupyter kernel's) event loop never waits on the
+database. Table names contain a slash: they are only ever spliced in through
 ``psycopg.sql.Identifier``; values only ever travel as query parameters.
 """
 
