@@ -144,7 +144,7 @@ def _duration(parser: argparse.ArgumentParser, text: str):
 
 def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from .export import csv_chunks
-    from .store import Store
+    from .store import Store, error_line
     from .variables import select
 
     settings = _settings()
@@ -190,14 +190,9 @@ def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     try:
         asyncio.run(run())
     except psycopg.Error as exc:
-        print(f"trending-panel: database error: {_first_line(exc)}", file=sys.stderr)
+        print(f"trending-panel: database error: {error_line(exc)}", file=sys.stderr)
         return 1
     return 0
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from . import export, plots, traces
 from .feed import LiveFeed, Subscription, get_feed
 from .ledger import Ledger
 from .settings import Settings
-from .store import Row, Series
+from .store import Row, Series, error_line
 from .timewindow import DEFAULT_WINDOW, PRESETS, TimeWindow, format_time, preset_label
 from .variables import VARIABLES, Variable
 
@@ -226,11 +226,11 @@ class Dashboard(pn.viewable.Viewer):
             )
         except Exception as exc:
             if generation == self._generation:
-                self.param.update(loading=False, message=f"Could not load data: {_first(exc)}")
+                self.param.update(loading=False, message=f"Could not load data: {error_line(exc)}")
                 # Try again once the database answers (backing off while it does not).
                 self._retry_delay = min(self._retry_delay * 2, 30.0)
                 self._retry_at = time.monotonic() + self._retry_delay
-            log.warning("window load failed: %s", _first(exc))
+            log.warning("window load failed: %s", error_line(exc))
             return None
         self._retry_delay, self._retry_at = 1.0, None
         loaded = Loaded(
@@ -540,11 +540,6 @@ def _rows(series: Series, since: datetime) -> list[Row]:
         (t.item(), None if np.isnan(v) else float(v))
         for t, v in zip(series.times[i:], series.values[i:], strict=True)
     ]
-
-
-def _first(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _age(delta: timedelta) -> str:

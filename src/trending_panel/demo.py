@@ -13,11 +13,11 @@ import shlex
 import shutil
 import tempfile
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from .settings import Settings
-from .simulate import Plant, backfill, run_live
+from .simulate import Plant, run_live, start_plant
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -67,20 +67,15 @@ class Writer(threading.Thread):
         self.join(timeout=5)
 
 
-def prepare(settings: Settings, history: timedelta) -> tuple[Plant, object]:
+def prepare(settings: Settings, history: timedelta) -> tuple[Plant, datetime]:
     """Schema + back-fill; returns the plant and the time live writing continues from."""
 
-    async def main():
+    async def main() -> tuple[Plant, datetime]:
         async with Store(settings) as store:
             await store.ensure_schema()
-            plant = Plant()
-            end = settings.now()
-            n = await backfill(store, plant, end - history, end)
-            return plant, end, n
+            return await start_plant(store, history)
 
-    plant, end, n = asyncio.run(main())
-    log.info("demo database ready: %d rows of history over %s", n, history)
-    return plant, end
+    return asyncio.run(main())
 
 
 def run_demo(

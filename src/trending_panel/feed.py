@@ -20,7 +20,7 @@ import psycopg
 
 from .ledger import Ledger
 from .settings import Settings
-from .store import Row, Store
+from .store import Row, Store, error_line
 from .variables import VARIABLES, Variable
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class LiveFeed(param.Parameterized):
             await asyncio.sleep(interval)
 
     def _failed(self, exc: Exception) -> None:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = error_line(exc)
         # A connection failure is an outage; anything else (a privilege revoked, a column
         # changed) is a database error, and saying "unavailable" would mislead.
         reachable = not isinstance(exc, psycopg.OperationalError | OSError)

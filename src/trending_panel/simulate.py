@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from .store import Row, Store
+from .store import Row, Store, error_line
 from .variables import BY_KEY, VARIABLES, Variable
 
 log = logging.getLogger(__name__)
@@ -204,6 +204,18 @@ async def run_live(
         await asyncio.sleep(tick)
 
 
+async def start_plant(store: Store, history: timedelta) -> tuple[Plant, datetime]:
+    """A plant with ``history`` back-filled up to now; returns it and where live rows go on."""
+    plant = Plant()
+    end = store.settings.now()
+    if history > timedelta(0):
+        n = await backfill(store, plant, end - history, end)
+        log.info("back-filled %d rows over %s", n, history)
+    else:
+        plant.start_at(end)
+    return plant, end
+
+
 def run_simulator(settings, history: timedelta, *, live: bool = True) -> None:
     """``trending-panel simulate``: blocking; Ctrl-C stops it."""
 
@@ -211,13 +223,7 @@ def run_simulator(settings, history: timedelta, *, live: bool = True) -> None:
         store = Store(settings)
         try:
             await _until_ready(store)
-            plant = Plant()
-            end = settings.now()
-            if history > timedelta(0):
-                n = await backfill(store, plant, end - history, end)
-                log.info("back-filled %d rows over %s", n, history)
-            else:
-                plant.start_at(end)
+            plant, end = await start_plant(store, history)
             if live:
                 log.info("writing live rows to %s", settings.describe())
                 await run_live(store, plant, end)
@@ -236,5 +242,5 @@ async def _until_ready(store: Store, attempts: int = 60) -> None:
         except Exception as exc:
             if attempt == attempts - 1:
                 raise
-            log.warning("database not ready (%s); retrying", str(exc).strip().splitlines()[0])
+            log.warning("database not ready (%s); retrying", error_line(exc))
             await asyncio.sleep(2)

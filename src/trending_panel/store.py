@@ -61,6 +61,12 @@ class Series:
         return len(self.times)
 
 
+def error_line(exc: BaseException) -> str:
+    """A database error in one line, for a log record or the status line."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _table(var: Variable) -> sql.Identifier:
     return sql.Identifier(var.table)
 
