@@ -124,11 +124,12 @@ def test_odd_passwords_authenticate(pg_server, db, password):
     settings = Settings.from_env(env)  # the password travels through the environment
     assert settings.password == password
 
-    async def check() -> list:
+    async def check() -> dict:
         async with Store(settings) as store:
-            return await store.existing(VARIABLES)
+            return await store.problems(VARIABLES)
 
-    assert asyncio.run(check()) == []  # connected and queried as that role
+    # connected and queried as that role (an empty database: no table found)
+    assert asyncio.run(check()) == dict.fromkeys(VARIABLES, "not found")
     wrong = Settings.from_env({**env, "POSTGRES_PASSWORD": password + "x"})
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
         psycopg.connect(wrong.conninfo()).close()

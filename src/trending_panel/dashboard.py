@@ -350,8 +350,8 @@ class Dashboard(pn.viewable.Viewer):
         self._dirty = True
         source = self.sources[key]
         last = self._last_row.get(key)
-        times = np.array([r[0] for r in rows], dtype="datetime64[us]")
-        values = np.array([np.nan if r[1] is None else r[1] for r in rows], dtype="float64")
+        new = Series.from_rows(rows)
+        times, values = new.times, new.values
         if last is not None and rows[0][0] < last[0]:
             # A late row older than what is drawn: rebuild this trace in time order.
             data = source.data
@@ -367,7 +367,7 @@ class Dashboard(pn.viewable.Viewer):
             self._last_row[key] = (all_t[order][-1].item(), float(all_v[order][-1]))
             return
         cols = traces.step_vertices(times, values, self.settings.gap, prev=last)
-        rollover = max(len(source.data["time"]), 0) + ROLLOVER_HEADROOM
+        rollover = len(source.data["time"]) + ROLLOVER_HEADROOM
         source.stream(cols, rollover=rollover)
         self._last_row[key] = rows[-1]
 

@@ -210,12 +210,6 @@ class Store:
                 out[var] = f"column value is {value_type or 'missing'}, expected a number"
         return out
 
-    async def existing(self, variables: Iterable[Variable] = VARIABLES) -> list[Variable]:
-        """The variables whose table can be read as a process table."""
-        variables = list(variables)
-        problems = await self.problems(variables)
-        return [v for v in variables if v not in problems]
-
     @_on_db_loop
     async def newest_time(self, variables: Sequence[Variable]) -> datetime | None:
         """Newest sample time over ``variables`` (uses the ``time`` index when there is one)."""
