@@ -23,17 +23,23 @@ import panel as pn
 import param
 from bokeh.models import ColumnDataSource, Range1d
 
-from . import export, plots, traces
+from . import export, plots, resolution, traces
 from .feed import LiveFeed, Subscription, get_feed
 from .ledger import Ledger
+from .resolution import Drawn
 from .settings import Settings
 from .store import Row, Series, error_line
+from .summary import Summary, get_summary
 from .timewindow import DEFAULT_WINDOW, PRESETS, TimeWindow, format_time, preset_label
 from .variables import VARIABLES, Variable
 
 log = logging.getLogger(__name__)
 
 TICK_MS = 250
+#: Zoom, pan and resize settle for this long before the visible range is read again.
+DEBOUNCE_S = 0.1
+#: Plot width assumed until the browser reports the real one.
+DEFAULT_WIDTH = 1000
 #: Streaming keeps at most this many vertices per plot beyond what a window load brought.
 ROLLOVER_HEADROOM = 200_000
 _EPOCH = datetime(1970, 1, 1)
@@ -44,26 +50,36 @@ def to_ms(t: datetime) -> float:
     return (t - _EPOCH) / timedelta(milliseconds=1)
 
 
+def from_ms(ms: float) -> datetime:
+    """Bokeh's axis unit → naive data-zone time (to the microsecond)."""
+    return _EPOCH + timedelta(microseconds=round(ms * 1000))
+
+
 @dataclass
 class Loaded:
     """A window read from the store, waiting to be applied by the next tick."""
 
     generation: int
-    start: datetime | None
+    start: datetime | None  #: the window's ends (None: unbounded, for "all data")
     end: datetime | None
-    series: dict[str, Series]
+    drawn: dict[str, Drawn]
     problems: dict[str, str]  # table → why it cannot be shown
+    #: What the traces cover: the window's ends, or the zoomed range, resolved.
+    extent: tuple[datetime | None, datetime | None] = (None, None)
+    zoomed: bool = False  #: a zoom/pan range, not the window itself
+    attached: bool = True  #: reaches the live edge: streamed rows continue it
+    width: int = DEFAULT_WIDTH
 
     def notes(self) -> list[str]:
         """What the user should know about how the window is drawn."""
         out = []
         for var in VARIABLES:
-            series = self.series.get(var.key)
-            if series is not None and series.downsampled_from is not None:
+            drawn = self.drawn.get(var.key)
+            if drawn is not None and drawn.reduced:
                 out.append(
-                    f"{var.label}: {series.downsampled_from:,} rows in this window, drawn from "
-                    f"their {len(series):,} first/last/min/max points per pixel column; "
-                    "a shorter window shows every row (the CSV always has them all)"
+                    f"{var.label}: {drawn.rows:,} rows here, drawn from their {drawn.samples:,} "
+                    "first/last/min/max per pixel column; zoom in for every row "
+                    "(the CSV always has them all)"
                 )
         return out
 
@@ -92,6 +108,7 @@ class Dashboard(pn.viewable.Viewer):
         settings: Settings | None = None,
         *,
         feed: LiveFeed | None = None,
+        summary: Summary | None = None,
         autostart: bool = True,
         **params: object,
     ) -> None:
@@ -101,6 +118,9 @@ class Dashboard(pn.viewable.Viewer):
         self._url_error = url_error
         self.feed = feed if feed is not None else get_feed(self.settings)
         self.store = self.feed.store
+        if summary is None and autostart:
+            summary = get_summary(self.feed)
+        self.summary = summary
         self._doc = pn.state.curdoc
         self._on_server = self._doc is not None and self._doc.session_context is not None
         self._dirty = False
@@ -114,6 +134,14 @@ class Dashboard(pn.viewable.Viewer):
         self._problems: dict[str, str] = {}
         self._notes: list[str] = []
         self._updating_picker = False
+        self._width = DEFAULT_WIDTH
+        self._extent: tuple[datetime | None, datetime | None] = (None, None)
+        self._zoomed = False
+        self._attached = True
+        self._reduced = False
+        self._streamed = 0
+        self._drawn_width = DEFAULT_WIDTH
+        self._debounce: asyncio.TimerHandle | None = None
 
         self.x_range = Range1d(start=0, end=1, name="time-range")
         self.sources: dict[str, ColumnDataSource] = {v.key: plots.new_source(v) for v in VARIABLES}
@@ -134,6 +162,10 @@ class Dashboard(pn.viewable.Viewer):
             )
             for v in VARIABLES
         }
+        self.x_range.on_change("start", self._range_moved)
+        self.x_range.on_change("end", self._range_moved)
+        for pane in self._panes.values():
+            pane.object.on_change("inner_width", self._resized)
         self._cards = pn.pane.HTML(
             "", sizing_mode="stretch_width", name="latest-values", stylesheets=[_CSS]
         )
@@ -197,20 +229,73 @@ class Dashboard(pn.viewable.Viewer):
             return
         self.param.update(window="custom", start=start, end=end)
 
-    def _schedule_load(self) -> None:
+    def _schedule_load(self, zoom: tuple[datetime, datetime] | None = None) -> None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # no loop (plain script): the caller awaits load() itself
-        self._load_task = loop.create_task(self.load())
+        self._load_task = loop.create_task(self.load(zoom))
+
+    # -- zoom, pan and resize: read the visible range at the resolution it needs ------------
+
+    def _range_moved(self, attr: str, old: object, new: object) -> None:
+        self._debounced()
+
+    def _resized(self, attr: str, old: object, new: object) -> None:
+        if isinstance(new, int) and new > 0:
+            self._width = new
+            self._debounced()
+
+    def _debounced(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if self._debounce is not None:
+            self._debounce.cancel()
+        self._debounce = loop.call_later(DEBOUNCE_S, self._view_settled)
+
+    def _view_settled(self) -> None:
+        """The range or width stopped changing: read again what is now visible, if needed."""
+        self._debounce = None
+        if self.loading:
+            self._debounced()  # look again once the load in flight is applied
+            return
+        if self._range_set is None:
+            return
+        wanted = self.wanted_view()
+        if wanted is None:  # the window itself (reset, or the range we set)
+            if self._zoomed or self._needs_width():
+                self._schedule_load()
+            return
+        if wanted != self._extent or self._needs_width():
+            self._schedule_load(zoom=wanted)
+
+    def wanted_view(self) -> tuple[datetime, datetime] | None:
+        """The zoomed/panned range the user looks at, or None when it is the window's."""
+        if not self._user_moved_range():
+            return None
+        start, end = self.x_range.start, self.x_range.end
+        if not (isinstance(start, int | float) and isinstance(end, int | float)) or end <= start:
+            return None
+        return from_ms(start), from_ms(end)
+
+    def _needs_width(self) -> bool:
+        """True when the traces were made for another width and it matters (they are
+        reduced, or their rows no longer fit the new width's budget)."""
+        if self._width == self._drawn_width:
+            return False
+        budget = resolution.raw_budget(self._width)
+        return self._reduced or any(len(s.data["time"]) > 2 * budget for s in self.sources.values())
 
     async def settled(self) -> None:
         """Wait for the window load that a parameter change scheduled (if any)."""
         while self._load_task is not None and not self._load_task.done():
             await asyncio.wait([self._load_task])
 
-    async def load(self) -> Loaded | None:
-        """Read the current window from the store and park it for the next tick."""
+    async def load(self, zoom: tuple[datetime, datetime] | None = None) -> Loaded | None:
+        """Read the current window (or the ``zoom`` range within it) at the plots' width and
+        park it for the next tick."""
         self._generation += 1
         generation = self._generation
         self.loading = True
@@ -219,10 +304,23 @@ class Dashboard(pn.viewable.Viewer):
             problems = await self.store.problems(VARIABLES)
             existing = [v for v in VARIABLES if v not in problems]
             selected = [v for v in self.selected if v in existing]
-            newest = await self.store.newest_time(existing) if window.is_relative else None
-            start, end = window.resolve(newest)
-            series = await self.store.window(
-                selected, start, end, carry_in=True, max_rows=self.settings.max_points
+            newest = await self.store.newest_time(existing)
+            if zoom is None:
+                start, end = window.resolve(newest if window.is_relative else None)
+                first, last = start, end
+            else:
+                start, end = self._span
+                first, last = zoom
+            width = self._width
+            drawn, first, last = await resolution.read(
+                self.store,
+                self.summary,
+                selected,
+                first,
+                last,
+                width,
+                self.settings,
+                tail=self.settings.lookback,
             )
         except Exception as exc:
             if generation == self._generation:
@@ -234,10 +332,21 @@ class Dashboard(pn.viewable.Viewer):
             return None
         self._retry_delay, self._retry_at = 1.0, None
         loaded = Loaded(
-            generation, start, end, series, {v.table: why for v, why in problems.items()}
+            generation,
+            start,
+            end,
+            drawn,
+            {v.table: why for v, why in problems.items()},
+            extent=(first, last),
+            zoomed=zoom is not None,
+            attached=zoom is None or newest is None or last is None or last >= newest,
+            width=width,
         )
         if generation == self._generation:  # a newer request supersedes this one
             self._pending = loaded
+            if self._on_server and self._doc is not None:
+                # Apply now rather than at the next periodic tick (zooming feels it).
+                self._doc.add_next_tick_callback(self.tick)
         return loaded
 
     # -- the session's periodic callback (under the document lock) ---------------------------
@@ -284,49 +393,49 @@ class Dashboard(pn.viewable.Viewer):
         self._dirty = True
         self._problems = loaded.problems
         self._notes = loaded.notes()
-        self._span = (loaded.start, loaded.end)
+        if not loaded.zoomed:
+            self._span = (loaded.start, loaded.end)
+        self._extent = loaded.extent
+        self._zoomed = loaded.zoomed
+        self._attached = loaded.attached
+        self._drawn_width = loaded.width
+        self._reduced = any(d.reduced for d in loaded.drawn.values())
+        self._streamed = 0
         lookback = self.settings.lookback
+        nothing = Drawn(traces.empty(), 0, False, "database", None, None)
         for var in VARIABLES:
-            series = loaded.series.get(var.key, Series.empty())
-            self._carry[var.key] = series.before
-            self.sources[var.key].data = traces.with_lead(
-                series.before, series.times, series.values, self.settings.gap
-            )
+            drawn = loaded.drawn.get(var.key, nothing)
+            self._carry[var.key] = drawn.before
+            self.sources[var.key].data = drawn.columns
             ledger = Ledger(lookback)
-            # Only the look-back tail matters for de-duplication: convert just that (this runs
-            # on the event loop, and a window may hold 200,000 rows).
-            rows = _rows(series, since=series.times[-1].item() - lookback) if len(series) else []
-            if rows:
-                ledger.newest = rows[-1][0]
-                ledger.prime(rows)
+            # Only the look-back tail matters for de-duplication.
+            if drawn.tail:
+                ledger.newest = drawn.tail[-1][0]
+                ledger.prime(drawn.tail)
             else:
-                ledger.newest = loaded.end  # nothing loaded: every row the feed brings is new
-            last = rows[-1] if rows else series.before
-            if last is None:
+                ledger.newest = loaded.extent[1]  # nothing loaded: every row the feed brings is new
+            if drawn.last is None:
                 self._last_row.pop(var.key, None)
             else:
-                self._last_row[var.key] = last
+                self._last_row[var.key] = drawn.last
             self._ledgers[var.key] = ledger
-        self._set_range(*self._visible_span(loaded))
-        self._sync_picker()
+        if not loaded.zoomed:
+            self._set_range(*self._visible_span(loaded))
+            self._sync_picker()
         self.param.update(loading=False, message="")
 
     def _visible_span(self, loaded: Loaded) -> tuple[datetime, datetime]:
-        if loaded.start is not None and loaded.end is not None:
-            if loaded.start == loaded.end:  # a single sample: give the axis some width
-                return loaded.start - timedelta(minutes=1), loaded.end + timedelta(minutes=1)
-            return loaded.start, loaded.end
-        times = [s.times for s in loaded.series.values() if len(s)]
-        if not times:
+        first, last = loaded.extent
+        if first is None or last is None:
             now = self.settings.now()
             return now - timedelta(hours=1), now
-        first = min(t[0] for t in times).item()
-        last = max(t[-1] for t in times).item()
-        if first == last:
-            first, last = first - timedelta(minutes=1), last + timedelta(minutes=1)
+        if first == last:  # a single sample: give the axis some width
+            return first - timedelta(minutes=1), last + timedelta(minutes=1)
         return first, last
 
     def _stream(self, batch: dict[str, list[Row]]) -> None:
+        if not self._attached:
+            return  # a zoomed range in the past: the rows are read when it reaches the edge
         start, end = self._span
         window = self.time_window
         newest: datetime | None = None
@@ -343,8 +452,13 @@ class Dashboard(pn.viewable.Viewer):
             rows.sort(key=lambda r: r[0])
             newest = max(newest, rows[-1][0]) if newest else rows[-1][0]
             self._append(key, rows)
+            self._streamed += len(rows)
         if newest is not None and window.is_relative:
             self._follow(newest)
+        if self._reduced and self._streamed > self._drawn_width:
+            # Raw rows streamed onto reduced traces: reduce again before they exceed the budget.
+            self._streamed = 0
+            self._schedule_load(zoom=self.wanted_view())
 
     def _append(self, key: str, rows: list[Row]) -> None:
         self._dirty = True
@@ -352,6 +466,10 @@ class Dashboard(pn.viewable.Viewer):
         last = self._last_row.get(key)
         new = Series.from_rows(rows)
         times, values = new.times, new.values
+        if last is not None and rows[0][0] < last[0] and self._reduced:
+            # A late row inside reduced traces: reduce again (the summary has it by then).
+            self._schedule_load(zoom=self.wanted_view())
+            return
         if last is not None and rows[0][0] < last[0]:
             # A late row older than what is drawn: rebuild this trace in time order.
             data = source.data
@@ -531,15 +649,6 @@ class Dashboard(pn.viewable.Viewer):
             *self._panes.values(),
             sizing_mode="stretch_width",
         )
-
-
-def _rows(series: Series, since: datetime) -> list[Row]:
-    """The series' rows at or after ``since`` as ``(time, value)`` (NaN → None)."""
-    i = int(np.searchsorted(series.times, np.datetime64(since, "us"), side="left"))
-    return [
-        (t.item(), None if np.isnan(v) else float(v))
-        for t, v in zip(series.times[i:], series.values[i:], strict=True)
-    ]
 
 
 def _age(delta: timedelta) -> str:

@@ -48,9 +48,9 @@ class Settings:
     lookback: timedelta = timedelta(seconds=60)
     #: Seconds to wait for a database connection before reporting the database as down.
     connect_timeout: int = 5
-    #: A variable with more rows than this in a window is drawn from its M4 reduction (first,
-    #: last, min, max per pixel column) instead of sending every row to the browser.
-    max_points: int = 200_000
+    #: Width of the in-memory summary's buckets: wide windows are drawn from them. Smaller
+    #: buckets serve narrower windows from memory and cost memory in proportion.
+    summary_bucket: timedelta = timedelta(minutes=1)
 
     @property
     def tzinfo(self) -> ZoneInfo:
@@ -123,7 +123,7 @@ class Settings:
             poll_interval=_duration(env, "TRENDING_POLL", cls.poll_interval),
             lookback=_duration(env, "TRENDING_LOOKBACK", cls.lookback),
             connect_timeout=_int(env, "TRENDING_CONNECT_TIMEOUT", cls.connect_timeout),
-            max_points=_int(env, "TRENDING_MAX_POINTS", cls.max_points),
+            summary_bucket=_duration(env, "TRENDING_SUMMARY_BUCKET", cls.summary_bucket),
         )
 
 

@@ -43,9 +43,6 @@ class Series:
     #: The last row before the window, if asked for: its value still holds at the window's
     #: start (by-exception logging), so the trend can begin at the left edge.
     before: Row | None = None
-    #: Rows the window holds in the database when they were too many to send and ``times``/
-    #: ``values`` hold only each pixel column's first, last, min and max rows (M4).
-    downsampled_from: int | None = None
 
     @classmethod
     def from_rows(cls, rows: Sequence[Row]) -> Series:
@@ -65,6 +62,39 @@ def error_line(exc: BaseException) -> str:
     """A database error in one line, for a log record or the status line."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+_PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01, PostgreSQL's binary timestamp origin
+
+
+async def read_series(
+    conn: AsyncConnection, var: Variable, start: datetime | None, end: datetime | None
+) -> Series:
+    """Rows of ``[start, end]`` as numpy arrays, fast.
+
+    Row by row, psycopg spends about a microsecond of Python per row. Here PostgreSQL packs
+    the times and values into two ``bytea`` (its own binary encodings, in time order) that
+    numpy reads without a loop: 2.6 M rows in about 1.5 s instead of 3-4 s.
+    """
+    where, params = _time_filter(start, end)
+    query = sql.SQL(
+        "SELECT string_agg(timestamp_send(time), ''::bytea),"
+        " string_agg(float8send(coalesce(value, 'NaN')), ''::bytea)"
+        " FROM (SELECT time, value FROM {} WHERE {} ORDER BY time, value) AS s"
+    ).format(_table(var), where)
+    cur = conn.cursor(binary=True)
+    await cur.execute(query, params)
+    row = await cur.fetchone()
+    if row is None or row[0] is None:
+        return Series.empty()
+    stamps = np.frombuffer(row[0], dtype=">i8").astype("int64")
+    values = np.frombuffer(row[1], dtype=">f8").astype("float64")
+    # +/-infinity timestamps cannot be drawn or bucketed; one NaN bit pattern for NULL and NaN.
+    finite = (stamps != np.iinfo(np.int64).max) & (stamps != np.iinfo(np.int64).min)
+    if not finite.all():
+        stamps, values = stamps[finite], values[finite]
+    values[np.isnan(values)] = np.nan
+    return Series((stamps + _PG_EPOCH_US).view("datetime64[us]"), values)
 
 
 def _table(var: Variable) -> sql.Identifier:
@@ -231,93 +261,43 @@ class Store:
         end: datetime | None,
         *,
         carry_in: bool = False,
-        max_rows: int | None = None,
-        buckets: int = 2000,
     ) -> dict[str, Series]:
         """All rows of the inclusive window ``[start, end]`` per variable, in time order.
 
         With ``carry_in``, each series also gets the last row before ``start`` (``before``).
-        A variable with more than ``max_rows`` rows in the window is reduced in SQL to the
-        first, last, min and max row of each of ``buckets`` equal time slices (M4: drawn at that
-        width it looks exactly like every row; NULL and NaN rows are all kept, they are gaps).
+        The variables are read concurrently, each on a pooled connection of its own.
         """
-        where, params = _time_filter(start, end)
-        out: dict[str, Series] = {}
-        async with self.connection() as conn:
-            for var in variables:
-                if max_rows is not None and await self._more_than(
-                    conn, var, where, params, max_rows
-                ):
-                    series = await self._m4(conn, var, where, params, start, end, buckets)
-                else:
-                    query = sql.SQL("SELECT time, value FROM {} WHERE {} ORDER BY time").format(
-                        _table(var), where
-                    )
-                    cur = await conn.execute(query, params)
-                    series = Series.from_rows(await cur.fetchall())
-                if carry_in and start is not None:
-                    cur = await conn.execute(
-                        sql.SQL(
-                            "SELECT time, value FROM {} WHERE time < %s ORDER BY time DESC LIMIT 1"
-                        ).format(_table(var)),
-                        (start,),
-                    )
-                    series.before = await cur.fetchone()
-                out[var.key] = series
-        return out
-
-    @staticmethod
-    async def _more_than(
-        conn: AsyncConnection, var: Variable, where: sql.Composable, params: list, limit: int
-    ) -> bool:
-        cur = await conn.execute(
-            sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} WHERE {} LIMIT %s) AS s").format(
-                _table(var), where
-            ),
-            [*params, limit + 1],
+        series = await asyncio.gather(
+            *(self._window_one(var, start, end, carry_in) for var in variables)
         )
-        row = await cur.fetchone()
-        return row is not None and row[0] > limit
+        return {var.key: s for var, s in zip(variables, series, strict=True)}
 
-    @staticmethod
-    async def _m4(
-        conn: AsyncConnection,
-        var: Variable,
-        where: sql.Composable,
-        params: list,
-        start: datetime | None,
-        end: datetime | None,
-        buckets: int,
+    async def _window_one(
+        self, var: Variable, start: datetime | None, end: datetime | None, carry_in: bool
     ) -> Series:
-        if start is None or end is None:
-            cur = await conn.execute(
-                sql.SQL("SELECT min(time), max(time) FROM {} WHERE {}").format(_table(var), where),
-                params,
-            )
-            lo, hi = await cur.fetchone()  # type: ignore[misc]
-            start, end = start or lo, end or hi
-        assert start is not None and end is not None
-        width = max((end - start).total_seconds() / buckets, 1e-6)
-        query = sql.SQL(
-            "WITH w AS ("
-            " SELECT time, value, CASE WHEN value = 'NaN' THEN NULL ELSE value END AS v,"
-            "  floor(extract(epoch FROM time - %s) / %s)::bigint AS b"
-            " FROM {t} WHERE {w}),"
-            " r AS (SELECT time, value, v,"
-            "  row_number() OVER (PARTITION BY b ORDER BY time) AS f,"
-            "  row_number() OVER (PARTITION BY b ORDER BY time DESC) AS l,"
-            "  row_number() OVER (PARTITION BY b ORDER BY v ASC NULLS LAST, time) AS lo,"
-            "  row_number() OVER (PARTITION BY b ORDER BY v DESC NULLS LAST, time) AS hi,"
-            "  count(*) OVER () AS n"
-            " FROM w)"
-            " SELECT time, value, n FROM r"
-            " WHERE f = 1 OR l = 1 OR lo = 1 OR hi = 1 OR v IS NULL ORDER BY time"
-        ).format(t=_table(var), w=where)
-        cur = await conn.execute(query, [start, width, *params])
-        rows = await cur.fetchall()
-        series = Series.from_rows([(t, v) for t, v, _ in rows])
-        series.downsampled_from = rows[0][2] if rows else 0
+        async with self.connection() as conn:
+            series = await read_series(conn, var, start, end)
+            if carry_in and start is not None:
+                cur = await conn.execute(
+                    sql.SQL(
+                        "SELECT time, value FROM {} WHERE time < %s ORDER BY time DESC LIMIT 1"
+                    ).format(_table(var)),
+                    (start,),
+                )
+                series.before = await cur.fetchone()
         return series
+
+    @_on_db_loop
+    async def span(self, var: Variable) -> tuple[datetime, datetime] | None:
+        """Oldest and newest sample time of ``var`` (two index probes), or None when empty."""
+        async with self.connection() as conn:
+            cur = await conn.execute(
+                sql.SQL("SELECT min(time), max(time) FROM {}").format(_table(var))
+            )
+            row = await cur.fetchone()
+        if row is None or row[0] is None:
+            return None
+        return row[0], row[1]
 
     @_on_db_loop
     async def latest(self, variables: Sequence[Variable]) -> dict[str, Row]:

@@ -112,3 +112,57 @@ def hold(
     if until <= last[0] or until - last[0] > gap:
         return {"time": [], "value": []}
     return {"time": [last[0], until], "value": [last[1], last[1]]}
+
+
+def reduced_vertices(
+    times_us: np.ndarray,
+    values: np.ndarray,
+    breaks_us: np.ndarray,
+    min_hold: timedelta,
+    lead: tuple[datetime, float | None] | None = None,
+    gap: timedelta | None = None,
+) -> Columns:
+    """Vertices for rows reduced to a few per pixel column (see :mod:`trending_panel.reduce`).
+
+    Outages are given (``breaks_us``: the line ends at the row at that time), not inferred:
+    consecutive kept rows may be far apart without an outage between them. A hold corner is
+    drawn only where the hold is at least ``min_hold`` long (one pixel column); a shorter one
+    would fall inside a pixel. ``lead``, the row before the window, starts the line at its
+    left edge (broken if it is older than ``gap``).
+    """
+    t = np.asarray(times_us, dtype="int64")
+    v = np.asarray(values, dtype="float64")
+    s = np.ones(len(t), dtype="int8")
+    b = np.asarray(breaks_us, dtype="int64")
+    if lead is not None:
+        lead_t = int(np.datetime64(lead[0], "us").astype("int64"))
+        t = np.r_[lead_t, t]
+        v = np.r_[np.nan if lead[1] is None else lead[1], v]
+        s = np.r_[np.int8(0), s]
+        if gap is not None and len(t) > 1 and t[1] - lead_t > gap / timedelta(microseconds=1):
+            b = np.r_[lead_t, b]
+    if len(t) == 0:
+        return empty()
+    # Rows and breaks in one sequence; at equal times the row comes first, then its break.
+    kind = np.r_[np.zeros(len(t), "int8"), np.ones(len(b), "int8")]
+    all_t = np.r_[t, b]
+    all_v = np.r_[v, np.full(len(b), np.nan)]
+    all_s = np.r_[s, np.zeros(len(b), "int8")]
+    order = np.lexsort((kind, all_t))
+    all_t, all_v, all_s, kind = all_t[order], all_v[order], all_s[order], kind[order]
+    hold_us = min_hold / timedelta(microseconds=1)
+    prev_row = np.r_[False, kind[:-1] == 0] & (kind == 0)
+    before_v = np.r_[np.nan, all_v[:-1]]
+    before_t = np.r_[0, all_t[:-1]]
+    corner = (
+        prev_row & np.isfinite(before_v) & ~(before_v == all_v) & ((all_t - before_t) >= hold_us)
+    )
+    n_out = len(all_t) + int(corner.sum())
+    pos = np.arange(len(all_t)) + np.cumsum(corner)
+    out_t = np.empty(n_out, dtype="int64")
+    out_v = np.empty(n_out, dtype="float64")
+    out_s = np.zeros(n_out, dtype="int8")
+    out_t[pos], out_v[pos], out_s[pos] = all_t, all_v, all_s
+    out_t[pos[corner] - 1] = all_t[corner]
+    out_v[pos[corner] - 1] = before_v[corner]
+    return {"time": out_t.view("datetime64[us]"), "value": out_v, "sample": out_s}

@@ -1,0 +1,143 @@
+"""A window at the resolution its plot needs: what the dashboard draws for each variable.
+
+A plot ``width`` pixels wide gets at most four rows per pixel column (M4): raw rows when the
+window holds few enough that they and their step corners fit in that budget, the M4 points
+otherwise. Wide windows come from the in-memory :class:`~trending_panel.summary.Summary`
+(milliseconds, whatever the history); narrow ones from the database through the ``time``
+index, reduced in memory. plotly-resampler and HoloViews' ``downsample1d`` do the same on data
+already in memory; here the rows are still in the database, so the choice of source comes
+first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from . import reduce, traces
+from .settings import Settings
+from .store import Row, Series, Store
+from .summary import Summary, to_us
+from .variables import Variable
+
+_US = timedelta(microseconds=1)
+
+
+@dataclass
+class Drawn:
+    """One variable's trace for a window, ready for its ``ColumnDataSource``."""
+
+    columns: traces.Columns
+    rows: int  #: rows of the window in the database
+    reduced: bool  #: True when ``columns`` holds M4 points, not every row
+    source: str  #: "database" or "summary"
+    before: Row | None  #: the last row before the window (holds at its start)
+    last: Row | None  #: the newest row drawn (streaming continues from it)
+    #: The raw rows of the window's last ``tail`` (what the live feed may deliver again).
+    tail: list[Row] = field(default_factory=list)
+
+    @property
+    def samples(self) -> int:
+        return int(np.count_nonzero(self.columns["sample"]))
+
+
+def raw_budget(width: int) -> int:
+    """Most rows sent raw to a plot ``width`` px wide: they and their step corners (one per
+    row at most) stay within four vertices per pixel column."""
+    return 2 * max(width, 1)
+
+
+def _row(t_us: int, value: float) -> Row:
+    value = float(value)
+    return (datetime(1970, 1, 1) + int(t_us) * _US, None if np.isnan(value) else value)
+
+
+def rows_since(series: Series, since: datetime) -> list[Row]:
+    """The series' rows at or after ``since`` as ``(time, value)`` (NaN → None)."""
+    i = int(np.searchsorted(series.times, np.datetime64(since, "us"), side="left"))
+    return [
+        _row(t, v) for t, v in zip(series.times[i:].view("int64"), series.values[i:], strict=True)
+    ]
+
+
+def _from_points(
+    p: reduce.Points, before: Row | None, column_us: int, gap: timedelta, source: str
+) -> Drawn:
+    cols = traces.reduced_vertices(
+        p.times, p.values, p.breaks, timedelta(microseconds=column_us), lead=before, gap=gap
+    )
+    last = _row(p.times[-1], p.values[-1]) if len(p.times) else before
+    return Drawn(cols, p.rows, True, source, before, last)
+
+
+def from_series(
+    series: Series, start: datetime, end: datetime, width: int, gap: timedelta
+) -> Drawn:
+    """Rows read from the database → raw steps, or M4 points when over the budget."""
+    if len(series) <= raw_budget(width):
+        cols = traces.with_lead(series.before, series.times, series.values, gap)
+        last = (
+            _row(series.times[-1:].view("int64")[0], series.values[-1])
+            if len(series)
+            else series.before
+        )
+        return Drawn(cols, len(series), False, "database", series.before, last)
+    start_us = to_us(start)
+    column_us = max(1, -(-(to_us(end) - start_us) // width))
+    gap_us = gap // _US
+    buckets = reduce.aggregate(
+        series.times.view("int64"), series.values, start_us, column_us, gap_us
+    )
+    return _from_points(reduce.points(buckets, gap_us), series.before, column_us, gap, "database")
+
+
+async def read(
+    store: Store,
+    summary: Summary | None,
+    variables: list[Variable],
+    start: datetime | None,
+    end: datetime | None,
+    width: int,
+    settings: Settings,
+    tail: timedelta = timedelta(0),
+) -> tuple[dict[str, Drawn], datetime | None, datetime | None]:
+    """Each variable's trace of ``[start, end]`` for a plot ``width`` px wide.
+
+    ``None`` ends (the whole history) are resolved to the oldest/newest sample; the resolved
+    ends are returned with the traces. Each trace carries the raw rows of the window's last
+    ``tail`` (read separately where the trace itself is reduced).
+    """
+    if start is None or end is None:
+        spans = [s for v in variables if (s := await store.span(v)) is not None]
+        if not spans:
+            empty = Drawn(traces.empty(), 0, False, "database", None, None)
+            return {v.key: empty for v in variables}, start, end
+        start = start or min(s[0] for s in spans)
+        end = end or max(s[1] for s in spans)
+    width = max(int(width), 1)
+    column_us = max(1, -(-(to_us(end) - to_us(start)) // width))
+    out: dict[str, Drawn] = {}
+    from_db: list[Variable] = []
+    for var in variables:
+        if summary is not None and summary.covers(var.key, column_us):
+            points, before = summary.window(var.key, start, end, width)
+            out[var.key] = _from_points(points, before, column_us, settings.gap, "summary")
+        else:
+            from_db.append(var)
+    if from_db:
+        series = await store.window(from_db, start, end, carry_in=True)
+        for var in from_db:
+            s = series[var.key]
+            # A large window's reduction is numpy work of some milliseconds: off the loop.
+            out[var.key] = await asyncio.to_thread(from_series, s, start, end, width, settings.gap)
+            if not out[var.key].reduced:
+                out[var.key].tail = rows_since(s, end - tail)
+    reduced = [v for v in variables if out[v.key].reduced]
+    if reduced and tail > timedelta(0):
+        tails = await store.window(reduced, end - tail, end)
+        for var in reduced:
+            out[var.key].tail = rows_since(tails[var.key], end - tail)
+    return {v.key: out[v.key] for v in variables}, start, end
