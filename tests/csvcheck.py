@@ -50,3 +50,29 @@ def db_rows(
             if (start is None or t >= start) and (end is None or t <= end):
                 out[(var.key, row_key((t, v)))] += 1
     return out
+
+
+def reference_csv(
+    conn: psycopg.Connection,
+    variables: tuple[Variable, ...],
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> bytes:
+    """The CSV computed row by row in Python from the database rows (the export's first,
+    all-Python implementation): a line per instant and duplicate, ``repr`` of each double."""
+    from trending_panel.export import _lines, format_value, header
+
+    cells: dict[datetime, list[list[str]]] = {}
+    for k, var in enumerate(variables):
+        for t, v in conn.execute(
+            sql.SQL("SELECT time, value FROM {} WHERE time IS NOT NULL").format(
+                sql.Identifier(var.table)
+            )
+        ):
+            if (start is None or t >= start) and (end is None or t <= end):
+                cells.setdefault(t, [[] for _ in variables])[k].append(format_value(v))
+    out = [header(variables)]
+    for t in sorted(cells):
+        row = [sorted(c) for c in cells[t]]
+        out.extend(_lines(t.isoformat(timespec="microseconds"), row))
+    return "".join(out).encode()

@@ -8,12 +8,12 @@ import subprocess
 import sys
 from datetime import datetime, timedelta
 
-from trending_panel.export import csv_bytes, format_value
+from trending_panel.export import csv_bytes, csv_chunks, format_value
 from trending_panel.store import Store
 from trending_panel.variables import BY_KEY, VARIABLES
 
 from .conftest import insert
-from .csvcheck import csv_rows, db_rows
+from .csvcheck import csv_rows, db_rows, reference_csv
 
 T0 = datetime(2023, 5, 4, 10, 0)
 
@@ -131,3 +131,55 @@ def test_cli_export_writes_the_same_file(db, tables, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert csv_rows(proc.stdout)[1] == db_rows(tables, (BY_KEY["ph"],))
+
+
+def test_same_bytes_as_the_row_by_row_reference_for_awkward_values_and_shared_times(db, tables):
+    """PostgreSQL writes the lines; the file is byte for byte the all-Python CSV: whole
+    numbers, magnitudes where PostgreSQL's notation differs, -0.0, infinities, NULL, NaN, rows
+    of several tables and duplicates at one instant, also across the blocks it streams in."""
+    import random
+
+    rng = random.Random(3)
+    awkward = [
+        0.0,
+        -0.0,
+        1.0,
+        37.0,
+        -12.0,
+        1e14,
+        1e15,
+        1.5e15,
+        1234567890123456.8,
+        1e16,
+        4.810350736052262e16,
+        2.767899102555749e16,
+        1e22,
+        1e-5,
+        2.5e-7,
+        0.1,
+        1 / 3,
+        5e-324,
+        1.7976931348623157e308,
+        math.inf,
+        -math.inf,
+        None,
+        math.nan,
+    ]
+    awkward += [rng.uniform(-10, 10) * 10 ** rng.randint(-20, 20) for _ in range(300)]
+    awkward += [float(rng.randint(-(10**6), 10**6)) for _ in range(100)]
+    for i, var in enumerate(VARIABLES):
+        rows = [(T0 + timedelta(seconds=k, milliseconds=37 * i), v) for k, v in enumerate(awkward)]
+        shared = [(T0 + timedelta(seconds=k), 7.0 + i) for k in range(0, len(awkward), 9)]
+        insert(tables, var.table, rows + shared + shared[:3])  # shared, and duplicated
+    expected = reference_csv(tables, VARIABLES)
+    assert expected.count(b"\r\n") > 4 * len(awkward)
+
+    async def run(block_lines):
+        async with Store(db) as store:
+            chunks = [
+                c async for c in csv_chunks(store, VARIABLES, None, None, block_lines=block_lines)
+            ]
+            return b"".join(chunks)
+
+    for block_lines in (4000, 7, 2):
+        assert asyncio.run(run(block_lines)) == expected

@@ -68,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="serve the dashboard (database from POSTGRES_*)")
     _serve_args(serve)
+    serve.add_argument(
+        "--num-procs",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="processes serving the port (Bokeh multi-process; one feed each; default 1)",
+    )
 
     demo = sub.add_parser("demo", help="private PostgreSQL + simulated plant + dashboard")
     _serve_args(demo)
@@ -113,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 port=args.port,
                 address=args.address,
                 allow_websocket_origin=args.allow_websocket_origin,
+                num_procs=args.num_procs,
             )
         elif args.command == "demo":
             from .demo import run_demo
@@ -133,6 +141,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
 
 
 def _duration(parser: argparse.ArgumentParser, text: str):
@@ -175,12 +189,13 @@ def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             start, end = window.resolve(newest)
             if args.output is None:
                 async for chunk in csv_chunks(store, variables, start, end):
-                    sys.stdout.write(chunk)
+                    sys.stdout.buffer.write(chunk)
+                sys.stdout.buffer.flush()
                 return
             # Write beside the target and rename: a failed export never leaves half a file.
             partial = args.output.with_name(args.output.name + ".partial")
             try:
-                with partial.open("w", encoding="utf-8", newline="") as out:
+                with partial.open("wb") as out:
                     async for chunk in csv_chunks(store, variables, start, end):
                         out.write(chunk)
                 partial.replace(args.output)

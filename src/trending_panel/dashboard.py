@@ -24,6 +24,7 @@ import param
 from bokeh.models import ColumnDataSource, Range1d
 
 from . import export, plots, resolution, traces
+from .csv_button import CsvButton
 from .feed import LiveFeed, Subscription, get_feed
 from .ledger import Ledger
 from .resolution import Drawn
@@ -109,6 +110,7 @@ class Dashboard(pn.viewable.Viewer):
         *,
         feed: LiveFeed | None = None,
         summary: Summary | None = None,
+        export_url: str | None = None,
         autostart: bool = True,
         **params: object,
     ) -> None:
@@ -176,12 +178,19 @@ class Dashboard(pn.viewable.Viewer):
             label="Custom range", enable_seconds=True, width=340
         )
         self._picker.param.watch(self._picked, "value")
-        self.download = pn.widgets.FileDownload(
-            callback=self.csv_file,
-            filename="trending.csv",
-            label="Download CSV",
-            color="primary",
-        )
+        # Served by `trending-panel serve`: the button streams the HTTP export route. In a
+        # notebook (no route), FileDownload sends the file over the comm.
+        self._export_url = export_url
+        self.download: pn.viewable.Viewable
+        if export_url is not None:
+            self.download = CsvButton(url=self._csv_url(), name="download-csv")
+        else:
+            self.download = pn.widgets.FileDownload(
+                callback=self.csv_file,
+                filename="trending.csv",
+                label="Download CSV",
+                color="primary",
+            )
         self._periodic = None
         self._load_task: asyncio.Task | None = None
         self._retry_at: float | None = None
@@ -212,6 +221,8 @@ class Dashboard(pn.viewable.Viewer):
             pane.visible = key in self.variables
         self._url_error = ""
         self._sync_url()
+        if isinstance(self.download, CsvButton):
+            self.download.url = self._csv_url()
         self._schedule_load()
 
     @param.depends("live", watch=True)
@@ -612,6 +623,15 @@ class Dashboard(pn.viewable.Viewer):
             self._picker.value = (start, end)
         finally:
             self._updating_picker = False
+
+    def _csv_url(self) -> str:
+        """The export route's URL for the window and variables shown."""
+        try:
+            query = self.time_window.to_query()
+        except ValueError:
+            query = {}
+        query["variables"] = ",".join(self.variables)
+        return f"{self._export_url}?{urlencode(query)}"
 
     async def csv_file(self) -> io.BytesIO:
         """FileDownload callback: the raw rows of the window shown, read off the event loop."""

@@ -5,17 +5,29 @@ variable whose header names it with its unit. The tables never share timestamps,
 an outer join on time: a cell is empty where its variable has no row at that time. A table that
 holds two rows with the same time yields two lines for that time; nothing is merged, invented or
 dropped. A NULL value is written as ``NULL`` and a NaN as ``NaN``, so both stay distinguishable
-from "no row" (pandas reads both as missing).
+from "no row" (pandas reads both as missing). Values are Python's ``repr`` of the double.
+
+PostgreSQL writes the lines (``COPY … TO STDOUT``, one line per row, see
+:meth:`Store.export_lines`); this module adds the header, merges the rare rows that share a
+time into the layout above, rewrites the few values PostgreSQL prints differently from Python
+and ends lines with CRLF. Most blocks need only the CRLF: that check is done by numpy.
 """
 
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
+import numpy as np
+
 from .store import Store
 from .variables import Variable
+
+#: ``YYYY-MM-DDTHH:MM:SS.ffffff``: every line starts with a time this long.
+_TIME_LEN = 26
+_MARKED = re.compile(rb"\x01([^,\n]*)")
 
 
 def format_value(value: float | None) -> str:
@@ -34,13 +46,93 @@ def _quote(text: str) -> str:
     return f'"{text}"' if any(c in text for c in ',"\r\n') else text
 
 
-def _lines(time: datetime, cells: list[list[str]]) -> list[str]:
-    stamp = time.isoformat(timespec="microseconds")
+def _lines(time: str, cells: list[list[str]]) -> list[str]:
+    """The lines of one instant: line i holds each variable's i-th row at that time."""
     depth = max(len(c) for c in cells)
     return [
-        ",".join([stamp, *(c[i] if i < len(c) else "" for c in cells)]) + "\r\n"
+        ",".join([time, *(c[i] if i < len(c) else "" for c in cells)]) + "\r\n"
         for i in range(depth)
     ]
+
+
+def _merge(group: list[bytes], width: int) -> bytes:
+    """Lines of one row each, all at one time → the historian's layout for that time.
+
+    A variable's rows at one instant are ordered by their text, so the file is the same
+    whatever order the database returned them in.
+    """
+    cells: list[list[str]] = [[] for _ in range(width)]
+    time = group[0][:_TIME_LEN].decode()
+    for line in group:
+        fields = line.decode().split(",")[1:]
+        k = next(i for i, f in enumerate(fields) if f)
+        cells[k].append(fields[k])
+    for c in cells:
+        c.sort()
+    return "".join(_lines(time, cells)).encode()
+
+
+class Rewriter:
+    """PostgreSQL's line blocks → the CSV's bytes (see the module docstring)."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self._carry = b""  # the last line of a block: the next may share its time
+
+    def feed(self, block: bytes) -> bytes:
+        data = self._carry + block
+        # Hold back the last line, and every line before it at the same time.
+        cut = data.rfind(b"\n", 0, len(data) - 1) + 1
+        last = data[cut : cut + _TIME_LEN]
+        while cut > 0:
+            prev = data.rfind(b"\n", 0, cut - 1) + 1
+            if data[prev : prev + _TIME_LEN] != last:
+                break
+            cut = prev
+        self._carry = data[cut:]
+        return self._convert(data[:cut])
+
+    def finish(self) -> bytes:
+        data, self._carry = self._carry, b""
+        return self._convert(data)
+
+    def _convert(self, data: bytes) -> bytes:
+        if not data:
+            return data
+        if b"\x01" in data:
+            data = _MARKED.sub(lambda m: repr(float(m.group(1))).encode(), data)
+        if _shares_times(data):
+            data = self._merge_shared(data)
+        return data.replace(b"\n", b"\r\n")
+
+    def _merge_shared(self, data: bytes) -> bytes:
+        lines = data.split(b"\n")[:-1]
+        out: list[bytes] = []
+        i = 0
+        while i < len(lines):
+            j = i + 1
+            while j < len(lines) and lines[j][:_TIME_LEN] == lines[i][:_TIME_LEN]:
+                j += 1
+            if j - i == 1:
+                out.append(lines[i] + b"\n")
+            else:
+                out.append(_merge(lines[i:j], self.width).replace(b"\r\n", b"\n"))
+            i = j
+        return b"".join(out)
+
+
+def _shares_times(data: bytes) -> bool:
+    """True when two consecutive lines have the same time (numpy compares every line's
+    fixed-width time prefix at once; a Python loop over the lines would cost more than COPY)."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(buf == 10)
+    if len(ends) < 2:
+        return False
+    starts = np.r_[0, ends[:-1] + 1]
+    if (ends - starts).min() < _TIME_LEN:
+        return True  # not the usual layout (a year past 9999?): let the slow path look
+    times = buf[starts[:, None] + np.arange(_TIME_LEN)]
+    return bool((times[1:] == times[:-1]).all(axis=1).any())
 
 
 async def csv_chunks(
@@ -49,35 +141,24 @@ async def csv_chunks(
     start: datetime | None,
     end: datetime | None,
     *,
-    chunk_lines: int = 10_000,
-) -> AsyncIterator[str]:
-    """The CSV text in chunks, streamed from a server-side cursor (bounded memory)."""
-    yield header(variables)
-    buffer: list[str] = []
-    current: datetime | None = None
-    cells: list[list[str]] = [[] for _ in variables]
-    async for time, k, value in store.export_rows(variables, start, end):
-        if time != current:
-            if current is not None:
-                buffer.extend(_lines(current, cells))
-                cells = [[] for _ in variables]
-                if len(buffer) >= chunk_lines:
-                    yield "".join(buffer)
-                    buffer = []
-            current = time
-        cells[k].append(format_value(value))
-    if current is not None:
-        buffer.extend(_lines(current, cells))
-    if buffer:
-        yield "".join(buffer)
+    block_lines: int = 4000,
+) -> AsyncIterator[bytes]:
+    """The CSV's bytes in chunks of about ``block_lines`` lines, streamed from ``COPY``."""
+    yield header(variables).encode()
+    rewriter = Rewriter(len(variables))
+    async for block in store.export_lines(variables, start, end, lines=block_lines):
+        if chunk := rewriter.feed(block):
+            yield chunk
+    if chunk := rewriter.finish():
+        yield chunk
 
 
 async def csv_bytes(
     store: Store, variables: Sequence[Variable], start: datetime | None, end: datetime | None
 ) -> io.BytesIO:
-    """The whole CSV as a file object (what the download button hands to the browser)."""
+    """The whole CSV as a file object (the notebook's download button hands it over)."""
     out = io.BytesIO()
     async for chunk in csv_chunks(store, variables, start, end):
-        out.write(chunk.encode("utf-8"))
+        out.write(chunk)
     out.seek(0)
     return out

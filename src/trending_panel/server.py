@@ -8,21 +8,25 @@ import signal
 
 import panel as pn
 
+from . import export_route
 from .dashboard import Dashboard
+from .feed import get_feed
 from .settings import Settings
+from .summary import get_summary
 
 log = logging.getLogger(__name__)
 
 TITLE = "Bioreactor trends"
-#: A month of raw rows as CSV is tens of MB; Bokeh's default websocket limit is 20 MB.
-MAX_MESSAGE_BYTES = 512 * 1024 * 1024
+#: The CSV no longer crosses the websocket (it streams over HTTP): Bokeh's default suffices
+#: for the plots, whose points are bounded by their width.
+MAX_MESSAGE_BYTES = 20 * 1024 * 1024
 
 
 def make_app(settings: Settings):
     """A per-session factory: every browser tab gets its own :class:`Dashboard` state."""
 
     def app() -> pn.viewable.Viewable:
-        return Dashboard(settings).__panel__()
+        return Dashboard(settings, export_url=export_route.PATH.lstrip("/")).__panel__()
 
     return app
 
@@ -34,15 +38,18 @@ def serve(
     address: str | None = None,
     allow_websocket_origin: list[str] | None = None,
     show: bool = False,
+    num_procs: int = 1,
 ) -> None:
-    """Serve at the root URL with Panel's ``/liveness`` endpoint; blocks until stopped."""
+    """Serve at the root URL with Panel's ``/liveness`` endpoint and the CSV route; blocks
+    until stopped. ``num_procs`` > 1 forks that many processes on one port (Bokeh's
+    multi-process serving), each with its own feed and summary."""
     pn.extension(notifications=False)
     log.info("serving on port %d, database %s", port, settings.describe())
     # SIGTERM (docker stop, systemd, timeout) takes Panel's graceful Ctrl-C path, so `demo`
     # and the container shut down cleanly instead of dying mid-write.
     signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
     extra = {"allow_websocket_origin": allow_websocket_origin} if allow_websocket_origin else {}
-    pn.serve(
+    server = pn.serve(
         make_app(settings),
         port=port,
         address=address,
@@ -50,7 +57,19 @@ def serve(
         title=TITLE,
         liveness=True,
         websocket_max_message_size=MAX_MESSAGE_BYTES,
+        extra_patterns=export_route.patterns(settings),
+        num_procs=num_procs,
         # One process-wide poller serves every tab; nothing here blocks the event loop.
         threaded=False,
+        start=False,
         **extra,
     )
+    # In each process (after the fork, with num_procs > 1): start polling and building the
+    # summary now, so the first visitor of a wide window does not wait for it.
+    server.io_loop.add_callback(_warm_up, settings)
+    server.start()
+    server.io_loop.start()
+
+
+def _warm_up(settings: Settings) -> None:
+    get_summary(get_feed(settings))

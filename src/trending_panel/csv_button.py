@@ -1,0 +1,71 @@
+"""The page's CSV button: streams ``/export.csv`` with a progress line, then saves the file.
+
+A ``FileDownload`` widget sends the whole file base64-encoded over the Bokeh websocket, which
+the server must build in memory first; this button fetches the streaming HTTP route instead
+and shows how far it is. Notebooks, which have no such route, keep ``FileDownload``.
+"""
+
+from __future__ import annotations
+
+import param
+from panel.custom import JSComponent
+
+
+class CsvButton(JSComponent):
+    """A button that downloads ``url`` (same origin, with the page's cookies)."""
+
+    url = param.String(default="", doc="The export route with the window's query string.")
+    label = param.String(default="Download CSV")
+
+    _esm = """
+export function render({ model, el }) {
+  const button = document.createElement("button")
+  button.className = "bk-btn bk-btn-primary tp-csv-button"
+  button.type = "button"
+  button.textContent = model.label
+  const status = document.createElement("span")
+  status.className = "tp-csv-status"
+  status.style.cssText = "margin-left:8px;font:12px sans-serif;color:#555"
+  const mb = (n) => (n / 1e6).toFixed(1) + " MB"
+  button.onclick = async () => {
+    if (button.disabled) return
+    button.disabled = true
+    status.textContent = "Preparing CSV…"
+    try {
+      const resp = await fetch(model.url, { credentials: "same-origin" })
+      if (!resp.ok) {
+        status.textContent = "CSV failed: " + (await resp.text()).trim()
+        return
+      }
+      const disposition = resp.headers.get("Content-Disposition") || ""
+      const match = disposition.match(/filename="([^"]+)"/)
+      const name = match ? match[1] : "trending.csv"
+      const reader = resp.body.getReader()
+      const parts = []
+      let bytes = 0
+      for (;;) {
+        const { done, value } = await reader.read()
+        if (done) break
+        parts.push(value)
+        bytes += value.length
+        status.textContent = "Downloading CSV… " + mb(bytes)
+      }
+      const href = URL.createObjectURL(new Blob(parts, { type: "text/csv" }))
+      const a = document.createElement("a")
+      a.href = href
+      a.download = name
+      document.body.appendChild(a)
+      a.click()
+      a.remove()
+      setTimeout(() => URL.revokeObjectURL(href), 60000)
+      status.textContent = "CSV saved: " + name + " (" + mb(bytes) + ")"
+    } catch (err) {
+      status.textContent = "CSV failed: " + err
+    } finally {
+      button.disabled = false
+    }
+  }
+  model.on("label", () => { button.textContent = model.label })
+  el.append(button, status)
+}
+"""

@@ -1,0 +1,108 @@
+"""``GET /export.csv``: the CSV of a window, streamed over plain HTTP beside the app.
+
+The page's download button fetches it (so the file never crosses the Bokeh websocket and the
+server never holds it), scripts and ``curl`` can too. It accepts exactly the dashboard's URL
+vocabulary and nothing else: ``window=<preset>`` or ``start=<ISO 8601>&end=<ISO 8601>``, and
+``variables=<key>[,<key>…]``; anything else is refused with 400 and a message that says why.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import tornado.iostream
+import tornado.web
+
+from .export import csv_chunks
+from .feed import get_feed
+from .settings import Settings
+from .store import error_line
+from .timewindow import TimeWindow
+from .variables import select
+
+log = logging.getLogger(__name__)
+
+PATH = "/export.csv"
+ALLOWED = ("window", "start", "end", "variables")
+
+
+class BadRequest(ValueError):
+    """A query the route refuses; the message is sent to the client."""
+
+
+def parse_query(args: dict[str, list[bytes]], settings: Settings) -> tuple[TimeWindow, tuple, str]:
+    """Validate the query string: the window, the variables, and the variables' spelling."""
+    unknown = sorted(k for k in args if k not in ALLOWED)
+    if unknown:
+        raise BadRequest(
+            f"unknown parameter(s) {', '.join(unknown)[:200]}; use {', '.join(ALLOWED)}"
+        )
+    query: dict[str, str] = {}
+    for key, values in args.items():
+        if len(values) != 1:
+            raise BadRequest(f"give {key} once")
+        try:
+            text = values[0].decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest(f"{key} is not valid UTF-8") from None
+        if "\x00" in text or len(text) > 1000:
+            raise BadRequest(f"{key} is not a valid value")
+        query[key] = text
+    try:
+        window = TimeWindow.from_query(query, settings.tzinfo)
+        keys = [k for k in query.get("variables", "").split(",") if k]
+        variables = select(keys)
+    except ValueError as exc:
+        raise BadRequest(str(exc)[:300]) from None
+    return window, variables, query.get("variables", "")
+
+
+class ExportHandler(tornado.web.RequestHandler):
+    """Streams the CSV in chunks of a few thousand lines, flushing each: bounded memory."""
+
+    def initialize(self, settings: Settings) -> None:
+        self.app_settings = settings
+
+    async def get(self) -> None:
+        try:
+            window, variables, _ = parse_query(self.request.query_arguments, self.app_settings)
+        except BadRequest as exc:
+            self._refuse(400, str(exc))
+            return
+        store = get_feed(self.app_settings).store
+        try:
+            problems = await store.problems(variables)
+            if problems:
+                why = "; ".join(f"{v.table}: {reason}" for v, reason in problems.items())
+                self._refuse(409, f"cannot export: {why}")
+                return
+            newest = await store.newest_time(variables)
+            start, end = window.resolve(newest)
+        except Exception as exc:
+            self._refuse(503, f"database unavailable: {error_line(exc)}")
+            return
+        self.set_header("Content-Type", "text/csv; charset=utf-8")
+        self.set_header(
+            "Content-Disposition", f'attachment; filename="trending_{window.slug(newest)}.csv"'
+        )
+        self.set_header("Cache-Control", "no-store")
+        try:
+            async for chunk in csv_chunks(store, variables, start, end):
+                self.write(chunk)
+                await self.flush()
+        except tornado.iostream.StreamClosedError:
+            log.info("CSV download cancelled by the client")
+        except Exception as exc:
+            # The status line is gone already: cut the response so it cannot pass as whole.
+            log.warning("CSV export failed mid-stream: %s", error_line(exc))
+            self.request.connection.close()
+
+    def _refuse(self, status: int, message: str) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish(message + "\n")
+
+
+def patterns(settings: Settings) -> list[tuple]:
+    """Tornado routes to add beside the app (``pn.serve(extra_patterns=…)``)."""
+    return [(PATH, ExportHandler, {"settings": settings})]
