@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 TICK_MS = 250
 #: Zoom, pan and resize settle for this long before the visible range is read again.
-DEBOUNCE_S = 0.1
+DEBOUNCE_S = 0.05
 #: Plot width assumed until the browser reports the real one.
 DEFAULT_WIDTH = 1000
 #: Streaming keeps at most this many vertices per plot beyond what a window load brought.
@@ -144,6 +144,7 @@ class Dashboard(pn.viewable.Viewer):
         self._streamed = 0
         self._drawn_width = DEFAULT_WIDTH
         self._debounce: asyncio.TimerHandle | None = None
+        self._problems_of: dict[Variable, str] | None = None
 
         self.x_range = Range1d(start=0, end=1, name="time-range")
         self.sources: dict[str, ColumnDataSource] = {v.key: plots.new_source(v) for v in VARIABLES}
@@ -312,10 +313,15 @@ class Dashboard(pn.viewable.Viewer):
         self.loading = True
         try:
             window = self.time_window
-            problems = await self.store.problems(VARIABLES)
+            if zoom is None or self._problems_of is None:
+                problems = await self.store.problems(VARIABLES)
+                self._problems_of = problems
+                newest = await self.store.newest_time([v for v in VARIABLES if v not in problems])
+            else:  # zooming: what the last load found, and the feed's newest row, will do
+                problems = self._problems_of
+                newest = max((r[0] for r in self.feed.latest.values()), default=None)
             existing = [v for v in VARIABLES if v not in problems]
             selected = [v for v in self.selected if v in existing]
-            newest = await self.store.newest_time(existing)
             if zoom is None:
                 start, end = window.resolve(newest if window.is_relative else None)
                 first, last = start, end
@@ -323,6 +329,7 @@ class Dashboard(pn.viewable.Viewer):
                 start, end = self._span
                 first, last = zoom
             width = self._width
+            attached = zoom is None or newest is None or last >= newest
             drawn, first, last = await resolution.read(
                 self.store,
                 self.summary,
@@ -331,7 +338,8 @@ class Dashboard(pn.viewable.Viewer):
                 last,
                 width,
                 self.settings,
-                tail=self.settings.lookback,
+                # Only a trace that streamed rows continue needs the rows they may repeat.
+                tail=self.settings.lookback if attached else timedelta(0),
             )
         except Exception as exc:
             if generation == self._generation:
@@ -350,7 +358,7 @@ class Dashboard(pn.viewable.Viewer):
             {v.table: why for v, why in problems.items()},
             extent=(first, last),
             zoomed=zoom is not None,
-            attached=zoom is None or newest is None or last is None or last >= newest,
+            attached=attached,
             width=width,
         )
         if generation == self._generation:  # a newer request supersedes this one

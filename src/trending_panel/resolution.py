@@ -121,6 +121,10 @@ async def read(
     column_us = max(1, -(-(to_us(end) - to_us(start)) // width))
     out: dict[str, Drawn] = {}
     from_db: list[Variable] = []
+    if summary is not None and summary.state == "building" and column_us >= 4 * summary.bucket_us:
+        # Reading a wide window row by row costs as much as the summary's whole build,
+        # which is under way: wait for it instead of doing the same work twice.
+        await summary.wait_ready(timeout=120)
     for var in variables:
         if summary is not None and summary.covers(var.key, column_us):
             points, before = summary.window(var.key, start, end, width)

@@ -143,12 +143,30 @@ class Summary(param.Parameterized):
             for c0 in range(first // chunk * chunk, last + 1, chunk):
                 plan.append((var, c0, c0 + chunk, span[1]))
         data: dict[str, list[reduce.Buckets]] = {v.key: [] for v in variables}
-        for done, (var, c0, c1, last) in enumerate(plan, 1):
+        done = 0
+
+        async def read(var: Variable, c0: int, c1: int, last: datetime) -> reduce.Buckets:
+            nonlocal done
             # Up to the newest row seen at the start: later rows come from the feed.
             end = min(from_us(c1) - _US, last)
             series = (await self.store.window([var], from_us(c0), end))[var.key]
-            data[var.key].append(await asyncio.to_thread(self._aggregate, series))
+            buckets = await asyncio.to_thread(self._aggregate, series)
+            done += 1
             self.progress = done / len(plan)
+            return buckets
+
+        # Two chunks at a time: the database works on one while numpy reduces the other, and
+        # the feed keeps a pooled connection for itself.
+        lanes = asyncio.Semaphore(2)
+
+        async def lane(item: tuple[Variable, int, int, datetime]) -> reduce.Buckets:
+            async with lanes:
+                return await read(*item)
+
+        for item, buckets in zip(
+            plan, await asyncio.gather(*(lane(item) for item in plan)), strict=True
+        ):
+            data[item[0].key].append(buckets)
         self._data = {key: reduce.Buckets.concat(parts) for key, parts in data.items()}
         self.param.update(state="ready", progress=1.0)
         self._ready.set()
