@@ -20,11 +20,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[demo,test]'
 	touch $(STAMP)
 
-# Debian's Chromium for the end-to-end tests (Playwright drives it; never `playwright install`).
+# Debian's Chromium for the end-to-end tests (Playwright drives it; never `playwright install`)
+# and Debian's nginx for the load-balancing test (deploy/nginx.conf, run on loopback).
 browser:
-	@test -x /usr/bin/chromium || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
-	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
+	@{ test -x /usr/bin/chromium && test -x /usr/sbin/nginx; } || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium nginx >/dev/null; }
 
 demo: $(STAMP)
 	$(BIN)/trending-panel demo --port $(PORT)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -197,6 +202,51 @@ def test_csv_download_equals_database_rows_of_the_window(server, plant_db, page,
     assert download.suggested_filename == (
         f"trending_{start:%Y%m%dT%H%M%S}_{newest:%Y%m%dT%H%M%S}.csv"
     )
+    # the page said how it went, and the file is byte for byte the command line's
+    assert "CSV saved" in page.locator(".tp-csv-status").inner_text()
+    cli = subprocess.run(
+        [sys.executable, "-m", "trending_panel.cli", "export", "--window", "6h"],
+        env={**os.environ, **plant_db[2]},
+        capture_output=True,
+        check=True,
+    )
+    assert path.read_bytes() == cli.stdout
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "says"),
+    [
+        ("bogus=1", 400, "unknown parameter"),
+        ("window=1h&window=6h", 400, "give window once"),
+        ("window=%ff%fe", 400, "not valid UTF-8"),
+        ("window=%00", 400, "not a valid value"),
+        ("window=2h", 400, "unknown window"),
+        ("start=2023-03-01T12:00&end=2023-03-01T10:00", 400, "is not after its start"),
+        ("start=2023-03-01T10:00", 400, "give both start and end"),
+        ("variables=ph,temperature%27;DROP%20TABLE%20x", 400, "unknown variable"),
+    ],
+)
+def test_export_route_refuses_anything_but_a_window_and_variables(server, query, status, says):
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(f"{server}/export.csv?{query}", timeout=10)
+    assert info.value.code == status
+    assert says in info.value.read().decode()
+
+
+def test_export_route_streams_the_csv(server, plant_db):
+    _, conn, _ = plant_db
+    url = f"{server}/export.csv?start=2023-03-01T10:00:00&end=2023-03-01T11:00:00&variables=ph"
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        assert resp.headers["Content-Type"].startswith("text/csv")
+        assert (
+            'filename="trending_20230301T100000_20230301T110000.csv"'
+            in resp.headers["Content-Disposition"]
+        )
+        text = resp.read().decode()
+    head, rows = csv_rows(text)
+    start, end = datetime(2023, 3, 1, 10), datetime(2023, 3, 1, 11)
+    assert head == ["time", "ph"]
+    assert rows == db_rows(conn, (BY_KEY["ph"],), start, end) and rows
 
 
 def test_panel_serve_of_the_app_module(plant_db, page):

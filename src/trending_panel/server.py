@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -46,8 +47,11 @@ def serve(
     pn.extension(notifications=False)
     log.info("serving on port %d, database %s", port, settings.describe())
     # SIGTERM (docker stop, systemd, timeout) takes Panel's graceful Ctrl-C path, so `demo`
-    # and the container shut down cleanly instead of dying mid-write.
-    signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
+    # and the container shut down cleanly instead of dying mid-write. With several processes,
+    # the parent (which only watches its forked children) passes the signal on to them.
+    signal.signal(signal.SIGTERM, _to_sigint if num_procs == 1 else _to_forked)
+    if num_procs > 1:
+        signal.signal(signal.SIGINT, _to_forked)
     extra = {"allow_websocket_origin": allow_websocket_origin} if allow_websocket_origin else {}
     server = pn.serve(
         make_app(settings),
@@ -73,3 +77,28 @@ def serve(
 
 def _warm_up(settings: Settings) -> None:
     get_summary(get_feed(settings))
+
+
+def _children() -> list[int]:
+    """This process's child processes (Linux), e.g. the ones Bokeh forked for ``num_procs``."""
+    pid = os.getpid()
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def _to_sigint(signum: int, frame: object) -> None:
+    os.kill(os.getpid(), signal.SIGINT)  # Panel's own Ctrl-C path
+
+
+def _to_forked(signum: int, frame: object) -> None:
+    """In the parent of forked servers, pass the signal on (they stop and exit 0, and so does
+    the parent); a forked server inherits this handler and takes the Ctrl-C path itself."""
+    children = _children()
+    if not children:
+        _to_sigint(signum, frame)
+    for child in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGINT)
