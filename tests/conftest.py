@@ -7,6 +7,7 @@ machine needs nothing running.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import uuid
@@ -48,6 +49,24 @@ def admin_settings(pg_server: PgServer | None) -> Settings:
     return pg_server.settings()
 
 
+@contextlib.contextmanager
+def scratch_database(
+    admin_settings: Settings, prefix: str = "tp"
+) -> Iterator[tuple[Settings, psycopg.Connection]]:
+    """A new database (dropped afterwards) and an autocommit connection to it."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_settings.conninfo(), autocommit=True) as c:
+        c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    settings = replace(admin_settings, dbname=name)
+    conn = psycopg.connect(settings.conninfo(), autocommit=True)
+    try:
+        yield settings, conn
+    finally:
+        conn.close()
+        with psycopg.connect(admin_settings.conninfo(), autocommit=True) as c:
+            c.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
 @pytest.fixture
 def db(admin_settings: Settings) -> Iterator[Settings]:
     """A new, empty database for one test; dropped afterwards."""
@@ -76,8 +95,7 @@ def conn(db: Settings) -> Iterator[psycopg.Connection]:
         yield c
 
 
-@pytest.fixture
-def tables(conn: psycopg.Connection) -> psycopg.Connection:
+def create_tables(conn: psycopg.Connection) -> psycopg.Connection:
     """The four process tables, created exactly as the plant has them (no index, no key)."""
     for var in VARIABLES:
         conn.execute(
@@ -86,6 +104,12 @@ def tables(conn: psycopg.Connection) -> psycopg.Connection:
             ).format(sql.Identifier(var.table))
         )
     return conn
+
+
+@pytest.fixture
+def tables(conn: psycopg.Connection) -> psycopg.Connection:
+    """The four process tables in the test's database."""
+    return create_tables(conn)
 
 
 def insert(conn: psycopg.Connection, table: str, rows: list[tuple]) -> None:

@@ -8,13 +8,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
 from psycopg import sql
 
@@ -22,7 +19,7 @@ from trending_panel.browser import browser_page, free_port, read_sources, served
 from trending_panel.dashboard import to_ms
 from trending_panel.variables import BY_KEY, VARIABLES
 
-from .conftest import insert
+from .conftest import create_tables, insert, scratch_database
 from .csvcheck import csv_rows, db_rows
 
 pytestmark = pytest.mark.browser
@@ -33,37 +30,23 @@ NEWEST = datetime(2023, 3, 1, 16, 0, 0, 250000)  # a finished batch, years old
 @pytest.fixture(scope="module")
 def plant_db(admin_settings) -> Iterator[tuple]:
     """A database with 30 hours of by-exception history in all four tables, misaligned."""
-    name = f"tp_e2e_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_settings.conninfo(), autocommit=True) as c:
-        c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    settings = replace(admin_settings, dbname=name)
-    conn = psycopg.connect(settings.conninfo(), autocommit=True)
-    for i, var in enumerate(VARIABLES):
-        conn.execute(
-            sql.SQL("CREATE TABLE {} (time timestamp, value double precision)").format(
-                sql.Identifier(var.table)
+    with scratch_database(admin_settings, "tp_e2e") as (settings, conn):
+        create_tables(conn)
+        for i, var in enumerate(VARIABLES):
+            step = timedelta(seconds=20 + 7 * i)
+            n = int(timedelta(hours=30) / step)
+            insert(
+                conn,
+                var.table,
+                [
+                    (
+                        NEWEST - timedelta(milliseconds=31 * i) - k * step,
+                        10.0 * (i + 1) + (k % 13) * 0.01,
+                    )
+                    for k in range(n)
+                ],
             )
-        )
-        step = timedelta(seconds=20 + 7 * i)
-        n = int(timedelta(hours=30) / step)
-        insert(
-            conn,
-            var.table,
-            [
-                (
-                    NEWEST - timedelta(milliseconds=31 * i) - k * step,
-                    10.0 * (i + 1) + (k % 13) * 0.01,
-                )
-                for k in range(n)
-            ],
-        )
-    env = settings.to_env()
-    try:
-        yield settings, conn, env
-    finally:
-        conn.close()
-        with psycopg.connect(admin_settings.conninfo(), autocommit=True) as c:
-            c.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+        yield settings, conn, settings.to_env()
 
 
 @pytest.fixture(scope="module")

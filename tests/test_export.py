@@ -174,12 +174,10 @@ def test_same_bytes_as_the_row_by_row_reference_for_awkward_values_and_shared_ti
     expected = reference_csv(tables, VARIABLES)
     assert expected.count(b"\r\n") > 4 * len(awkward)
 
-    async def run(block_lines):
+    async def run(slices):
         async with Store(db) as store:
-            chunks = [
-                c async for c in csv_chunks(store, VARIABLES, None, None, block_lines=block_lines)
-            ]
+            chunks = [c async for c in csv_chunks(store, VARIABLES, None, None, slices=slices)]
             return b"".join(chunks)
 
-    for block_lines in (4000, 7, 2):
-        assert asyncio.run(run(block_lines)) == expected
+    for slices in (2000, 50, 1):  # one slice a second, a few dozen, the whole window in one
+        assert asyncio.run(run(slices)) == expected

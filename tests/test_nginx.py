@@ -9,15 +9,11 @@ import shutil
 import subprocess
 import time
 import urllib.request
-import uuid
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from trending_panel.browser import (
     CHROMIUM_ARGS,
@@ -31,7 +27,7 @@ from trending_panel.browser import (
 from trending_panel.dashboard import to_ms
 from trending_panel.variables import BY_KEY, VARIABLES
 
-from .conftest import insert
+from .conftest import create_tables, insert, scratch_database
 
 pytestmark = pytest.mark.browser
 
@@ -41,28 +37,13 @@ NEWEST = datetime(2023, 3, 1, 16, 0)
 
 @pytest.fixture(scope="module")
 def small_db(admin_settings) -> Iterator[tuple]:
-    name = f"tp_lb_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_settings.conninfo(), autocommit=True) as c:
-        c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    settings = replace(admin_settings, dbname=name)
-    conn = psycopg.connect(settings.conninfo(), autocommit=True)
-    for i, var in enumerate(VARIABLES):
-        conn.execute(
-            sql.SQL("CREATE TABLE {} (time timestamp, value double precision)").format(
-                sql.Identifier(var.table)
-            )
-        )
-        insert(
-            conn,
-            var.table,
-            [(NEWEST - timedelta(seconds=10 * k + i), 10.0 * (i + 1) + k % 5) for k in range(600)],
-        )
-    try:
+    with scratch_database(admin_settings, "tp_lb") as (settings, conn):
+        create_tables(conn)
+        for i, var in enumerate(VARIABLES):
+            rows = [(NEWEST - timedelta(seconds=10 * k + i), 10.0 * (i + 1) + k % 5)
+                    for k in range(600)]  # fmt: skip
+            insert(conn, var.table, rows)
         yield settings, conn
-    finally:
-        conn.close()
-        with psycopg.connect(admin_settings.conninfo(), autocommit=True) as c:
-            c.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @contextlib.contextmanager

@@ -4,18 +4,17 @@ zoom bringing the raw rows of the range it shows."""
 from __future__ import annotations
 
 import math
-import uuid
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import datetime, timedelta
 
-import psycopg
 import pytest
 from psycopg import sql
 
 from trending_panel.browser import browser_page, free_port, read_sources, served, wait_until
 from trending_panel.dashboard import from_ms, to_ms
 from trending_panel.variables import BY_KEY, VARIABLES
+
+from .conftest import create_tables, scratch_database
 
 pytestmark = pytest.mark.browser
 
@@ -27,44 +26,33 @@ GAP = (END - timedelta(hours=5), END - timedelta(hours=3))  # no pH rows: an out
 
 @pytest.fixture(scope="module")
 def month_db(admin_settings) -> Iterator[tuple]:
-    name = f"tp_month_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_settings.conninfo(), autocommit=True) as c:
-        c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    settings = replace(admin_settings, dbname=name)
-    conn = psycopg.connect(settings.conninfo(), autocommit=True)
-    for i, var in enumerate(VARIABLES):
-        table = sql.Identifier(var.table)
+    with scratch_database(admin_settings, "tp_month") as (settings, conn):
+        create_tables(conn)
+        for i, var in enumerate(VARIABLES):
+            table = sql.Identifier(var.table)
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {} SELECT %s - make_interval(secs => s * %s + %s),"
+                    " round((%s + sin(s / 500.0) + (s %% 7) * 0.01)::numeric, 3)::float8"
+                    " FROM generate_series(0, %s) AS s"
+                ).format(table),
+                (END, STEP_S, 0.137 * i, 10.0 * (i + 1), 30 * 86400 // STEP_S - 1),
+            )
+            conn.execute(sql.SQL("CREATE INDEX ON {} (time)").format(table))
         conn.execute(
-            sql.SQL("CREATE TABLE {} (time timestamp, value double precision)").format(table)
+            sql.SQL("UPDATE {} SET value = %s WHERE time = %s").format(
+                sql.Identifier(BY_KEY["temperature"].table)
+            ),
+            (SPIKE[1], SPIKE[0]),
         )
         conn.execute(
-            sql.SQL(
-                "INSERT INTO {} SELECT %s - make_interval(secs => s * %s + %s),"
-                " round((%s + sin(s / 500.0) + (s %% 7) * 0.01)::numeric, 3)::float8"
-                " FROM generate_series(0, %s) AS s"
-            ).format(table),
-            (END, STEP_S, 0.137 * i, 10.0 * (i + 1), 30 * 86400 // STEP_S - 1),
+            sql.SQL("DELETE FROM {} WHERE time > %s AND time < %s").format(
+                sql.Identifier(BY_KEY["ph"].table)
+            ),
+            GAP,
         )
-        conn.execute(sql.SQL("CREATE INDEX ON {} (time)").format(table))
-    conn.execute(
-        sql.SQL("UPDATE {} SET value = %s WHERE time = %s").format(
-            sql.Identifier(BY_KEY["temperature"].table)
-        ),
-        (SPIKE[1], SPIKE[0]),
-    )
-    conn.execute(
-        sql.SQL("DELETE FROM {} WHERE time > %s AND time < %s").format(
-            sql.Identifier(BY_KEY["ph"].table)
-        ),
-        GAP,
-    )
-    conn.execute("VACUUM ANALYZE")
-    try:
+        conn.execute("VACUUM ANALYZE")
         yield settings, conn
-    finally:
-        conn.close()
-        with psycopg.connect(admin_settings.conninfo(), autocommit=True) as c:
-            c.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.fixture(scope="module")

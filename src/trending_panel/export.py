@@ -7,10 +7,10 @@ holds two rows with the same time yields two lines for that time; nothing is mer
 dropped. A NULL value is written as ``NULL`` and a NaN as ``NaN``, so both stay distinguishable
 from "no row" (pandas reads both as missing). Values are Python's ``repr`` of the double.
 
-PostgreSQL writes the lines (``COPY … TO STDOUT``, one line per row, see
-:meth:`Store.export_lines`); this module adds the header, merges the rare rows that share a
-time into the layout above, rewrites the few values PostgreSQL prints differently from Python
-and ends lines with CRLF. Most blocks need only the CRLF: that check is done by numpy.
+PostgreSQL writes the lines (``COPY … TO STDOUT``, one line per row, a time slice per copy
+row, see :meth:`Store.export_lines`); this module adds the header, merges the rare rows that
+share a time into the layout above, rewrites the few values PostgreSQL prints differently from
+Python and ends lines with CRLF. Most blocks need only the CRLF: that check is done by numpy.
 """
 
 from __future__ import annotations
@@ -123,7 +123,8 @@ class Rewriter:
 
 def _shares_times(data: bytes) -> bool:
     """True when two consecutive lines have the same time (numpy compares every line's
-    fixed-width time prefix at once; a Python loop over the lines would cost more than COPY)."""
+    fixed-width time prefix at once; a Python loop over the lines would cost more than COPY).
+    Seconds and microseconds first, the whole prefix only where those agree."""
     buf = np.frombuffer(data, dtype=np.uint8)
     ends = np.flatnonzero(buf == 10)
     if len(ends) < 2:
@@ -131,8 +132,14 @@ def _shares_times(data: bytes) -> bool:
     starts = np.r_[0, ends[:-1] + 1]
     if (ends - starts).min() < _TIME_LEN:
         return True  # not the usual layout (a year past 9999?): let the slow path look
-    times = buf[starts[:, None] + np.arange(_TIME_LEN)]
-    return bool((times[1:] == times[:-1]).all(axis=1).any())
+
+    def same(columns: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        a = buf[starts[rows][:, None] + columns]
+        b = buf[starts[rows + 1][:, None] + columns]
+        return rows[(a == b).all(axis=1)]
+
+    rows = same(np.arange(_TIME_LEN - 9, _TIME_LEN), np.arange(len(starts) - 1))
+    return bool(len(rows) and len(same(np.arange(_TIME_LEN), rows)))
 
 
 async def csv_chunks(
@@ -141,12 +148,12 @@ async def csv_chunks(
     start: datetime | None,
     end: datetime | None,
     *,
-    block_lines: int = 4000,
+    slices: int = 2000,
 ) -> AsyncIterator[bytes]:
-    """The CSV's bytes in chunks of about ``block_lines`` lines, streamed from ``COPY``."""
+    """The CSV's bytes, a time slice of the window at a time, streamed from ``COPY``."""
     yield header(variables).encode()
     rewriter = Rewriter(len(variables))
-    async for block in store.export_lines(variables, start, end, lines=block_lines):
+    async for block in store.export_lines(variables, start, end, slices=slices):
         if chunk := rewriter.feed(block):
             yield chunk
     if chunk := rewriter.finish():

