@@ -129,19 +129,30 @@ def served(
 
 
 @contextlib.contextmanager
-def browser_page(width: int = 1400, height: int = 1100) -> Iterator[Any]:
-    """A fresh Playwright page in headless Debian Chromium."""
+def browser_pages(count: int, width: int = 1400, height: int = 1100) -> Iterator[list[Any]]:
+    """``count`` fresh Playwright pages in headless Debian Chromium, each in a context (a
+    browser profile) of its own, as separate users' tabs would be."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         try:
-            context = browser.new_context(
-                viewport={"width": width, "height": height}, accept_downloads=True
-            )
-            yield context.new_page()
+            pages = []
+            for _ in range(count):
+                context = browser.new_context(
+                    viewport={"width": width, "height": height}, accept_downloads=True
+                )
+                pages.append(context.new_page())
+            yield pages
         finally:
             browser.close()
+
+
+@contextlib.contextmanager
+def browser_page(width: int = 1400, height: int = 1100) -> Iterator[Any]:
+    """A fresh Playwright page in headless Debian Chromium."""
+    with browser_pages(1, width, height) as pages:
+        yield pages[0]
 
 
 def read_sources(page: Any) -> dict[str, dict[str, list]]:

@@ -24,6 +24,7 @@ import param
 from bokeh.models import ColumnDataSource, Range1d
 
 from . import export, plots, resolution, traces
+from .convergence import get_convergence
 from .csv_button import CsvButton
 from .feed import LiveFeed, Subscription, get_feed
 from .ledger import Ledger
@@ -41,6 +42,8 @@ TICK_MS = 250
 DEBOUNCE_S = 0.05
 #: Plot width assumed until the browser reports the real one.
 DEFAULT_WIDTH = 1000
+#: How long the header says that a span of the past was redrawn.
+CHANGE_NOTE_S = 60
 #: Streaming keeps at most this many vertices per plot beyond what a window load brought.
 ROLLOVER_HEADROOM = 200_000
 _EPOCH = datetime(1970, 1, 1)
@@ -122,6 +125,7 @@ class Dashboard(pn.viewable.Viewer):
         self.store = self.feed.store
         if summary is None and autostart:
             summary = get_summary(self.feed)
+            get_convergence(summary)
         self.summary = summary
         self._doc = pn.state.curdoc
         self._on_server = self._doc is not None and self._doc.session_context is not None
@@ -145,6 +149,8 @@ class Dashboard(pn.viewable.Viewer):
         self._drawn_width = DEFAULT_WIDTH
         self._debounce: asyncio.TimerHandle | None = None
         self._problems_of: dict[Variable, str] | None = None
+        #: Notes on spans of the past that changed in the database, until when to show them.
+        self._changed: list[tuple[float, str]] = []
 
         self.x_range = Range1d(start=0, end=1, name="time-range")
         self.sources: dict[str, ColumnDataSource] = {v.key: plots.new_source(v) for v in VARIABLES}
@@ -377,6 +383,7 @@ class Dashboard(pn.viewable.Viewer):
             # A newer request (a click that arrived meanwhile) supersedes a parked load.
             if pending.generation == self._generation:
                 self._apply(pending)
+        self._converge()
         if not self.loading:
             batch = self._sub.drain()
             if batch and self.live:
@@ -395,6 +402,33 @@ class Dashboard(pn.viewable.Viewer):
             # over the comm (on a server the session does this by itself).
             pn.io.push_notebook(*self._panes.values())
         self._dirty = False
+
+    def _converge(self) -> None:
+        """Rows behind the live edge changed in the database: read again what shows them."""
+        start = self._extent[0]
+        end = self._span[1] if self._span[1] is not None else self._extent[1]
+        stale = False
+        for change in self._sub.drain_changes():
+            if change.key not in self.variables:
+                continue
+            if (start is not None and change.end < start) or (
+                end is not None and change.start > end
+            ):
+                continue
+            var = next(v for v in VARIABLES if v.key == change.key)
+            self._changed.append(
+                (
+                    time.monotonic() + CHANGE_NOTE_S,
+                    f"{var.label}: rows between {format_time(change.start)} and "
+                    f"{format_time(change.end)} changed in the database (late, corrected or "
+                    "deleted); redrawn",
+                )
+            )
+            stale = True
+        if stale:
+            self._schedule_load(zoom=self.wanted_view())
+        now = time.monotonic()
+        self._changed = [(until, text) for until, text in self._changed if until > now]
 
     def _refresh_holds(self) -> None:
         _, end = self._span
@@ -590,6 +624,8 @@ class Dashboard(pn.viewable.Viewer):
             parts.append(f'<span class="tp-msg">{html.escape(table)}: {html.escape(why)}</span>')
         for note in self._notes:
             parts.append(f'<span class="tp-note">{html.escape(note)}</span>')
+        for _, note in self._changed:
+            parts.append(f'<span class="tp-changed">{html.escape(note)}</span>')
         if self.loading:
             parts.append("loading…")
         for problem in (self._url_error, self.message):
@@ -693,7 +729,7 @@ _CSS = """
 .tp-title{margin:4px 0 0 0;font-family:sans-serif}
 .tp-status{font-family:sans-serif;font-size:13px;color:#444}
 .tp-dot{font-size:14px}.tp-live{color:#2ca02c}.tp-down{color:#d62728}
-.tp-msg{color:#b35900}.tp-note{color:#555;font-style:italic}
+.tp-msg{color:#b35900}.tp-note{color:#555;font-style:italic}.tp-changed{color:#0b5cad}
 .tp-cards{display:flex;gap:12px;flex-wrap:wrap;font-family:sans-serif}
 .tp-card{padding:6px 12px;background:#fafafa;min-width:170px}
 .tp-label{font-size:12px;color:#555}.tp-number{font-size:24px;font-weight:600}

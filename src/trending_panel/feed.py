@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import param
@@ -28,11 +29,27 @@ log = logging.getLogger(__name__)
 Batch = dict[str, list[Row]]
 
 
+@dataclass(frozen=True)
+class Change:
+    """Rows of ``key`` between ``start`` and ``end`` changed in the database behind the live
+    edge (inserted late, updated or deleted): whoever shows that span must read it again."""
+
+    key: str
+    start: datetime
+    end: datetime
+
+
 class Subscription:
     """A session's queue of batches; filled by the feed, drained by the session."""
 
     def __init__(self) -> None:
         self.batches: deque[Batch] = deque()
+        self.changes: deque[Change] = deque()
+
+    def drain_changes(self) -> list[Change]:
+        out = list(self.changes)
+        self.changes.clear()
+        return out
 
     def drain(self) -> Batch:
         merged: Batch = {}
@@ -56,6 +73,7 @@ class LiveFeed(param.Parameterized):
     reachable = param.Boolean(default=True, doc="False while the database cannot be reached.")
     latest = param.Dict(default={}, doc="Newest row per variable key: (time, value).")
     polls = param.Integer(default=0, doc="Successful polls since start (for tests and benchmarks).")
+    delivered = param.Dict(default={}, doc="Rows delivered per variable key since start.")
 
     def __init__(self, store: Store, settings: Settings, **params: object) -> None:
         super().__init__(**params)
@@ -80,6 +98,11 @@ class LiveFeed(param.Parameterized):
     @property
     def subscribers(self) -> int:
         return len(self._subscribers)
+
+    def announce(self, change: Change) -> None:
+        """Tell every subscriber that a span of the past changed in the database."""
+        for sub in self._subscribers:
+            sub.changes.append(change)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -142,10 +165,12 @@ class LiveFeed(param.Parameterized):
         snapshot = await self.store.since(variables, starts)
         batch: Batch = {}
         latest = dict(self.latest)
+        delivered = dict(self.delivered)
         for var in variables:
             fresh = self._ledgers[var.key].reconcile(snapshot[var.key])
             if fresh:
                 batch[var.key] = fresh
+                delivered[var.key] = delivered.get(var.key, 0) + len(fresh)
             rows = snapshot[var.key]
             if rows:
                 newest = max(rows, key=lambda r: r[0])
@@ -157,7 +182,12 @@ class LiveFeed(param.Parameterized):
         if self.status != "live":
             log.info("database connection is live")
         self.param.update(
-            status="live", down_since=None, error="", latest=latest, polls=self.polls + 1
+            status="live",
+            down_since=None,
+            error="",
+            latest=latest,
+            polls=self.polls + 1,
+            delivered=delivered,
         )
         return batch
 

@@ -10,6 +10,7 @@ import signal
 import panel as pn
 
 from . import export_route
+from .convergence import get_convergence
 from .dashboard import Dashboard
 from .feed import get_feed
 from .settings import Settings
@@ -76,7 +77,7 @@ def serve(
 
 
 def _warm_up(settings: Settings) -> None:
-    get_summary(get_feed(settings))
+    get_convergence(get_summary(get_feed(settings)))
 
 
 def _children() -> list[int]:

@@ -354,6 +354,68 @@ class Store:
                 out[variables[k].key].append((t, value))
         return out
 
+    # -- change detection (see convergence.py) ----------------------------------------------
+
+    @_on_db_loop
+    async def write_counters(self, variables: Sequence[Variable]) -> dict[str, tuple[int, ...]]:
+        """Rows inserted, updated and deleted per table since the statistics were reset
+        (``pg_stat_user_tables``: readable by any role, costs nothing to ask)."""
+        async with self.connection() as conn:
+            cur = await conn.execute(
+                "SELECT relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables"
+                " WHERE relid = ANY(SELECT c.oid FROM pg_catalog.pg_class c"
+                "  WHERE c.relname = ANY(%s) AND pg_catalog.pg_table_is_visible(c.oid))",
+                ([v.table for v in variables],),
+            )
+            by_table = {r[0]: tuple(int(x) for x in r[1:]) for r in await cur.fetchall()}
+        return {v.key: by_table[v.table] for v in variables if v.table in by_table}
+
+    @_on_db_loop
+    async def xid_horizon(self) -> int:
+        """The oldest transaction still running now (64-bit): every row written from here on,
+        or by a transaction in progress, has a transaction id at or after it."""
+        async with self.connection() as conn:
+            cur = await conn.execute("SELECT txid_snapshot_xmin(txid_current_snapshot())")
+            row = await cur.fetchone()
+        assert row is not None
+        return int(row[0])
+
+    @_on_db_loop
+    async def bucket_census(
+        self, var: Variable, bucket: timedelta, since_xid: int | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per bucket of ``bucket`` on the grid at 1970: its number, its row count, and whether
+        a row in it was written (inserted or updated) by a transaction at or after
+        ``since_xid``. One pass over the table."""
+        bucket_s = bucket / timedelta(seconds=1)
+        touched = (
+            sql.SQL("bool_or(age(xmin) <= %(age)s)") if since_xid is not None else sql.SQL("false")
+        )
+        query = sql.SQL(
+            "SELECT floor(extract(epoch FROM time) / %(width)s)::bigint AS b, count(*), {touched}"
+            " FROM {t} WHERE time IS NOT NULL GROUP BY b ORDER BY b"
+        ).format(touched=touched, t=_table(var))
+        async with self.connection() as conn:
+            age = 0
+            if since_xid is not None:
+                # age(xmin) counts back from the next transaction id: a row written at or
+                # after since_xid is at most (next - since_xid) old.
+                cur = await conn.execute("SELECT txid_snapshot_xmax(txid_current_snapshot())")
+                row = await cur.fetchone()
+                assert row is not None
+                age = max(0, int(row[0]) - since_xid)
+            cur = await conn.execute(query, {"width": bucket_s, "age": age})
+            rows = await cur.fetchall()
+        if not rows:
+            empty = np.empty(0, dtype="int64")
+            return empty, empty, np.empty(0, dtype=bool)
+        index, counts, flags = zip(*rows, strict=True)
+        return (
+            np.asarray(index, dtype="int64"),
+            np.asarray(counts, dtype="int64"),
+            np.asarray(flags, dtype=bool),
+        )
+
     async def export_lines(
         self,
         variables: Sequence[Variable],

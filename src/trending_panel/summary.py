@@ -222,18 +222,24 @@ class Summary(param.Parameterized):
             self._data[key] = reduce.Buckets.concat([held, new])
 
     async def _refresh(self, key: str, index: int) -> None:
+        await self.refresh_range(key, index, index)
+
+    async def refresh_range(self, key: str, first: int, last: int) -> tuple[datetime, datetime]:
+        """Read buckets ``first``..``last`` (inclusive) of ``key`` again from the database and
+        replace what is held for them; returns the span they cover."""
         var = next(v for v in VARIABLES if v.key == key)
-        start = from_us(index * self.bucket_us)
-        end = from_us((index + 1) * self.bucket_us) - _US
+        start = from_us(first * self.bucket_us)
+        end = from_us((last + 1) * self.bucket_us) - _US
         series = (await self.store.window([var], start, end))[key]
         fresh = self._aggregate(series)
         held = self._data[key]
-        pos = int(np.searchsorted(held.index, index))
-        present = pos < len(held) and held.index[pos] == index
+        lo = int(np.searchsorted(held.index, first, side="left"))
+        hi = int(np.searchsorted(held.index, last, side="right"))
         self._data[key] = reduce.Buckets.concat(
-            [held.take(slice(0, pos)), fresh, held.take(slice(pos + int(present), None))]
+            [held.take(slice(0, lo)), fresh, held.take(slice(hi, None))]
         )
         self.refreshes += 1
+        return start, end
 
     # -- answering windows ---------------------------------------------------------------
 
