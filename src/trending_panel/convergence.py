@@ -23,13 +23,13 @@ seconds per table, and only after a write behind the live edge.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 
 import numpy as np
 import param
 
+from .background import Background
 from .feed import Change
 from .store import error_line
 from .summary import Summary
@@ -38,7 +38,7 @@ from .variables import VARIABLES
 log = logging.getLogger(__name__)
 
 
-class Convergence(param.Parameterized):
+class Convergence(Background, param.Parameterized):
     """Finds rows written behind the live edge and makes the summary and the pages follow."""
 
     passes = param.Integer(default=0, doc="Census passes run (for tests and benchmarks).")
@@ -59,24 +59,12 @@ class Convergence(param.Parameterized):
         self.store = summary.store
         self.interval = interval
         self.min_interval = min_interval
-        self._task: asyncio.Task | None = None
         self._counters: dict[str, tuple[int, ...]] = {}
         self._delivered: dict[str, int] = {}
         self._since_xid: dict[str, int] = {}
         self._last_pass: dict[str, float] = {}
         self._suspect: set[str] = set()
         self._unexplained: set[str] = set()
-
-    def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     async def _run(self) -> None:
         await self.summary.wait_ready()

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 import param
 import psycopg
 
+from .background import Background
 from .ledger import Ledger
 from .settings import Settings
 from .store import Row, Store, error_line
@@ -59,7 +60,7 @@ class Subscription:
         return merged
 
 
-class LiveFeed(param.Parameterized):
+class LiveFeed(Background, param.Parameterized):
     """Polls the database for new rows and fans them out to subscribers."""
 
     status = param.Selector(
@@ -82,7 +83,6 @@ class LiveFeed(param.Parameterized):
         self._subscribers: list[Subscription] = []
         self._ledgers: dict[str, Ledger] = {}
         self._variables: list[Variable] | None = None
-        self._task: asyncio.Task | None = None
 
     # -- subscribers -----------------------------------------------------------------------
 
@@ -104,19 +104,7 @@ class LiveFeed(param.Parameterized):
         for sub in self._subscribers:
             sub.changes.append(change)
 
-    # -- lifecycle -------------------------------------------------------------------------
-
-    def start(self) -> None:
-        """Start polling on the running event loop (idempotent)."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    # -- lifecycle (start/stop: Background) -------------------------------------------------
 
     async def _run(self) -> None:
         interval = self.settings.poll_interval.total_seconds()

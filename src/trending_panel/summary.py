@@ -16,7 +16,6 @@ variable per 30 days.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime, timedelta
 
@@ -24,6 +23,7 @@ import numpy as np
 import param
 
 from . import reduce
+from .background import Background
 from .feed import Batch, LiveFeed, Subscription
 from .settings import Settings
 from .store import Row, error_line
@@ -44,7 +44,7 @@ def from_us(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=int(us))
 
 
-class Summary(param.Parameterized):
+class Summary(Background, param.Parameterized):
     """M4 buckets of a fixed width over each variable's whole history (one per process)."""
 
     state = param.Selector(
@@ -65,23 +65,16 @@ class Summary(param.Parameterized):
         self.gap_us = settings.gap // _US
         self._data: dict[str, reduce.Buckets] = {}
         self._sub: Subscription | None = None
-        self._task: asyncio.Task | None = None
         self._ready = asyncio.Event()
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start building on the running loop, then follow the feed (idempotent)."""
-        if self._task is None or self._task.done():
-            self._ready = asyncio.Event()
-            self._task = asyncio.get_running_loop().create_task(self._run())
+    # start() builds on the running loop, then follows the feed; stop() (Background).
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    def _starting(self) -> None:
+        self._ready = asyncio.Event()
+
+    def _stopped(self) -> None:
         if self._sub is not None:
             self.feed.unsubscribe(self._sub)
             self._sub = None
