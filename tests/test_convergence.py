@@ -88,6 +88,46 @@ def test_late_updated_and_deleted_rows_reach_the_summary_and_are_announced(db, t
     assert same(held, db_reference(tables, TEMP, db))
 
 
+def test_rows_updated_or_deleted_within_the_look_back_are_announced_by_the_feed(db, tables):
+    """Inside the feed's look-back the feed itself sees a row vanish (updated or deleted)."""
+    settings = replace(db, lookback=timedelta(seconds=60))
+    insert(tables, TEMP.table, [(END - timedelta(seconds=5 * k), 37.0) for k in range(100)])
+    table = sql.Identifier(TEMP.table)
+
+    async def main():
+        async with Store(settings) as store:
+            feed = LiveFeed(store, settings)
+            sub = feed.subscribe()
+            await feed.poll()
+            summary = Summary(feed, settings)
+            summary.start()
+            assert await summary.wait_ready(30)
+            tables.execute(
+                sql.SQL("UPDATE {} SET value = 38.5 WHERE time = %s").format(table),
+                (END - timedelta(seconds=10),),
+            )
+            tables.execute(
+                sql.SQL("DELETE FROM {} WHERE time = %s").format(table),
+                (END - timedelta(seconds=40),),
+            )
+            await feed.poll()
+            changes = sub.drain_changes()
+            for _ in range(30):  # the summary reads the span again on its next round
+                await asyncio.sleep(0.1)
+                if same(as_dict(summary.buckets(TEMP.key)), db_reference(tables, TEMP, db)):
+                    break
+            held = as_dict(summary.buckets(TEMP.key))
+            await summary.stop()
+            return changes, sub.drain(), held
+
+    changes, batch, held = asyncio.run(main())
+    assert len(changes) == 1
+    assert changes[0].start == END - timedelta(seconds=40)
+    assert changes[0].end == END - timedelta(seconds=10)
+    assert batch["temperature"] == [(END - timedelta(seconds=10), 38.5)]  # the new value
+    assert same(held, db_reference(tables, TEMP, db))
+
+
 # -- end to end: open pages converge ----------------------------------------------------------
 
 

@@ -155,10 +155,13 @@ class LiveFeed(Background, param.Parameterized):
         latest = dict(self.latest)
         delivered = dict(self.delivered)
         for var in variables:
-            fresh = self._ledgers[var.key].reconcile(snapshot[var.key])
+            ledger = self._ledgers[var.key]
+            fresh = ledger.reconcile(snapshot[var.key])
             if fresh:
                 batch[var.key] = fresh
                 delivered[var.key] = delivered.get(var.key, 0) + len(fresh)
+            if ledger.vanished:  # updated or deleted within the look-back
+                self.announce(Change(var.key, ledger.vanished[0][0], ledger.vanished[-1][0]))
             rows = snapshot[var.key]
             if rows:
                 newest = max(rows, key=lambda r: r[0])

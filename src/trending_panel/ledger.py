@@ -35,6 +35,8 @@ class Ledger:
         self.lookback = lookback
         self.newest: datetime | None = None
         self._seen: Counter[Key] = Counter()
+        #: Rows passed on before that the last snapshot no longer held: updated or deleted.
+        self.vanished: list[Key] = []
 
     @property
     def query_start(self) -> datetime | None:
@@ -54,6 +56,9 @@ class Ledger:
         rows = list(snapshot)
         counts = Counter(row_key(r) for r in rows)
         fresh_counts = counts - self._seen
+        # Everything seen was at or after the horizon this snapshot starts at: a row seen
+        # before and missing now was updated or deleted.
+        self.vanished = sorted((self._seen - counts).elements(), key=lambda k: k[0])
         fresh: list[Row] = []
         for row in rows:
             key = row_key(row)

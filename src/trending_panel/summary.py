@@ -24,7 +24,7 @@ import param
 
 from . import reduce
 from .background import Background
-from .feed import Batch, LiveFeed, Subscription
+from .feed import Batch, Change, LiveFeed, Subscription
 from .settings import Settings
 from .store import Row, error_line
 from .variables import VARIABLES, Variable
@@ -104,15 +104,26 @@ class Summary(Background, param.Parameterized):
                 delay = min(delay * 2, 30.0)
         interval = self.settings.poll_interval.total_seconds()
         pending: Batch = {}
+        changed: list[Change] = []
         while True:
             await asyncio.sleep(interval)
             for key, rows in self._sub.drain().items():
                 pending.setdefault(key, []).extend(rows)
-            if not pending:
+            changed.extend(self._sub.drain_changes())
+            if not pending and not changed:
                 continue
             try:
                 await self.apply(pending)
                 pending = {}
+                while changed:  # updated or deleted rows the feed saw vanish: read again
+                    change = changed[0]
+                    if change.key in self._data:
+                        await self.refresh_range(
+                            change.key,
+                            to_us(change.start) // self.bucket_us,
+                            to_us(change.end) // self.bucket_us,
+                        )
+                    changed.pop(0)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # keep the rows and try again on the next round
