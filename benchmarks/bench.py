@@ -376,10 +376,13 @@ def latency(page, settings: Settings, n_rows: int = 20) -> dict:
     page.evaluate(
         """() => { window.__arrived = {};
           for (const m of Bokeh.documents[0].all_models)
-            if (m.name === "source-ph") m.properties.data.change.connect(() => {
-              const t = m.data.get ? m.data.get("time") : m.data["time"];
-              for (let i = Math.max(0, t.length - 50); i < t.length; i++)
-                if (!(t[i] in window.__arrived)) window.__arrived[t[i]] = Date.now(); }); }"""
+            if (m.name === "source-ph") {
+              const seen = () => {
+                const t = m.data.get ? m.data.get("time") : m.data["time"];
+                for (let i = Math.max(0, t.length - 50); i < t.length; i++)
+                  if (!(t[i] in window.__arrived)) window.__arrived[t[i]] = Date.now(); };
+              // stream() signals `streaming`; a replaced data set signals a data change
+              m.streaming.connect(seen); m.properties.data.change.connect(seen); } }"""
     )
     var = next(v for v in VARIABLES if v.key == "ph")
     inserted = {}
@@ -519,6 +522,20 @@ def csv_phase(settings: Settings, tmp: Path) -> dict:
     cli_s, cli_peak = cli("30d", tmp / "month.csv")
     with (tmp / "month.csv").open("rb") as f:
         lines = sum(1 for _ in f) - 1
+    with psycopg.connect(settings.conninfo()) as conn:  # the same window: newest - 30 d
+        newest = max(
+            conn.execute(
+                sql.SQL("SELECT max(time) FROM {}").format(sql.Identifier(v.table))
+            ).fetchone()[0]
+            for v in VARIABLES
+        )
+        in_window = sum(
+            conn.execute(
+                sql.SQL("SELECT count(*) FROM {} WHERE time >= %s").format(sql.Identifier(v.table)),
+                (newest - timedelta(days=30),),
+            ).fetchone()[0]
+            for v in VARIABLES
+        )
     out.update(
         copy_s=round(copy_s, 2),
         copy_rows=rows,
@@ -527,7 +544,7 @@ def csv_phase(settings: Settings, tmp: Path) -> dict:
         cli_speed_vs_copy=round(copy_s / cli_s, 2),
         cli_extra_peak_mb=round(cli_peak - idle_peak, 1),
         rows_in_csv=lines,
-        rows_in_database=4 * ROWS,
+        rows_in_database=in_window,
         size_mb=round((tmp / "month.csv").stat().st_size / 1e6, 1),
     )
     say(f"CSV 30 d x 4: COPY {copy_s:.1f} s, CLI {cli_s:.1f} s, {lines:,} rows")
@@ -548,12 +565,11 @@ def csv_page(settings: Settings, tmp: Path, out: dict) -> None:
         t = time.perf_counter()
         with page.expect_download(timeout=600_000) as info:
             page.get_by_role("button", name="Download CSV").click()
-        path = tmp / "page.csv"
-        info.value.save_as(path)
+        path = Path(info.value.path())  # waits until the browser has the whole file
         seconds = time.perf_counter() - t
         top = peak.stop()
+        same = path.read_bytes() == (tmp / "month.csv").read_bytes()
         browser.close()
-    same = path.read_bytes() == (tmp / "month.csv").read_bytes()
     out.update(page_s=round(seconds, 2), page_speed_vs_copy=round(out["copy_s"] / seconds, 2),
                page_server_extra_peak_mb=round(top - peak.start, 1),
                page_bytes_equal_cli=same)  # fmt: skip
@@ -639,7 +655,8 @@ def _main_rows() -> list[str]:
                      f"{a['p95_ms']} ms | {b['median_ms']} / {b['p95_ms']} ms | "
                      f"{ratio(a['p95_ms'], b['p95_ms'])} |")  # fmt: skip
     lines.append(
-        f"| CSV 30 d x 4 ({c['rows_in_csv']:,} rows), CLI | {c['cli_s']} s "
+        f"| CSV 30 d x 4 ({c['rows_in_csv']:,} rows; the database holds "
+        f"{c['rows_in_database']:,} in that window), CLI | {c['cli_s']} s "
         f"({c['cli_rows_per_s']:,} rows/s, +{c['cli_extra_peak_mb']} MB peak) | "
         f"COPY {c['copy_s']} s | {c['cli_speed_vs_copy']}x of COPY's speed |"
     )
@@ -673,33 +690,41 @@ def main() -> None:
             t = time.perf_counter()
             seed(settings)
             say(f"seeded {4 * ROWS:,} rows in {time.perf_counter() - t:.0f} s")
-            if only in ("all", "convergence"):
+
+            # `make bench` runs every part; `bench.py PART[,PART]` runs some again (and keeps
+            # the others' last figures): convergence, windows, csv, served, naive.
+            def part(name: str) -> bool:
+                return only == "all" or name in only.split(",")
+
+            if part("convergence"):
                 asyncio.run(convergence_cost(settings))
-            if only == "convergence":
-                return _finish(out)
-            RESULTS["windows"] = {}
-            asyncio.run(server_side(replace(settings)))
-            _save(out)
-            RESULTS["csv"] = csv_phase(settings, tmp)
-            csv_page(settings, tmp, RESULTS["csv"])
-            _save(out)
-            port = free_port()
-            RESULTS["served"] = served_phase(
-                "trending-panel", ["trending-panel", "serve", "--port", str(port)],
-                f"http://localhost:{port}/", settings, tmp,
-            )  # fmt: skip
-            _save(out)
-            port = free_port()
-            app = str(ROOT / "benchmarks" / "naive_app.py")
-            RESULTS["naive"] = served_phase(
-                "naive", ["panel", "serve", app, "--port", str(port), "--liveness",
-                          "--allow-websocket-origin", f"localhost:{port}",
-                          "--websocket-max-message-size", str(2**30)],
-                f"http://localhost:{port}/naive_app", settings, tmp, timeout=60,
-                # 7 d and 30 d: 1.2 M and 5.2 M points per plot (see the server-side rows);
-                # the naive server blocks for minutes on them, so they are not drawn.
-                windows=("1h", "24h"),
-            )  # fmt: skip
+            if part("windows"):
+                RESULTS["windows"] = {}
+                asyncio.run(server_side(replace(settings)))
+                _save(out)
+            if part("csv"):
+                RESULTS["csv"] = csv_phase(settings, tmp)
+                csv_page(settings, tmp, RESULTS["csv"])
+                _save(out)
+            if part("served"):
+                port = free_port()
+                RESULTS["served"] = served_phase(
+                    "trending-panel", ["trending-panel", "serve", "--port", str(port)],
+                    f"http://localhost:{port}/", settings, tmp,
+                )  # fmt: skip
+                _save(out)
+            if part("naive"):
+                port = free_port()
+                app = str(ROOT / "benchmarks" / "naive_app.py")
+                RESULTS["naive"] = served_phase(
+                    "naive", ["panel", "serve", app, "--port", str(port), "--liveness",
+                              "--allow-websocket-origin", f"localhost:{port}",
+                              "--websocket-max-message-size", str(2**30)],
+                    f"http://localhost:{port}/naive_app", settings, tmp, timeout=60,
+                    # 7 d and 30 d: 1.2 M and 5.2 M points per plot (see the server-side
+                    # rows); the naive server blocks for minutes on them: not drawn.
+                    windows=("1h", "24h"),
+                )  # fmt: skip
         finally:
             pg.cleanup()
     _finish(out)

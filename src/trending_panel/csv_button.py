@@ -43,12 +43,16 @@ export function render({ model, el }) {
       const reader = resp.body.getReader()
       const parts = []
       let bytes = 0
+      let shown = 0
       for (;;) {
         const { done, value } = await reader.read()
         if (done) break
         parts.push(value)
         bytes += value.length
-        status.textContent = "Downloading CSV… " + mb(bytes)
+        if (performance.now() - shown > 250) {  // the progress line, not a relayout per chunk
+          status.textContent = "Downloading CSV… " + mb(bytes)
+          shown = performance.now()
+        }
       }
       const href = URL.createObjectURL(new Blob(parts, { type: "text/csv" }))
       const a = document.createElement("a")

@@ -45,9 +45,9 @@ class Drawn:
 
 
 def raw_budget(width: int) -> int:
-    """Most rows sent raw to a plot ``width`` px wide: they and their step corners (one per
-    row at most) stay within four vertices per pixel column."""
-    return 2 * max(width, 1)
+    """Most rows sent raw to a plot ``width`` px wide: four per pixel column, as many as its
+    M4 reduction would send (their step corners come on top, as they do for M4 points)."""
+    return 4 * max(width, 1)
 
 
 def _row(t_us: int, value: float) -> Row:
