@@ -397,7 +397,8 @@ def latency(page, settings: Settings, n_rows: int = 20) -> dict:
                 (when, 7.0 + k * 0.001),
             )
             inserted[to_ms(when)] = time.time() * 1000
-            time.sleep(0.5)
+            # Irregular gaps: a fixed one would keep the same phase against the pollers.
+            time.sleep(0.3 + 0.6 * ((k * 0.618034) % 1.0))
     time.sleep(3)
     arrived = page.evaluate("() => window.__arrived")
     waits = sorted(
@@ -476,6 +477,24 @@ def served_phase(
     return out
 
 
+def latency_phase(name: str, cmd: list[str], url: str, settings: Settings, tmp: Path) -> None:
+    """Insert-to-browser latency alone, with 1 and 50 sessions (merged into ``name``'s part)."""
+    from playwright.sync_api import sync_playwright
+
+    out = RESULTS.setdefault(name, {})
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    with server(cmd, settings.to_env(), port, tmp / f"{name}-latency.log"), sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        page = browser.new_context(viewport={"width": 1100, "height": 1100}).new_page()
+        for n in (1, 50):
+            say(f"[{name}] latency with {n} session(s)…")
+            sessions = open_sessions(url, n - 1) if n > 1 else []
+            page_load(page, f"{url}?window=15m")
+            out[f"latency_{n}"] = latency(page, settings)
+            close_sessions(sessions)
+        browser.close()
+
+
 def drift(url: str, pid: int, n: int = 200) -> dict:
     """Memory after ``n`` sessions opened and closed, against after a first 20 (warm)."""
     say(f"  {n} sessions opened and closed…")
@@ -492,6 +511,19 @@ def drift(url: str, pid: int, n: int = 200) -> dict:
 
 
 # -- G. CSV -----------------------------------------------------------------------------------
+
+
+def csv_rows(path: Path) -> int:
+    """Database rows in a CSV: its non-empty value cells (rows of several tables at one
+    instant share a line). A cell is empty where a comma is followed by a comma or CRLF."""
+    import numpy as np
+
+    buf = np.fromfile(path, dtype=np.uint8)
+    body = buf[int(np.argmax(buf == 10)) + 1 :]  # after the header
+    lines = int(np.count_nonzero(body == 10))
+    commas = body[:-1] == ord(",")
+    empty = int(np.count_nonzero(commas & ((body[1:] == ord(",")) | (body[1:] == 13))))
+    return lines * len(VARIABLES) - empty
 
 
 def csv_phase(settings: Settings, tmp: Path) -> dict:
@@ -520,8 +552,7 @@ def csv_phase(settings: Settings, tmp: Path) -> dict:
 
     _, idle_peak = cli("5m", tmp / "small.csv")
     cli_s, cli_peak = cli("30d", tmp / "month.csv")
-    with (tmp / "month.csv").open("rb") as f:
-        lines = sum(1 for _ in f) - 1
+    lines = csv_rows(tmp / "month.csv")
     with psycopg.connect(settings.conninfo()) as conn:  # the same window: newest - 30 d
         newest = max(
             conn.execute(
@@ -655,7 +686,7 @@ def _main_rows() -> list[str]:
                      f"{a['p95_ms']} ms | {b['median_ms']} / {b['p95_ms']} ms | "
                      f"{ratio(a['p95_ms'], b['p95_ms'])} |")  # fmt: skip
     lines.append(
-        f"| CSV 30 d x 4 ({c['rows_in_csv']:,} rows; the database holds "
+        f"| CSV 30 d x 4 ({c['rows_in_csv']:,} rows in the file; the database holds "
         f"{c['rows_in_database']:,} in that window), CLI | {c['cli_s']} s "
         f"({c['cli_rows_per_s']:,} rows/s, +{c['cli_extra_peak_mb']} MB peak) | "
         f"COPY {c['copy_s']} s | {c['cli_speed_vs_copy']}x of COPY's speed |"
@@ -692,7 +723,7 @@ def main() -> None:
             say(f"seeded {4 * ROWS:,} rows in {time.perf_counter() - t:.0f} s")
 
             # `make bench` runs every part; `bench.py PART[,PART]` runs some again (and keeps
-            # the others' last figures): convergence, windows, csv, served, naive.
+            # the others' last figures): convergence, windows, csv, served, naive, latency.
             def part(name: str) -> bool:
                 return only == "all" or name in only.split(",")
 
@@ -711,6 +742,18 @@ def main() -> None:
                 RESULTS["served"] = served_phase(
                     "trending-panel", ["trending-panel", "serve", "--port", str(port)],
                     f"http://localhost:{port}/", settings, tmp,
+                )  # fmt: skip
+                _save(out)
+            if part("latency"):
+                port = free_port()
+                latency_phase("served", ["trending-panel", "serve", "--port", str(port)],
+                              f"http://localhost:{port}/", settings, tmp)  # fmt: skip
+                port = free_port()
+                app = str(ROOT / "benchmarks" / "naive_app.py")
+                latency_phase(
+                    "naive", ["panel", "serve", app, "--port", str(port), "--liveness",
+                              "--allow-websocket-origin", f"localhost:{port}"],
+                    f"http://localhost:{port}/naive_app", settings, tmp,
                 )  # fmt: skip
                 _save(out)
             if part("naive"):
