@@ -7,6 +7,8 @@ and shows how far it is. Notebooks, which have no such route, keep ``FileDownloa
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import param
 from panel.custom import JSComponent
 
@@ -17,10 +19,19 @@ class CsvButton(JSComponent):
     url = param.String(default="", doc="The export route with the window's query string.")
     label = param.String(default="Download CSV")
 
+    _stylesheets: ClassVar[list[str]] = [
+        """
+.tp-csv-button { background: #0072b5; color: white; border: 1px solid #0072b5;
+  border-radius: 4px; padding: 6px 12px; font: 14px sans-serif; cursor: pointer; }
+.tp-csv-button:hover { background: #005d94; }
+.tp-csv-button:disabled { opacity: 0.6; cursor: progress; }
+"""
+    ]
+
     _esm = """
 export function render({ model, el }) {
   const button = document.createElement("button")
-  button.className = "bk-btn bk-btn-primary tp-csv-button"
+  button.className = "tp-csv-button"
   button.type = "button"
   button.textContent = model.label
   const status = document.createElement("span")
