@@ -149,6 +149,7 @@ class Dashboard(pn.viewable.Viewer):
         self._drawn_width = DEFAULT_WIDTH
         self._debounce: asyncio.TimerHandle | None = None
         self._problems_of: dict[Variable, str] | None = None
+        self._wake_pending = False
         #: Notes on spans of the past that changed in the database, until when to show them.
         self._changed: list[tuple[float, str]] = []
 
@@ -206,6 +207,7 @@ class Dashboard(pn.viewable.Viewer):
             self._periodic = pn.state.add_periodic_callback(self.tick, period=TICK_MS)
             if self._on_server:
                 pn.state.on_session_destroyed(self._destroyed)
+                self._sub.wake = self._wake
             self._schedule_load()
 
     # -- parameters → work ------------------------------------------------------------------
@@ -687,7 +689,18 @@ class Dashboard(pn.viewable.Viewer):
         self.download.filename = f"trending_{window.slug(newest)}.csv"
         return await export.csv_bytes(self.store, self.selected, start, end)
 
+    def _wake(self) -> None:
+        """New rows in the queue: stream them on the next turn of the loop (under the lock)."""
+        if self._doc is not None and not self._wake_pending:
+            self._wake_pending = True
+            self._doc.add_next_tick_callback(self._woken)
+
+    def _woken(self) -> None:
+        self._wake_pending = False
+        self.tick()
+
     def _destroyed(self, _context: object) -> None:
+        self._sub.wake = None
         self.feed.unsubscribe(self._sub)
         if self._periodic is not None:
             self._periodic.stop()

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -46,6 +47,9 @@ class Subscription:
     def __init__(self) -> None:
         self.batches: deque[Batch] = deque()
         self.changes: deque[Change] = deque()
+        #: Called when a batch arrives, so the session applies it now rather than at its
+        #: next periodic tick (set by a served dashboard; None: wait for the tick).
+        self.wake: Callable[[], None] | None = None
 
     def drain_changes(self) -> list[Change]:
         out = list(self.changes)
@@ -170,6 +174,8 @@ class LiveFeed(Background, param.Parameterized):
         if batch:
             for sub in self._subscribers:
                 sub.batches.append(batch)
+                if sub.wake is not None:
+                    sub.wake()
         if self.status != "live":
             log.info("database connection is live")
         self.param.update(
