@@ -33,7 +33,7 @@ from .background import Background
 from .feed import Change
 from .store import error_line
 from .summary import Summary
-from .variables import VARIABLES
+from .variables import BY_KEY, VARIABLES
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class Convergence(Background, param.Parameterized):
             self._last_pass[key] = loop.time()
             # Counters and the transaction horizon first: what is written meanwhile is seen
             # by the next pass, never missed between two.
-            counters_now = (await self.store.write_counters([_var(key)]))[key]
+            counters_now = (await self.store.write_counters([BY_KEY[key]]))[key]
             delivered_now = self.feed.delivered.get(key, 0)
             horizon = await self.store.xid_horizon()
             found.extend(await self._census(key))
@@ -132,7 +132,7 @@ class Convergence(Background, param.Parameterized):
         summary = self.summary
         width = summary.settings.summary_bucket
         index, counts, touched = await self.store.bucket_census(
-            _var(key), width, self._since_xid.get(key)
+            BY_KEY[key], width, self._since_xid.get(key)
         )
         self.passes += 1
         held = summary.buckets(key)
@@ -159,10 +159,6 @@ class Convergence(Background, param.Parameterized):
             out.append(Change(key, start, end))
             log.info("%s: rows between %s and %s changed in the database", key, start, end)
         return out
-
-
-def _var(key: str):
-    return next(v for v in VARIABLES if v.key == key)
 
 
 def _runs(indexes: list[int]) -> list[tuple[int, int]]:

@@ -33,7 +33,7 @@ from .settings import Settings
 from .store import Row, Series, error_line
 from .summary import Summary, get_summary
 from .timewindow import DEFAULT_WINDOW, PRESETS, TimeWindow, format_time, preset_label
-from .variables import VARIABLES, Variable
+from .variables import BY_KEY, VARIABLES, Variable
 
 log = logging.getLogger(__name__)
 
@@ -258,6 +258,10 @@ class Dashboard(pn.viewable.Viewer):
 
     # -- zoom, pan and resize: read the visible range at the resolution it needs ------------
 
+    def _reload_view(self) -> None:
+        """Read again what is shown: the zoomed range if the user moved it, else the window."""
+        self._schedule_load(zoom=self.wanted_view())
+
     def _range_moved(self, attr: str, old: object, new: object) -> None:
         self._debounced()
 
@@ -417,7 +421,7 @@ class Dashboard(pn.viewable.Viewer):
                 end is not None and change.start > end
             ):
                 continue
-            var = next(v for v in VARIABLES if v.key == change.key)
+            var = BY_KEY[change.key]
             self._changed.append(
                 (
                     time.monotonic() + CHANGE_NOTE_S,
@@ -428,7 +432,7 @@ class Dashboard(pn.viewable.Viewer):
             )
             stale = True
         if stale:
-            self._schedule_load(zoom=self.wanted_view())
+            self._reload_view()
         now = time.monotonic()
         self._changed = [(until, text) for until, text in self._changed if until > now]
 
@@ -513,7 +517,7 @@ class Dashboard(pn.viewable.Viewer):
         if self._reduced and self._streamed > self._drawn_width:
             # Raw rows streamed onto reduced traces: reduce again before they exceed the budget.
             self._streamed = 0
-            self._schedule_load(zoom=self.wanted_view())
+            self._reload_view()
 
     def _append(self, key: str, rows: list[Row]) -> None:
         self._dirty = True
@@ -523,7 +527,7 @@ class Dashboard(pn.viewable.Viewer):
         times, values = new.times, new.values
         if last is not None and rows[0][0] < last[0] and self._reduced:
             # A late row inside reduced traces: reduce again (the summary has it by then).
-            self._schedule_load(zoom=self.wanted_view())
+            self._reload_view()
             return
         if last is not None and rows[0][0] < last[0]:
             # A late row older than what is drawn: rebuild this trace in time order.

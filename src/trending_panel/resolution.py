@@ -20,7 +20,7 @@ import numpy as np
 from . import reduce, traces
 from .settings import Settings
 from .store import Row, Series, Store
-from .summary import Summary, to_us
+from .summary import Summary, from_us, to_us
 from .variables import Variable
 
 _US = timedelta(microseconds=1)
@@ -52,7 +52,7 @@ def raw_budget(width: int) -> int:
 
 def _row(t_us: int, value: float) -> Row:
     value = float(value)
-    return (datetime(1970, 1, 1) + int(t_us) * _US, None if np.isnan(value) else value)
+    return (from_us(t_us), None if np.isnan(value) else value)
 
 
 def rows_since(series: Series, since: datetime) -> list[Row]:
@@ -111,12 +111,12 @@ async def read(
     ``tail`` (read separately where the trace itself is reduced).
     """
     if start is None or end is None:
-        spans = [s for v in variables if (s := await store.span(v)) is not None]
-        if not spans:
+        extent = await store.extent(variables)
+        if extent is None:
             empty = Drawn(traces.empty(), 0, False, "database", None, None)
             return {v.key: empty for v in variables}, start, end
-        start = start or min(s[0] for s in spans)
-        end = end or max(s[1] for s in spans)
+        start = start or extent[0]
+        end = end or extent[1]
     width = max(int(width), 1)
     column_us = max(1, -(-(to_us(end) - to_us(start)) // width))
     out: dict[str, Drawn] = {}

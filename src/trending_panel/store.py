@@ -309,6 +309,13 @@ class Store:
             return None
         return row[0], row[1]
 
+    async def extent(self, variables: Sequence[Variable]) -> tuple[datetime, datetime] | None:
+        """Oldest and newest sample time over ``variables``, or None when all are empty."""
+        spans = [s for v in variables if (s := await self.span(v)) is not None]
+        if not spans:
+            return None
+        return min(s[0] for s in spans), max(s[1] for s in spans)
+
     @_on_db_loop
     async def latest(self, variables: Sequence[Variable]) -> dict[str, Row]:
         """The newest row of each variable (its value may be NULL: that is reported as is)."""
@@ -442,11 +449,11 @@ class Store:
         if not variables:
             return
         if start is None or end is None:
-            spans = [s for v in variables if (s := await self.span(v)) is not None]
-            if not spans:
+            extent = await self.extent(variables)
+            if extent is None:
                 return
-            start = start if start is not None else min(s[0] for s in spans)
-            end = end if end is not None else max(s[1] for s in spans)
+            start = start if start is not None else extent[0]
+            end = end if end is not None else extent[1]
         step = max((end - start) / slices, timedelta(seconds=1))
         lanes = max(1, min(lanes, math.ceil((end - start) / step + 1e-9)))
         streams = [

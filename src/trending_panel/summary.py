@@ -27,7 +27,7 @@ from .background import Background
 from .feed import Batch, Change, LiveFeed, Subscription
 from .settings import Settings
 from .store import Row, error_line
-from .variables import VARIABLES, Variable
+from .variables import BY_KEY, VARIABLES, Variable
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +209,7 @@ class Summary(Background, param.Parameterized):
             if fresh:
                 self._append(key, fresh)
             for index in sorted(stale):
-                await self._refresh(key, index)
+                await self.refresh_range(key, index, index)
 
     def _append(self, key: str, rows: list[Row]) -> None:
         times = np.array([to_us(r[0]) for r in rows], dtype="int64")
@@ -225,13 +225,10 @@ class Summary(Background, param.Parameterized):
         else:
             self._data[key] = reduce.Buckets.concat([held, new])
 
-    async def _refresh(self, key: str, index: int) -> None:
-        await self.refresh_range(key, index, index)
-
     async def refresh_range(self, key: str, first: int, last: int) -> tuple[datetime, datetime]:
         """Read buckets ``first``..``last`` (inclusive) of ``key`` again from the database and
         replace what is held for them; returns the span they cover."""
-        var = next(v for v in VARIABLES if v.key == key)
+        var = BY_KEY[key]
         start = from_us(first * self.bucket_us)
         end = from_us((last + 1) * self.bucket_us) - _US
         series = (await self.store.window([var], start, end))[key]
