@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -45,6 +46,22 @@ class PgServer:
         if os.geteuid() == 0:
             cmd = ["su", "-s", "/bin/sh", "pgserver", "-c", " ".join(cmd)]
         subprocess.run(cmd, check=True, capture_output=True)
+
+    def processes(self) -> list[int]:
+        """The postmaster and every process it started (backends, checkpointer, WAL writer…)."""
+        pid = int((self.pgdata / "postmaster.pid").read_text().split()[0])
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [pid, *(int(p) for p in f.read().split())]
+
+    def suspend(self) -> None:
+        """Freeze every server process (SIGSTOP): what a hung server or a silent network
+        partition looks like to a client, sockets open and nothing answering."""
+        for pid in self.processes():
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for pid in self.processes():
+            os.kill(pid, signal.SIGCONT)
 
     @property
     def socket_dir(self) -> str:

@@ -84,7 +84,7 @@ def test_every_subscriber_gets_every_batch_from_one_query_per_tick(db, tables):
 
 def test_missing_table_is_reported_then_picked_up_when_created(db, conn):
     async def scenario():
-        async with Store(db) as store:
+        async with Store(db, read_only=False) as store:
             feed = LiveFeed(store, db)
             sub = feed.subscribe()
             await feed.poll()

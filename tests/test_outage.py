@@ -1,7 +1,11 @@
-"""Fault test end to end: the database goes away under a served dashboard and comes back."""
+"""Faults end to end: the database stops or hangs under a served dashboard and comes back;
+a clock set wrong writes rows dated in the future."""
 
 from __future__ import annotations
 
+import threading
+import time
+import urllib.request
 from datetime import datetime, timedelta
 
 import psycopg
@@ -15,7 +19,7 @@ from .conftest import insert
 
 pytestmark = pytest.mark.browser
 NEWEST = datetime(2023, 3, 1, 16, 0)
-TEMP = BY_KEY["temperature"]
+TEMP, PH = BY_KEY["temperature"], BY_KEY["ph"]
 
 
 def status(page) -> str:
@@ -42,7 +46,7 @@ def test_dashboard_survives_an_outage_and_back_fills_it(pg_server, db, tables):
         )
         pg_server.stop()
         wait_until(
-            lambda: "Database unavailable since" in status(page),
+            lambda: "Database unavailable: no data since" in status(page),
             timeout=30,
             what="the outage reported in the header",
         )
@@ -67,3 +71,96 @@ def test_dashboard_survives_an_outage_and_back_fills_it(pg_server, db, tables):
                 timeout=20,
                 what="the header back to Live",
             )
+
+
+def test_a_hung_database_is_reported_and_recovered_from_with_no_row_lost(pg_server, db, tables):
+    """Every server process frozen (SIGSTOP): sockets stay open, nothing answers. The page
+    says so within the poll deadline plus 2 s, and is live again within 5 s of the thaw with
+    every row written around the hang."""
+    if pg_server is None:
+        pytest.skip("needs the private server to freeze it")
+    start = datetime.now().replace(microsecond=0) - timedelta(minutes=5)
+    insert(tables, TEMP.table, [(start + timedelta(seconds=10 * k), 37.2) for k in range(30)])
+    env = {**db.to_env(), "TRENDING_POLL_TIMEOUT": "2s"}
+    port = free_port()
+    written: list[datetime] = []
+    halt = threading.Event()
+
+    def writer() -> None:  # the plant keeps logging; its inserts wait out the hang
+        with psycopg.connect(db.conninfo(), autocommit=True) as conn:
+            while not halt.is_set():
+                t = datetime.now()
+                insert(conn, TEMP.table, [(t, 37.0 + len(written) / 1000)])
+                written.append(t)
+                time.sleep(0.5)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    with (
+        served(["trending-panel", "serve", "--port", str(port)], env, port),
+        browser_page() as page,
+    ):
+        page.goto(f"http://localhost:{port}/?window=15m")
+        thread.start()
+        wait_until(lambda: len(written) > 4 and "Live" in status(page), what="live rows")
+        pg_server.suspend()
+        frozen = time.monotonic()
+        try:
+            wait_until(
+                lambda: "Database unavailable: no data since" in status(page),
+                timeout=20,
+                what="the hang reported in the header",
+            )
+            reported = time.monotonic() - frozen
+            assert "did not answer within 2 s" in status(page)
+            time.sleep(max(0.0, 8 - reported))  # hung for 8 s in all
+        finally:
+            pg_server.resume()
+        thawed = time.monotonic()
+        wait_until(
+            lambda: "Live" in status(page) and "unavailable" not in status(page),
+            timeout=20,
+            what="the header back to Live",
+        )
+        recovered = time.monotonic() - thawed
+        time.sleep(2)
+        halt.set()
+        thread.join(5)
+        wanted = {to_ms(t) for t in written}
+        wait_until(
+            lambda: wanted <= set(read_sources(page)["temperature"]["time"]),
+            timeout=20,
+            what="every row written around the hang in the page",
+        )
+    print(f"hang reported after {reported:.1f} s (deadline 2 s), live {recovered:.1f} s after")
+    assert reported <= 2 + 2
+    assert recovered <= 5
+
+
+def test_a_row_from_a_wrong_clock_anchors_no_window_and_is_reported(db, tables):
+    """One row dated 2099 must not move "last 15 min" off the real data; it is named in the
+    header, and it stays in the CSV exactly as stored."""
+    insert(tables, TEMP.table, [(NEWEST - timedelta(seconds=10 * k), 37.2) for k in range(300)])
+    insert(tables, PH.table, [(NEWEST - timedelta(seconds=15 * k), 7.0) for k in range(200)])
+    insert(tables, TEMP.table, [(datetime(2099, 1, 1), 99.0)])
+    port = free_port()
+    with (
+        served(["trending-panel", "serve", "--port", str(port)], db.to_env(), port),
+        browser_page() as page,
+    ):
+        page.goto(f"http://localhost:{port}/?window=15m")
+        wait_until(
+            lambda: len(read_sources(page).get("ph", {}).get("time", [])) > 10,
+            what="the real data in the page",
+        )
+        sources = read_sources(page)
+        text = status(page)
+        with urllib.request.urlopen(f"http://localhost:{port}/export.csv?window=all") as resp:
+            csv = resp.read().decode()
+    for key in ("temperature", "ph"):
+        src = sources[key]
+        times = [t for t, lead in zip(src["time"], src["sample"], strict=True) if lead == 1]
+        assert max(times) == to_ms(NEWEST)  # the window ends at the real newest sample
+        assert min(times) >= to_ms(NEWEST - timedelta(minutes=15))
+    assert "newest sample 2023-03-01T16:00:00" in text
+    assert f"{TEMP.table}: 1 row dated 2099-01-01T00:00:00, ahead of the clock" in text
+    assert "2099-01-01T00:00:00.000000,99.0," in csv  # exactly as stored

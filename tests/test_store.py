@@ -25,8 +25,8 @@ def run(coro):
     return asyncio.run(coro)
 
 
-async def _with_store(settings: Settings, fn):
-    async with Store(settings) as store:
+async def _with_store(settings: Settings, fn, *, read_only: bool = True):
+    async with Store(settings, read_only=read_only) as store:
         return await fn(store)
 
 
@@ -145,8 +145,8 @@ def test_since_reads_all_four_tables_in_one_query(db, tables):
 
 
 def test_ensure_schema_creates_tables_and_time_index(db, conn):
-    run(_with_store(db, lambda s: s.ensure_schema()))
-    run(_with_store(db, lambda s: s.ensure_schema()))  # idempotent
+    run(_with_store(db, lambda s: s.ensure_schema(), read_only=False))
+    run(_with_store(db, lambda s: s.ensure_schema(), read_only=False))  # idempotent
     names = {
         r[0]
         for r in conn.execute(
@@ -157,9 +157,9 @@ def test_ensure_schema_creates_tables_and_time_index(db, conn):
 
 
 def test_insert_uses_copy_and_keeps_exact_values(db, conn):
-    run(_with_store(db, lambda s: s.ensure_schema()))
+    run(_with_store(db, lambda s: s.ensure_schema(), read_only=False))
     rows = [(T0 + timedelta(microseconds=i), 0.1 * i) for i in range(1000)]
-    n = run(_with_store(db, lambda s: s.insert(TEMP, rows)))
+    n = run(_with_store(db, lambda s: s.insert(TEMP, rows), read_only=False))
     assert n == 1000
     got = conn.execute(
         sql.SQL("SELECT time, value FROM {} ORDER BY time").format(sql.Identifier(TEMP.table))

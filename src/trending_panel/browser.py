@@ -84,18 +84,24 @@ def http_ok(url: str) -> bool:
 
 @contextlib.contextmanager
 def served(
-    cmd: list[str], env: Mapping[str, str], port: int, timeout: float = 60.0
+    cmd: list[str],
+    env: Mapping[str, str],
+    port: int,
+    timeout: float = 60.0,
+    log: str | os.PathLike | None = None,
 ) -> Iterator[subprocess.Popen]:
     """Run ``cmd`` (e.g. ``["trending-panel", "serve"]``) until its liveness endpoint answers.
 
     The running interpreter's ``bin`` directory leads ``PATH``, so the project's console script
-    is found as a container's shell would find it.
+    is found as a container's shell would find it. With ``log``, the server's output goes to
+    that file (to be read by the caller), else to a pipe.
     """
     path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+    out = open(log, "w") if log is not None else subprocess.PIPE  # noqa: SIM115
     proc = subprocess.Popen(
         cmd,
         env={**os.environ, "PATH": path, **env},
-        stdout=subprocess.PIPE,
+        stdout=out,
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -103,7 +109,8 @@ def served(
 
         def up() -> bool:
             if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}:\n{proc.stdout.read()}")
+                output = proc.stdout.read() if proc.stdout else open(log).read()  # noqa: SIM115
+                raise RuntimeError(f"server exited with {proc.returncode}:\n{output}")
             return http_ok(f"http://127.0.0.1:{port}/liveness")
 
         deadline = time.monotonic() + timeout
@@ -126,6 +133,8 @@ def served(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if log is not None:
+            out.close()
 
 
 @contextlib.contextmanager

@@ -15,7 +15,7 @@ import io
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import numpy as np
@@ -28,11 +28,20 @@ from .convergence import get_convergence
 from .csv_button import CsvButton
 from .feed import LiveFeed, Subscription, get_feed
 from .ledger import Ledger
+from .limits import EXPORTS, LOADS
 from .resolution import Drawn
 from .settings import Settings
-from .store import Row, Series, error_line
+from .store import Row, Series, TooManyRows, error_line
 from .summary import Summary, get_summary
-from .timewindow import DEFAULT_WINDOW, PRESETS, TimeWindow, format_time, preset_label
+from .timewindow import (
+    DEFAULT_WINDOW,
+    PRESETS,
+    TimeWindow,
+    format_time,
+    parse_time,
+    preset_label,
+    query_text,
+)
 from .variables import BY_KEY, VARIABLES, Variable
 
 log = logging.getLogger(__name__)
@@ -121,6 +130,16 @@ class Dashboard(pn.viewable.Viewer):
         url_params, url_error = self._from_url()
         super().__init__(**{**url_params, **params})
         self._url_error = url_error
+        if problem := self._window_problem():
+            with param.discard_events(self):  # nothing is built yet to react to it
+                self.param.update(window=DEFAULT_WINDOW, start=None, end=None)
+            self._url_error = f"Ignored the window asked for: {problem}"
+        #: The last window that validated: a bad one set from code or a widget reverts to it.
+        self._good: tuple[str, datetime | None, datetime | None] = (
+            self.window,
+            self.start,
+            self.end,
+        )
         self.feed = feed if feed is not None else get_feed(self.settings)
         self.store = self.feed.store
         if summary is None and autostart:
@@ -214,9 +233,23 @@ class Dashboard(pn.viewable.Viewer):
 
     @property
     def time_window(self) -> TimeWindow:
-        if self.window == "custom":
-            return TimeWindow(preset=None, start=self.start, end=self.end)
-        return TimeWindow(preset=self.window)
+        """The window shown: the parameters' window, or while they make none (a custom range
+        half entered, a bad value being reverted) the last one that did."""
+        try:
+            return _window_of(self.window, self.start, self.end)
+        except ValueError:
+            return _window_of(*self._good)
+
+    def _window_problem(self) -> str:
+        """Why the window parameters make no window (empty when they do)."""
+        try:
+            _window_of(self.window, self.start, self.end)
+            if self.window == "custom":
+                for t in (self.start, self.end):
+                    parse_time(t.isoformat(), self.settings.tzinfo)  # the URL's rules
+        except (ValueError, AttributeError) as exc:
+            return str(exc)
+        return ""
 
     @property
     def selected(self) -> list[Variable]:
@@ -226,6 +259,13 @@ class Dashboard(pn.viewable.Viewer):
     def _window_changed(self) -> None:
         if self.window == "custom" and (self.start is None or self.end is None):
             return  # wait until both ends are known
+        if problem := self._window_problem():
+            # Back to the last good window (the page keeps what it shows), and say why.
+            window, start, end = self._good
+            self.param.update(window=window, start=start, end=end)
+            self._url_error = f"Ignored that window: {problem}"  # shown until the next change
+            return
+        self._good = (self.window, self.start, self.end)
         for key, pane in self._panes.items():
             pane.visible = key in self.variables
         self._url_error = ""
@@ -248,12 +288,18 @@ class Dashboard(pn.viewable.Viewer):
             self.message = "The custom range must end after it starts."
             return
         self.param.update(window="custom", start=start, end=end)
+        if self.message.startswith("The custom range"):
+            self.message = ""
 
     def _schedule_load(self, zoom: tuple[datetime, datetime] | None = None) -> None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # no loop (plain script): the caller awaits load() itself
+        # One load per session at a time: a newer request cancels the one in flight (and its
+        # query in the database), so fast zooming cannot pile reads up.
+        if self._load_task is not None and not self._load_task.done():
+            self._load_task.cancel()
         self._load_task = loop.create_task(self.load(zoom))
 
     # -- zoom, pan and resize: read the visible range at the resolution it needs ------------
@@ -319,50 +365,67 @@ class Dashboard(pn.viewable.Viewer):
 
     async def load(self, zoom: tuple[datetime, datetime] | None = None) -> Loaded | None:
         """Read the current window (or the ``zoom`` range within it) at the plots' width and
-        park it for the next tick."""
+        park it for the next tick. A load has a deadline (the settings' ``query_timeout``,
+        its wait for a free slot included): a database that hangs is reported, not awaited."""
         self._generation += 1
         generation = self._generation
         self.loading = True
+        deadline = self.settings.query_timeout.total_seconds()
         try:
-            window = self.time_window
-            if zoom is None or self._problems_of is None:
-                problems = await self.store.problems(VARIABLES)
-                self._problems_of = problems
-                newest = await self.store.newest_time([v for v in VARIABLES if v not in problems])
-            else:  # zooming: what the last load found, and the feed's newest row, will do
-                problems = self._problems_of
-                newest = max((r[0] for r in self.feed.latest.values()), default=None)
-            existing = [v for v in VARIABLES if v not in problems]
-            selected = [v for v in self.selected if v in existing]
-            if zoom is None:
-                start, end = window.resolve(newest if window.is_relative else None)
-                first, last = start, end
-            else:
-                start, end = self._span
-                first, last = zoom
-            width = self._width
-            attached = zoom is None or newest is None or last >= newest
-            drawn, first, last = await resolution.read(
-                self.store,
-                self.summary,
-                selected,
-                first,
-                last,
-                width,
-                self.settings,
-                # Only a trace that streamed rows continue needs the rows they may repeat.
-                tail=self.settings.lookback if attached else timedelta(0),
-            )
+            async with asyncio.timeout(deadline), LOADS.wait(self.settings.max_loads, deadline):
+                loaded = await self._read(zoom, generation)
         except Exception as exc:
+            if isinstance(exc, TimeoutError):
+                why = f"the database did not answer within {deadline:g} s"
+            else:
+                why = error_line(exc)
             if generation == self._generation:
-                self.param.update(loading=False, message=f"Could not load data: {error_line(exc)}")
-                # Try again once the database answers (backing off while it does not).
-                self._retry_delay = min(self._retry_delay * 2, 30.0)
-                self._retry_at = time.monotonic() + self._retry_delay
-            log.warning("window load failed: %s", error_line(exc))
+                self.param.update(loading=False, message=f"Could not load data: {why}")
+                if not isinstance(exc, TooManyRows):  # that one is no better next time
+                    # Try again once the database answers (backing off while it does not).
+                    self._retry_delay = min(self._retry_delay * 2, 30.0)
+                    self._retry_at = time.monotonic() + self._retry_delay
+            log.warning("window load failed: %s", why)
             return None
         self._retry_delay, self._retry_at = 1.0, None
-        loaded = Loaded(
+        if generation == self._generation:  # a newer request supersedes this one
+            self._pending = loaded
+            if self._on_server and self._doc is not None:
+                # Apply now rather than at the next periodic tick (zooming feels it).
+                self._doc.add_next_tick_callback(self.tick)
+        return loaded
+
+    async def _read(self, zoom: tuple[datetime, datetime] | None, generation: int) -> Loaded:
+        window = self.time_window
+        if zoom is None or self._problems_of is None:
+            problems = await self.store.problems(VARIABLES)
+            self._problems_of = problems
+            newest = await self.store.newest_time([v for v in VARIABLES if v not in problems])
+        else:  # zooming: what the last load found, and the feed's newest row, will do
+            problems = self._problems_of
+            newest = max((r[0] for r in self.feed.latest.values()), default=None)
+        existing = [v for v in VARIABLES if v not in problems]
+        selected = [v for v in self.selected if v in existing]
+        if zoom is None:
+            start, end = window.resolve(newest if window.is_relative else None)
+            first, last = start, end
+        else:
+            start, end = self._span
+            first, last = zoom
+        width = self._width
+        attached = zoom is None or newest is None or last >= newest
+        drawn, first, last = await resolution.read(
+            self.store,
+            self.summary,
+            selected,
+            first,
+            last,
+            width,
+            self.settings,
+            # Only a trace that streamed rows continue needs the rows they may repeat.
+            tail=self.settings.lookback if attached else timedelta(0),
+        )
+        return Loaded(
             generation,
             start,
             end,
@@ -373,12 +436,6 @@ class Dashboard(pn.viewable.Viewer):
             attached=attached,
             width=width,
         )
-        if generation == self._generation:  # a newer request supersedes this one
-            self._pending = loaded
-            if self._on_server and self._doc is not None:
-                # Apply now rather than at the next periodic tick (zooming feels it).
-                self._doc.add_next_tick_callback(self.tick)
-        return loaded
 
     # -- the session's periodic callback (under the document lock) ---------------------------
 
@@ -594,7 +651,7 @@ class Dashboard(pn.viewable.Viewer):
             else:
                 t, v = row
                 value = "NULL" if v is None else ("NaN" if v != v else f"{v:.{var.decimals}f}")
-                when = f"{format_time(t)} ({_age(now - t)} ago)"
+                when = f"{format_time(t)} ({_age(now - t)})"
                 # By exception a quiet sensor is normal, up to the outage limit.
                 if now - t > self.settings.gap:
                     stale = " tp-stale"
@@ -615,17 +672,26 @@ class Dashboard(pn.viewable.Viewer):
         if feed.status == "live":
             parts.append('<span class="tp-dot tp-live">●</span> Live')
         elif feed.status == "retrying":
-            since = feed.down_since.strftime("%H:%M:%S UTC") if feed.down_since else "?"
+            since, quiet = "?", ""
+            if feed.down_since is not None:
+                since = feed.down_since.strftime("%H:%M:%S UTC")
+                quiet = f" ({_span_text(datetime.now(UTC) - feed.down_since)})"
             what = "Database unavailable" if not feed.reachable else "Database error"
             parts.append(
-                f'<span class="tp-dot tp-down">●</span> {what} since {since}, '
+                f'<span class="tp-dot tp-down">●</span> {what}: no data since {since}{quiet}, '
                 f"retrying ({html.escape(feed.error)})"
             )
         else:
             parts.append('<span class="tp-dot">●</span> Connecting…')
         if newest is not None:
-            age = now - newest
-            parts.append(f"newest sample {format_time(newest)} ({_age(age)} ago)")
+            parts.append(f"newest sample {format_time(newest)} ({_age(now - newest)})")
+        for key, (n, first, last) in feed.future.items():
+            rows = "1 row" if n == 1 else f"{n:,} rows"
+            dated = format_time(first) if n == 1 else f"{format_time(first)} to {format_time(last)}"
+            parts.append(
+                f'<span class="tp-msg tp-future">{html.escape(BY_KEY[key].table)}: {rows} dated '
+                f"{dated}, ahead of the clock: not used as live data (a clock set wrong?)</span>"
+            )
         for table, why in self._problems.items():
             parts.append(f'<span class="tp-msg">{html.escape(table)}: {html.escape(why)}</span>')
         for note in self._notes:
@@ -642,11 +708,12 @@ class Dashboard(pn.viewable.Viewer):
     # -- URL, picker, CSV ---------------------------------------------------------------------
 
     def _from_url(self) -> tuple[dict, str]:
+        """The window the page's URL asks for, or none and why (shown; the default is used)."""
         args = getattr(pn.state, "session_args", None) or {}
-        query = {k: v[0].decode() for k, v in args.items() if v and k in ("window", "start", "end")}
-        if not query:
-            return {}, ""
         try:
+            query = query_text(args, ("window", "start", "end"))
+            if not query:
+                return {}, ""
             window = TimeWindow.from_query(query, self.settings.tzinfo)
         except ValueError as exc:
             return {}, f"Ignored the URL's window: {exc}"
@@ -683,15 +750,35 @@ class Dashboard(pn.viewable.Viewer):
         query["variables"] = ",".join(self.variables)
         return f"{self._export_url}?{urlencode(query)}"
 
-    async def csv_file(self) -> io.BytesIO:
-        """FileDownload callback: the raw rows of the window shown, read off the event loop."""
-        window = self.time_window
-        newest = await self.store.newest_time(self.selected) if window.is_relative else None
-        if window.is_relative and self._span[1] is not None:
-            newest = max(newest, self._span[1]) if newest else self._span[1]
-        start, end = window.resolve(newest)
-        self.download.filename = f"trending_{window.slug(newest)}.csv"
-        return await export.csv_bytes(self.store, self.selected, start, end)
+    async def csv_file(self) -> io.BytesIO | None:
+        """FileDownload callback: the raw rows of the window shown, read off the event loop;
+        one at a time per session, bounded in time and size (the file is held in memory)."""
+        settings = self.settings
+        deadline = settings.query_timeout.total_seconds()
+        try:
+            async with EXPORTS.now(settings.max_exports, f"session:{id(self)}"):
+                window = self.time_window
+                newest = None
+                if window.is_relative:
+                    async with asyncio.timeout(deadline):
+                        newest = await self.store.newest_time(self.selected)
+                    if self._span[1] is not None:
+                        newest = max(newest, self._span[1]) if newest else self._span[1]
+                start, end = window.resolve(newest)
+                self.download.filename = f"trending_{window.slug(newest)}.csv"
+                return await export.csv_bytes(
+                    self.store,
+                    self.selected,
+                    start,
+                    end,
+                    stall=deadline,
+                    max_bytes=settings.max_rows * 64,
+                )
+        except Exception as exc:
+            timed_out = isinstance(exc, TimeoutError)
+            why = f"no answer within {deadline:g} s" if timed_out else error_line(exc)
+            self.message = f"CSV not made: {why}"
+            return None
 
     def _wake(self) -> None:
         """New rows in the queue: stream them on the next turn of the loop (under the lock)."""
@@ -732,14 +819,25 @@ class Dashboard(pn.viewable.Viewer):
         )
 
 
-def _age(delta: timedelta) -> str:
-    seconds = delta.total_seconds()
-    if seconds < 0:
-        return "0 s"
+def _window_of(window: str, start: datetime | None, end: datetime | None) -> TimeWindow:
+    if window == "custom":
+        return TimeWindow(preset=None, start=start, end=end)
+    return TimeWindow(preset=window)
+
+
+def _span_text(delta: timedelta) -> str:
+    seconds = abs(delta.total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
         if seconds >= size:
             return f"{seconds / size:.1f} {unit}"
     return f"{seconds:.0f} s"
+
+
+def _age(delta: timedelta) -> str:
+    """How old a sample is; a sample dated after this clock says so, never "0 s ago"."""
+    if delta < timedelta(seconds=-0.5):
+        return f"{_span_text(delta)} ahead of this clock"
+    return f"{_span_text(max(delta, timedelta(0)))} ago"
 
 
 _CSS = """

@@ -56,7 +56,7 @@ class Writer(threading.Thread):
         async def main() -> None:
             self._loop = asyncio.get_running_loop()
             self._halt = asyncio.Event()
-            async with Store(self.settings) as store:
+            async with Store(self.settings, read_only=False) as store:
                 await run_live(store, self.plant, self.since, self._halt)
 
         asyncio.run(main())
@@ -71,7 +71,7 @@ def prepare(settings: Settings, history: timedelta) -> tuple[Plant, datetime]:
     """Schema + back-fill; returns the plant and the time live writing continues from."""
 
     async def main() -> tuple[Plant, datetime]:
-        async with Store(settings) as store:
+        async with Store(settings, read_only=False) as store:
             await store.ensure_schema()
             return await start_plant(store, history)
 

@@ -15,6 +15,7 @@ Python and ends lines with CRLF. Most blocks need only the CRLF: that check is d
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 from collections.abc import AsyncIterator, Sequence
@@ -149,23 +150,62 @@ async def csv_chunks(
     end: datetime | None,
     *,
     slices: int = 2000,
+    stall: float | None = None,
 ) -> AsyncIterator[bytes]:
-    """The CSV's bytes, a time slice of the window at a time, streamed from ``COPY``."""
+    """The CSV's bytes, a time slice of the window at a time, streamed from ``COPY``.
+
+    With ``stall``, waiting longer than that many seconds for the next block from the
+    database (a hung server) raises :class:`ExportStalled`: the export fails, it never hangs.
+    """
     yield header(variables).encode()
     rewriter = Rewriter(len(variables))
-    async for block in store.export_lines(variables, start, end, slices=slices):
-        if chunk := rewriter.feed(block):
-            yield chunk
+    blocks = store.export_lines(variables, start, end, slices=slices)
+    try:
+        while True:
+            try:
+                async with asyncio.timeout(stall):
+                    block = await anext(blocks, None)
+            except TimeoutError:
+                raise ExportStalled(
+                    f"the database sent nothing for {stall:g} s; export abandoned"
+                ) from None
+            if block is None:
+                break
+            if chunk := rewriter.feed(block):
+                yield chunk
+    finally:
+        await blocks.aclose()
     if chunk := rewriter.finish():
         yield chunk
 
 
+class ExportStalled(Exception):
+    """The database stopped sending an export's rows (see :func:`csv_chunks`)."""
+
+
+class ExportTooLarge(Exception):
+    """A CSV to be held in memory would exceed its bound (the notebook's download)."""
+
+
 async def csv_bytes(
-    store: Store, variables: Sequence[Variable], start: datetime | None, end: datetime | None
+    store: Store,
+    variables: Sequence[Variable],
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    stall: float | None = None,
+    max_bytes: int | None = None,
 ) -> io.BytesIO:
-    """The whole CSV as a file object (the notebook's download button hands it over)."""
+    """The whole CSV as a file object (the notebook's download button hands it over); more
+    than ``max_bytes`` raise :class:`ExportTooLarge` instead of filling the memory."""
     out = io.BytesIO()
-    async for chunk in csv_chunks(store, variables, start, end):
+    async for chunk in csv_chunks(store, variables, start, end, stall=stall):
         out.write(chunk)
+        if max_bytes is not None and out.tell() > max_bytes:
+            raise ExportTooLarge(
+                f"the CSV of this window is larger than {max_bytes / 1e6:,.0f} MB, too large to "
+                "hand over in a notebook; choose a shorter window, or use `trending-panel "
+                "export` or the served page's button, which stream it"
+            )
     out.seek(0)
     return out

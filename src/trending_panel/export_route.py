@@ -8,6 +8,7 @@ vocabulary and nothing else: ``window=<preset>`` or ``start=<ISO 8601>&end=<ISO 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import tornado.iostream
@@ -15,9 +16,10 @@ import tornado.web
 
 from .export import csv_chunks
 from .feed import get_feed
+from .limits import EXPORTS, Busy
 from .settings import Settings
 from .store import error_line
-from .timewindow import TimeWindow
+from .timewindow import TimeWindow, query_text
 from .variables import select
 
 log = logging.getLogger(__name__)
@@ -37,18 +39,8 @@ def parse_query(args: dict[str, list[bytes]], settings: Settings) -> tuple[TimeW
         raise BadRequest(
             f"unknown parameter(s) {', '.join(unknown)[:200]}; use {', '.join(ALLOWED)}"
         )
-    query: dict[str, str] = {}
-    for key, values in args.items():
-        if len(values) != 1:
-            raise BadRequest(f"give {key} once")
-        try:
-            text = values[0].decode("utf-8")
-        except UnicodeDecodeError:
-            raise BadRequest(f"{key} is not valid UTF-8") from None
-        if "\x00" in text or len(text) > 1000:
-            raise BadRequest(f"{key} is not a valid value")
-        query[key] = text
     try:
+        query = query_text(args, ALLOWED)
         window = TimeWindow.from_query(query, settings.tzinfo)
         keys = [k for k in query.get("variables", "").split(",") if k]
         variables = select(keys)
@@ -69,15 +61,37 @@ class ExportHandler(tornado.web.RequestHandler):
         except BadRequest as exc:
             self._refuse(400, str(exc))
             return
-        store = get_feed(self.app_settings).store
+        settings = self.app_settings
         try:
-            problems = await store.problems(variables)
-            if problems:
-                why = "; ".join(f"{v.table}: {reason}" for v, reason in problems.items())
-                self._refuse(409, f"cannot export: {why}")
-                return
-            newest = await store.newest_time(variables)
+            async with EXPORTS.now(settings.max_exports, self._holder()):
+                await self._export(window, variables)
+        except Busy as exc:
+            self.set_header("Retry-After", "30")
+            self._refuse(429 if "yours" in str(exc) else 503, str(exc))
+
+    def _holder(self) -> str:
+        """Who asks: the signed-in user, else the client's address (one export each)."""
+        user = self.current_user
+        if user:
+            return f"user:{user.decode() if isinstance(user, bytes) else user}"
+        return f"ip:{self.request.remote_ip}"
+
+    async def _export(self, window: TimeWindow, variables: tuple) -> None:
+        settings = self.app_settings
+        store = get_feed(settings).store
+        deadline = settings.query_timeout.total_seconds()
+        try:
+            async with asyncio.timeout(deadline):
+                problems = await store.problems(variables)
+                if problems:
+                    why = "; ".join(f"{v.table}: {reason}" for v, reason in problems.items())
+                    self._refuse(409, f"cannot export: {why}")
+                    return
+                newest = await store.newest_time(variables)
             start, end = window.resolve(newest)
+        except TimeoutError:
+            self._refuse(503, f"database unavailable: no answer within {deadline:g} s")
+            return
         except Exception as exc:
             self._refuse(503, f"database unavailable: {error_line(exc)}")
             return
@@ -87,7 +101,7 @@ class ExportHandler(tornado.web.RequestHandler):
         )
         self.set_header("Cache-Control", "no-store")
         try:
-            async for chunk in csv_chunks(store, variables, start, end):
+            async for chunk in csv_chunks(store, variables, start, end, stall=deadline):
                 self.write(chunk)
                 await self.flush()
         except tornado.iostream.StreamClosedError:

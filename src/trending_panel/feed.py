@@ -24,11 +24,18 @@ from .background import Background
 from .ledger import Ledger
 from .settings import Settings
 from .store import Row, Store, error_line
-from .variables import VARIABLES, Variable
+from .variables import BY_KEY, VARIABLES, Variable
 
 log = logging.getLogger(__name__)
 
 Batch = dict[str, list[Row]]
+#: The feed's own connection (see :meth:`Store.connection`): polls never queue behind window
+#: loads and exports in the pool, and a refused connection is seen at the first poll.
+LANE = "feed"
+
+
+class NotAnswering(Exception):
+    """A poll got no answer within its deadline: the database hangs or the network is cut."""
 
 
 @dataclass(frozen=True)
@@ -71,12 +78,21 @@ class LiveFeed(Background, param.Parameterized):
         default="connecting", objects=["connecting", "live", "retrying"], doc="Connection state."
     )
     down_since = param.Date(
-        default=None, allow_None=True, doc="UTC wall time of the first failure."
+        default=None,
+        allow_None=True,
+        doc="UTC wall time since when no data arrives: the last poll that succeeded (or the "
+        "first failure, if none ever did).",
     )
+    last_ok = param.Date(default=None, allow_None=True, doc="UTC wall time of the last good poll.")
     error = param.String(default="", doc="Last database error, for the status line.")
     problems = param.Dict(default={}, doc="Unusable tables and why: not found, no permission…")
     reachable = param.Boolean(default=True, doc="False while the database cannot be reached.")
     latest = param.Dict(default={}, doc="Newest row per variable key: (time, value).")
+    future = param.Dict(
+        default={},
+        doc="Rows dated beyond the horizon (a clock set wrong) per variable key: "
+        "(count, first time, last time). They are not live data and not the newest sample.",
+    )
     polls = param.Integer(default=0, doc="Successful polls since start (for tests and benchmarks).")
     delivered = param.Dict(default={}, doc="Rows delivered per variable key since start.")
 
@@ -112,31 +128,39 @@ class LiveFeed(Background, param.Parameterized):
 
     async def _run(self) -> None:
         interval = self.settings.poll_interval.total_seconds()
+        deadline = self.settings.poll_timeout.total_seconds()
         backoff = interval
         while True:
             try:
-                await self.poll()
+                # A hung server (stopped processes, a silent partition) answers nothing and
+                # closes nothing: only a deadline tells. The poll's query is abandoned with
+                # its connection; the next poll connects afresh.
+                await asyncio.wait_for(self.poll(), deadline)
             except asyncio.CancelledError:
                 raise
+            except TimeoutError:
+                self._failed(NotAnswering(f"the database did not answer within {deadline:g} s"))
             except Exception as exc:  # any database failure: report, wait, retry
                 self._failed(exc)
-                backoff = min(max(backoff * 2, 1.0), 10.0)
-                await asyncio.sleep(backoff)
+            else:
+                backoff = interval
+                await asyncio.sleep(interval)
                 continue
-            backoff = interval
-            await asyncio.sleep(interval)
+            # Back off, but not beyond 2 s: a recovery is then seen within a few seconds.
+            backoff = min(max(backoff * 2, 0.5), 2.0)
+            await asyncio.sleep(backoff)
 
     def _failed(self, exc: Exception) -> None:
         message = error_line(exc)
         # A connection failure is an outage; anything else (a privilege revoked, a column
         # changed) is a database error, and saying "unavailable" would mislead.
-        reachable = not isinstance(exc, psycopg.OperationalError | OSError)
+        reachable = not isinstance(exc, psycopg.OperationalError | OSError | NotAnswering)
         if self.status != "retrying":
             what = "database error" if reachable else "database unavailable"
             log.warning("%s (%s); retrying", what, message)
             self.param.update(
                 status="retrying",
-                down_since=datetime.now(UTC),
+                down_since=self.last_ok or datetime.now(UTC),
                 error=message,
                 reachable=reachable,
             )
@@ -154,7 +178,19 @@ class LiveFeed(Background, param.Parameterized):
         assert self._variables is not None
         variables = self._variables
         starts = {v.key: self._ledgers[v.key].query_start for v in variables}
-        snapshot = await self.store.since(variables, starts)
+        snapshot = await self.store.since(variables, starts, lane=LANE)
+        future = await self.store.future_rows(variables, lane=LANE)
+        if future != self.future:
+            for key, (n, first, last) in future.items():
+                if self.future.get(key, (0,))[0] != n:
+                    log.warning(
+                        "table %s: %d row(s) dated %s to %s, beyond the clock: not shown as live",
+                        BY_KEY[key].table,
+                        n,
+                        first,
+                        last,
+                    )
+            self.future = future
         batch: Batch = {}
         latest = dict(self.latest)
         delivered = dict(self.delivered)
@@ -181,6 +217,7 @@ class LiveFeed(Background, param.Parameterized):
         self.param.update(
             status="live",
             down_since=None,
+            last_ok=datetime.now(UTC),
             error="",
             latest=latest,
             polls=self.polls + 1,
@@ -190,7 +227,7 @@ class LiveFeed(Background, param.Parameterized):
 
     async def _discover(self) -> None:
         """Find which tables exist and prime new ledgers without emitting history."""
-        found = await self.store.problems(VARIABLES)
+        found = await self.store.problems(VARIABLES, lane=LANE)
         existing = [v for v in VARIABLES if v not in found]
         problems = {v.table: why for v, why in found.items()}
         if problems != self.problems:
@@ -199,14 +236,14 @@ class LiveFeed(Background, param.Parameterized):
             self.problems = problems
         new = [v for v in existing if v.key not in self._ledgers]
         if new:
-            latest = await self.store.latest(new)
+            latest = await self.store.latest(new, lane=LANE)
             for var in new:
                 ledger = Ledger(self.settings.lookback)
                 if var.key in latest:
                     ledger.newest = latest[var.key][0]
                 self._ledgers[var.key] = ledger
             snapshot = await self.store.since(
-                new, {v.key: self._ledgers[v.key].query_start for v in new}
+                new, {v.key: self._ledgers[v.key].query_start for v in new}, lane=LANE
             )
             for var in new:
                 self._ledgers[var.key].prime(snapshot[var.key])

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from . import reduce, traces
+from .limits import Busy
 from .settings import Settings
 from .store import Row, Series, Store
 from .summary import Summary, from_us, to_us
@@ -121,10 +122,19 @@ async def read(
     column_us = max(1, -(-(to_us(end) - to_us(start)) // width))
     out: dict[str, Drawn] = {}
     from_db: list[Variable] = []
-    if summary is not None and summary.state == "building" and column_us >= 4 * summary.bucket_us:
-        # Reading a wide window row by row costs as much as the summary's whole build,
-        # which is under way: wait for it instead of doing the same work twice.
-        await summary.wait_ready(timeout=120)
+    # Reading a wide window row by row costs as much as the summary's whole build, which is
+    # under way: wait for it (up to half the load's deadline, then say so; the dashboard asks
+    # again) instead of doing the same work twice.
+    if (
+        summary is not None
+        and summary.state == "building"
+        and column_us >= 4 * summary.bucket_us
+        and not await summary.wait_ready(timeout=settings.query_timeout.total_seconds() / 2)
+    ):
+        raise Busy(
+            f"the history is still being summarised ({summary.progress:.0%} read); "
+            "this range is drawn when it is ready"
+        )
     for var in variables:
         if summary is not None and summary.covers(var.key, column_us):
             points, before = summary.window(var.key, start, end, width)

@@ -51,6 +51,22 @@ class Settings:
     #: Width of the in-memory summary's buckets: wide windows are drawn from them. Smaller
     #: buckets serve narrower windows from memory and cost memory in proportion.
     summary_bucket: timedelta = timedelta(minutes=1)
+    #: Rows dated later than the wall clock plus this are distrusted (a PLC clock set
+    #: wrong): they anchor no relative window, are not the newest sample, and are reported.
+    future_tolerance: timedelta = timedelta(minutes=5)
+    #: A poll of the live feed that takes longer counts as the database not answering.
+    poll_timeout: timedelta = timedelta(seconds=3)
+    #: Deadline of a window load (and the server-side ``statement_timeout`` of the
+    #: dashboard's queries); a CSV export fails when no block arrives for this long.
+    query_timeout: timedelta = timedelta(seconds=30)
+    #: The server-side limit of one CSV export's ``COPY`` (a whole year can take minutes).
+    export_timeout: timedelta = timedelta(minutes=15)
+    #: Rows a single read may bring into memory per variable; a wider read is refused.
+    max_rows: int = 5_000_000
+    #: Window loads (per process) that may read the database at once; more wait their turn.
+    max_loads: int = 4
+    #: CSV exports (per process) that may run at once; more are refused with 503.
+    max_exports: int = 2
 
     @property
     def tzinfo(self) -> ZoneInfo:
@@ -60,8 +76,21 @@ class Settings:
         """The current wall time as the database writes it: naive, in :attr:`timezone`."""
         return datetime.now(self.tzinfo).replace(tzinfo=None)
 
-    def conninfo(self) -> str:
-        """libpq conninfo built from keywords (quoting handled by psycopg)."""
+    def horizon(self) -> datetime:
+        """The latest sample time believed now: later rows come from a clock set wrong."""
+        return self.now() + self.future_tolerance
+
+    def conninfo(self, *, read_only: bool = False) -> str:
+        """libpq conninfo built from keywords (quoting handled by psycopg).
+
+        TCP keepalives find a silently dead peer; with ``read_only`` every transaction of the
+        session is read-only (``default_transaction_read_only``, defence in depth beside a
+        read-only role) and no statement runs longer than :attr:`query_timeout`.
+        """
+        options = {}
+        if read_only:
+            ms = int(self.query_timeout.total_seconds() * 1000)
+            options["options"] = f"-c default_transaction_read_only=on -c statement_timeout={ms}"
         return make_conninfo(
             host=self.host,
             port=self.port,
@@ -70,6 +99,11 @@ class Settings:
             dbname=self.dbname,
             connect_timeout=self.connect_timeout,
             application_name="trending-panel",
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=3,
+            keepalives_count=3,
+            **options,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -124,6 +158,13 @@ class Settings:
             lookback=_duration(env, "TRENDING_LOOKBACK", cls.lookback),
             connect_timeout=_int(env, "TRENDING_CONNECT_TIMEOUT", cls.connect_timeout),
             summary_bucket=_duration(env, "TRENDING_SUMMARY_BUCKET", cls.summary_bucket),
+            future_tolerance=_duration(env, "TRENDING_FUTURE_TOLERANCE", cls.future_tolerance),
+            poll_timeout=_duration(env, "TRENDING_POLL_TIMEOUT", cls.poll_timeout),
+            query_timeout=_duration(env, "TRENDING_QUERY_TIMEOUT", cls.query_timeout),
+            export_timeout=_duration(env, "TRENDING_EXPORT_TIMEOUT", cls.export_timeout),
+            max_rows=_int(env, "TRENDING_MAX_ROWS", cls.max_rows),
+            max_loads=_int(env, "TRENDING_MAX_LOADS", cls.max_loads),
+            max_exports=_int(env, "TRENDING_MAX_EXPORTS", cls.max_exports),
         )
 
 

@@ -220,7 +220,7 @@ def run_simulator(settings, history: timedelta, *, live: bool = True) -> None:
     """``trending-panel simulate``: blocking; Ctrl-C stops it."""
 
     async def main() -> None:
-        store = Store(settings)
+        store = Store(settings, read_only=False)  # the one writer of the project
         try:
             await _until_ready(store)
             plant, end = await start_plant(store, history)

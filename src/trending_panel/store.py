@@ -20,8 +20,8 @@ from datetime import datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
-from psycopg import AsyncConnection, errors, sql
-from psycopg_pool import AsyncConnectionPool
+from psycopg import AsyncConnection, OperationalError, errors, sql
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from .settings import Settings
 from .variables import VARIABLES, Variable
@@ -77,26 +77,44 @@ CSV_VALUE = (
 _PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01, PostgreSQL's binary timestamp origin
 
 
+class TooManyRows(Exception):
+    """A read would bring more rows into memory than one request may (``max_rows``)."""
+
+
 async def read_series(
-    conn: AsyncConnection, var: Variable, start: datetime | None, end: datetime | None
+    conn: AsyncConnection,
+    var: Variable,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int | None = None,
 ) -> Series:
     """Rows of ``[start, end]`` as numpy arrays, fast.
 
     Row by row, psycopg spends about a microsecond of Python per row. Here PostgreSQL packs
     the times and values into two ``bytea`` (its own binary encodings, in time order) that
-    numpy reads without a loop: 2.6 M rows in about 1.5 s instead of 3-4 s.
+    numpy reads without a loop: 2.6 M rows in about 1.5 s instead of 3-4 s. More than
+    ``limit`` rows raise :class:`TooManyRows` (no more than one row past it is read).
     """
     where, params = _time_filter(start, end)
+    capped = sql.SQL("")
+    if limit is not None:
+        capped = sql.SQL(" LIMIT %s")
+        params.append(limit + 1)
     query = sql.SQL(
         "SELECT string_agg(timestamp_send(time), ''::bytea),"
         " string_agg(float8send(coalesce(value, 'NaN')), ''::bytea)"
-        " FROM (SELECT time, value FROM {} WHERE {} ORDER BY time, value) AS s"
-    ).format(_table(var), where)
+        " FROM (SELECT time, value FROM {} WHERE {} ORDER BY time, value{}) AS s"
+    ).format(_table(var), where, capped)
     cur = conn.cursor(binary=True)
     await cur.execute(query, params)
     row = await cur.fetchone()
     if row is None or row[0] is None:
         return Series.empty()
+    if limit is not None and len(row[0]) > 8 * limit:
+        raise TooManyRows(
+            f"{var.label}: more than {limit:,} rows in this range, more than one view may read "
+            "(TRENDING_MAX_ROWS); choose a shorter range (the CSV has them all)"
+        )
     stamps = np.frombuffer(row[0], dtype=">i8").astype("int64")
     values = np.frombuffer(row[1], dtype=">f8").astype("float64")
     # +/-infinity timestamps cannot be drawn or bucketed; one NaN bit pattern for NULL and NaN.
@@ -143,13 +161,14 @@ class Store:
     safe to share across a process; the caller's loop only ever waits on a future.
     """
 
-    def __init__(self, settings: Settings, *, max_size: int = 4) -> None:
+    def __init__(self, settings: Settings, *, max_size: int = 4, read_only: bool = True) -> None:
         self.settings = settings
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._loop_lock = threading.Lock()
+        self._conninfo = settings.conninfo(read_only=read_only)
         self.pool = AsyncConnectionPool(
-            settings.conninfo(),
+            self._conninfo,
             min_size=1,
             max_size=max_size,
             open=False,
@@ -159,6 +178,13 @@ class Store:
             kwargs={"autocommit": True},
             name="trending-panel",
         )
+        #: Connections of their own for callers that must not wait behind the pool (the live
+        #: feed): a refused connection fails at once, a broken one is replaced on next use.
+        self._own: dict[str, AsyncConnection] = {}
+        #: Why the last connection attempt failed, until one succeeds: while set, the pool is
+        #: not trusted to connect (it would wait its whole timeout and hide the reason).
+        self.down: str | None = "not connected yet"
+        self._probe_lock: asyncio.Lock | None = None
 
     # -- the store's own event loop -----------------------------------------------------------
 
@@ -181,28 +207,89 @@ class Store:
 
     @_on_db_loop
     async def open(self, wait: bool = False) -> None:
-        """Open the pool. With ``wait=False`` a database that is down does not stop start-up."""
+        """Open the pool. With ``wait=False`` a database that is down does not stop start-up;
+        with ``wait=True`` it fails at once with the reason (one direct connection first)."""
+        if wait and self.down is not None:
+            await self._probe()
         if self.pool.closed:
             await self.pool.open(wait=wait, timeout=self.settings.connect_timeout)
 
     @contextlib.asynccontextmanager
-    async def connection(self) -> AsyncIterator[AsyncConnection]:
-        """A pooled connection (only ever used on the store's loop); opens the pool if needed."""
+    async def connection(self, lane: str | None = None) -> AsyncIterator[AsyncConnection]:
+        """A connection (only ever used on the store's loop): pooled, or with ``lane`` the
+        lane's own. A query interrupted on it (a deadline, a cancelled load) or failing with
+        a connection error takes the connection out of use."""
+        if lane is not None:
+            async with self._own_connection(lane) as conn:
+                yield conn
+            return
+        if self.down is not None:
+            await self._probe()
         await self.open()
-        async with self.pool.connection() as conn:
+        try:
+            async with self.pool.connection() as conn:
+                yield conn
+        except (OperationalError, PoolTimeout) as exc:
+            self.down = error_line(exc)
+            raise
+
+    async def _probe(self) -> None:
+        """Connect once directly: the real reason at once (refused, wrong password…) instead
+        of the pool's "couldn't get a connection after N sec"."""
+        if self._probe_lock is None:
+            self._probe_lock = asyncio.Lock()
+        async with self._probe_lock:
+            if self.down is None:
+                return
+            try:
+                conn = await AsyncConnection.connect(self._conninfo)
+            except OperationalError as exc:
+                self.down = error_line(exc)
+                raise
+            await conn.close()
+            self.down = None
+
+    @contextlib.asynccontextmanager
+    async def _own_connection(self, lane: str) -> AsyncIterator[AsyncConnection]:
+        conn = self._own.get(lane)
+        if conn is None or conn.closed or conn.broken:
+            try:
+                conn = await AsyncConnection.connect(self._conninfo, autocommit=True)
+            except OperationalError as exc:
+                self.down = error_line(exc)
+                raise
+            self._own[lane] = conn
+            self.down = None
+        try:
             yield conn
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError | OperationalError) or conn.broken:
+                # Mid-query on a server that may not answer: never reuse it. Closing only
+                # drops the socket; psycopg's own cancellation tidies up in the background.
+                if self._own.get(lane) is conn:
+                    del self._own[lane]
+                if isinstance(exc, OperationalError):
+                    self.down = error_line(exc)
+                    await conn.close()
+            raise
 
     async def close(self) -> None:
         """Close the pool and stop the store's loop."""
         if self._loop is None:
             return
-        await self._call(self.pool.close())
+        await self._call(self._close_all())
         with self._loop_lock:
             loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
         if loop is not None and thread is not None:
             loop.call_soon_threadsafe(loop.stop)
             await asyncio.to_thread(thread.join, 5)
             loop.close()
+
+    async def _close_all(self) -> None:
+        for conn in self._own.values():
+            await conn.close()
+        self._own.clear()
+        await self.pool.close()
 
     async def __aenter__(self) -> Store:
         await self.open(wait=True)
@@ -214,14 +301,16 @@ class Store:
     # -- reading -------------------------------------------------------------------------
 
     @_on_db_loop
-    async def problems(self, variables: Iterable[Variable] = VARIABLES) -> dict[Variable, str]:
+    async def problems(
+        self, variables: Iterable[Variable] = VARIABLES, *, lane: str | None = None
+    ) -> dict[Variable, str]:
         """What makes a variable's table unusable, in words; usable tables are absent.
 
         Not found, no ``SELECT`` right, or columns that are not ``time timestamp without time
         zone`` and a numeric ``value``: each is reported as what it is, not as an outage.
         """
         variables = list(variables)
-        async with self.connection() as conn:
+        async with self.connection(lane) as conn:
             cur = await conn.execute(
                 "SELECT c.relname, has_table_privilege(c.oid, 'SELECT'),"
                 " (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a"
@@ -252,14 +341,16 @@ class Store:
 
     @_on_db_loop
     async def newest_time(self, variables: Sequence[Variable]) -> datetime | None:
-        """Newest sample time over ``variables`` (uses the ``time`` index when there is one)."""
+        """Newest believable sample time over ``variables``: rows beyond the settings'
+        horizon (a clock set wrong) do not count. Uses the ``time`` index when there is one."""
         if not variables:
             return None
         query = sql.SQL(" UNION ALL ").join(
-            sql.SQL("SELECT max(time) FROM {}").format(_table(v)) for v in variables
+            sql.SQL("SELECT max(time) FROM {} WHERE time <= %(h)s").format(_table(v))
+            for v in variables
         )
         async with self.connection() as conn:
-            cur = await conn.execute(query)
+            cur = await conn.execute(query, {"h": self.settings.horizon()})
             times = [r[0] for r in await cur.fetchall() if r[0] is not None]
         return max(times, default=None)
 
@@ -275,7 +366,8 @@ class Store:
         """All rows of the inclusive window ``[start, end]`` per variable, in time order.
 
         With ``carry_in``, each series also gets the last row before ``start`` (``before``).
-        The variables are read concurrently, each on a pooled connection of its own.
+        The variables are read concurrently, each on a pooled connection of its own. More
+        than the settings' ``max_rows`` in one variable raise :class:`TooManyRows`.
         """
         series = await asyncio.gather(
             *(self._window_one(var, start, end, carry_in) for var in variables)
@@ -286,7 +378,7 @@ class Store:
         self, var: Variable, start: datetime | None, end: datetime | None, carry_in: bool
     ) -> Series:
         async with self.connection() as conn:
-            series = await read_series(conn, var, start, end)
+            series = await read_series(conn, var, start, end, self.settings.max_rows)
             if carry_in and start is not None:
                 cur = await conn.execute(
                     sql.SQL(
@@ -298,55 +390,74 @@ class Store:
         return series
 
     @_on_db_loop
-    async def span(self, var: Variable) -> tuple[datetime, datetime] | None:
-        """Oldest and newest sample time of ``var`` (two index probes), or None when empty."""
+    async def span(
+        self, var: Variable, *, believable: bool = True
+    ) -> tuple[datetime, datetime] | None:
+        """Oldest and newest sample time of ``var`` (two index probes), or None when empty;
+        ``believable``: rows beyond the horizon (a clock set wrong) do not count."""
+        horizon = self.settings.horizon() if believable else None
+        where, params = _time_filter(None, horizon)
         async with self.connection() as conn:
             cur = await conn.execute(
-                sql.SQL("SELECT min(time), max(time) FROM {}").format(_table(var))
+                sql.SQL("SELECT min(time), max(time) FROM {} WHERE {}").format(_table(var), where),
+                params,
             )
             row = await cur.fetchone()
         if row is None or row[0] is None:
             return None
         return row[0], row[1]
 
-    async def extent(self, variables: Sequence[Variable]) -> tuple[datetime, datetime] | None:
+    async def extent(
+        self, variables: Sequence[Variable], *, believable: bool = True
+    ) -> tuple[datetime, datetime] | None:
         """Oldest and newest sample time over ``variables``, or None when all are empty."""
-        spans = [s for v in variables if (s := await self.span(v)) is not None]
+        spans = [
+            s for v in variables if (s := await self.span(v, believable=believable)) is not None
+        ]
         if not spans:
             return None
         return min(s[0] for s in spans), max(s[1] for s in spans)
 
     @_on_db_loop
-    async def latest(self, variables: Sequence[Variable]) -> dict[str, Row]:
-        """The newest row of each variable (its value may be NULL: that is reported as is)."""
+    async def latest(
+        self, variables: Sequence[Variable], *, lane: str | None = None
+    ) -> dict[str, Row]:
+        """The newest believable row of each variable (at or before the horizon; its value
+        may be NULL: that is reported as is)."""
         if not variables:
             return {}
         query = sql.SQL(" UNION ALL ").join(
             sql.SQL(
-                "(SELECT {k}::int, time, value FROM {t} WHERE time IS NOT NULL"
+                "(SELECT {k}::int, time, value FROM {t} WHERE time <= %(h)s"
                 " ORDER BY time DESC LIMIT 1)"
             ).format(k=sql.Literal(i), t=_table(v))
             for i, v in enumerate(variables)
         )
-        async with self.connection() as conn:
-            cur = await conn.execute(query)
+        async with self.connection(lane) as conn:
+            cur = await conn.execute(query, {"h": self.settings.horizon()})
             rows = await cur.fetchall()
         return {variables[k].key: (t, value) for k, t, value in rows}
 
     @_on_db_loop
     async def since(
-        self, variables: Sequence[Variable], starts: dict[str, datetime | None]
+        self,
+        variables: Sequence[Variable],
+        starts: dict[str, datetime | None],
+        *,
+        lane: str | None = None,
     ) -> dict[str, list[Row]]:
-        """Rows with ``time >= starts[key]`` for each variable, in one round trip (UNION ALL).
+        """Rows with ``starts[key] <= time <= horizon`` for each variable, in one round trip
+        (UNION ALL). Rows beyond the horizon wait until the clock reaches them.
 
         The live feed calls this once per tick for the whole process, so the database load does
         not grow with the number of viewers.
         """
         if not variables:
             return {}
+        horizon = self.settings.horizon()
         parts, params = [], []
         for i, var in enumerate(variables):
-            where, p = _time_filter(starts.get(var.key), None)
+            where, p = _time_filter(starts.get(var.key), horizon)
             parts.append(
                 sql.SQL("SELECT {k}::int AS k, time, value FROM {t} WHERE {w}").format(
                     k=sql.Literal(i), t=_table(var), w=where
@@ -355,11 +466,30 @@ class Store:
             params.extend(p)
         query = sql.SQL("{} ORDER BY k, time").format(sql.SQL(" UNION ALL ").join(parts))
         out: dict[str, list[Row]] = {v.key: [] for v in variables}
-        async with self.connection() as conn:
+        async with self.connection(lane) as conn:
             cur = await conn.execute(query, params)
             for k, t, value in await cur.fetchall():
                 out[variables[k].key].append((t, value))
         return out
+
+    @_on_db_loop
+    async def future_rows(
+        self, variables: Sequence[Variable], *, lane: str | None = None
+    ) -> dict[str, tuple[int, datetime, datetime]]:
+        """Rows dated beyond the horizon per variable: their number, first and last time
+        (an index range scan that is empty when every clock is right)."""
+        if not variables:
+            return {}
+        query = sql.SQL(" UNION ALL ").join(
+            sql.SQL(
+                "SELECT {k}::int, count(*), min(time), max(time) FROM {t} WHERE time > %(h)s"
+            ).format(k=sql.Literal(i), t=_table(v))
+            for i, v in enumerate(variables)
+        )
+        async with self.connection(lane) as conn:
+            cur = await conn.execute(query, {"h": self.settings.horizon()})
+            rows = await cur.fetchall()
+        return {variables[k].key: (n, first, last) for k, n, first, last in rows if n}
 
     # -- change detection (see convergence.py) ----------------------------------------------
 
@@ -400,7 +530,7 @@ class Store:
         # date_bin (PostgreSQL 14+): a third of the cost of arithmetic on extract(epoch).
         query = sql.SQL(
             "SELECT date_bin(%(width)s, time, timestamp '1970-01-01') AS b, count(*), {touched}"
-            " FROM {t} WHERE time IS NOT NULL GROUP BY b ORDER BY b"
+            " FROM {t} WHERE time <= %(h)s GROUP BY b ORDER BY b"
         ).format(touched=touched, t=_table(var))
         async with self.connection() as conn:
             age = 0
@@ -411,7 +541,9 @@ class Store:
                 row = await cur.fetchone()
                 assert row is not None
                 age = max(0, int(row[0]) - since_xid)
-            cur = await conn.execute(query, {"width": bucket, "age": age})
+            # Rows beyond the horizon are not summarised (see newest_time): not counted either.
+            params = {"width": bucket, "age": age, "h": self.settings.horizon()}
+            cur = await conn.execute(query, params)
             rows = await cur.fetchall()
         if not rows:
             empty = np.empty(0, dtype="int64")
@@ -449,7 +581,8 @@ class Store:
         if not variables:
             return
         if start is None or end is None:
-            extent = await self.extent(variables)
+            # The CSV holds every row as stored, a wrong clock's too.
+            extent = await self.extent(variables, believable=False)
             if extent is None:
                 return
             start = start if start is not None else extent[0]
@@ -506,6 +639,9 @@ class Store:
             for setting in ("enable_sort", "jit"):
                 await conn.execute(sql.SQL("SET LOCAL {} = off").format(sql.Identifier(setting)))
             await conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+            # A long export is legitimate: its own limit, not the one of a window load.
+            ms = int(self.settings.export_timeout.total_seconds() * 1000)
+            await conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(ms))
             async with conn.cursor().copy(query, params) as copy:
                 header = True
                 async for data in copy:

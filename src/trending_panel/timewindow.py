@@ -54,15 +54,54 @@ def preset_label(key: str) -> str:
     return f"Last {number} {'min' if unit == 'm' else unit}"
 
 
+#: Times outside these years are refused: no process data is older, and both ends keep
+#: every sum of times and durations inside what datetime, numpy and PostgreSQL represent.
+EARLIEST = datetime(1900, 1, 1)
+LATEST = datetime(2200, 1, 1)
+
+
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:40] + "…")
+
+
 def parse_time(text: str, tz: ZoneInfo) -> datetime:
     """ISO 8601 → naive datetime in the data's zone. An offset, if given, is honoured."""
     try:
         value = datetime.fromisoformat(text.strip().replace(" ", "T", 1))
-    except ValueError as exc:
-        raise ValueError(f"{text!r} is not an ISO 8601 date-time (e.g. 2023-05-04T10:00)") from exc
-    if value.tzinfo is not None:
-        value = value.astimezone(tz).replace(tzinfo=None)
+        if value.tzinfo is not None:
+            value = value.astimezone(tz).replace(tzinfo=None)
+    except (ValueError, OverflowError) as exc:
+        raise ValueError(
+            f"{_shown(text)} is not an ISO 8601 date-time (e.g. 2023-05-04T10:00)"
+        ) from exc
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError(
+            f"{_shown(text)} is outside {EARLIEST.year}-{LATEST.year}; give a time within"
+        )
     return value
+
+
+def query_text(
+    args: Mapping[str, list[bytes]], keys: tuple[str, ...], limit: int = 1000
+) -> dict[str, str]:
+    """The ``keys`` of a raw query string (Tornado's ``query_arguments``) as text: each given
+    once, valid UTF-8, without NUL, at most ``limit`` characters. Raises ValueError naming the
+    parameter and what is wrong with it."""
+    out: dict[str, str] = {}
+    for key in keys:
+        values = args.get(key)
+        if not values:
+            continue
+        if len(values) != 1:
+            raise ValueError(f"give {key} once")
+        try:
+            text = values[0].decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"{key} is not valid UTF-8") from None
+        if "\x00" in text or len(text) > limit:
+            raise ValueError(f"{key} is not a valid value")
+        out[key] = text
+    return out
 
 
 def format_time(value: datetime) -> str:
@@ -82,7 +121,7 @@ class TimeWindow:
         if self.preset is not None:
             if self.preset not in PRESETS:
                 raise ValueError(
-                    f"unknown window {self.preset!r}; choose one of {', '.join(PRESETS)}"
+                    f"unknown window {_shown(self.preset)}; choose one of {', '.join(PRESETS)}"
                 )
         elif self.start is None or self.end is None:
             raise ValueError("an absolute window needs both start and end")
@@ -136,5 +175,5 @@ class TimeWindow:
             return cls(preset=None, start=parse_time(start, tz), end=parse_time(end, tz))
         window = (query.get("window") or DEFAULT_WINDOW).strip()
         if window not in PRESETS:
-            raise ValueError(f"unknown window {window!r}; choose one of {', '.join(PRESETS)}")
+            raise ValueError(f"unknown window {_shown(window)}; choose one of {', '.join(PRESETS)}")
         return cls(preset=window)
