@@ -4,6 +4,7 @@
 #   make screenshot  docs/screenshot.png of the real page, with the test browser harness
 #   make serve       the dashboard against the database named by POSTGRES_*
 #   make bench       30 days x 4 tables against a naive baseline: a table and benchmarks/results.json
+#   make soak        30 min, 20 sessions, database restarts and a hang, then 200 sessions: soak.json
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -11,7 +12,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 
-.PHONY: demo test lint screenshot serve bench browser clean lock
+.PHONY: demo test lint screenshot serve bench soak browser clean lock
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -45,6 +46,9 @@ screenshot: $(STAMP) browser
 
 bench: $(STAMP) browser
 	$(BIN)/python benchmarks/bench.py
+
+soak: $(STAMP) browser
+	$(BIN)/python benchmarks/soak.py
 
 # Pinned, hashed runtime requirements for the Docker image (two builds a month apart agree).
 lock: $(STAMP)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -259,3 +260,55 @@ def test_a_closed_session_stops_listening_to_the_feed(db, tables):
 
     before, after = run_with_dashboard(db, body)
     assert (before, after) == (2, 1)
+
+
+def test_a_slow_tick_neither_piles_up_nor_starves_the_loop():
+    """In a notebook the session ticks on the kernel's loop. A tick that overruns its period
+    must leave the loop turns for everything else (loads, the feed), and ticks never overlap
+    (Panel's loop-based periodic callback starves the loop then: panel#8751)."""
+    from trending_panel.dashboard import Ticker
+
+    async def main():
+        running, overlaps, other = 0, 0, 0
+
+        def slow_tick():
+            nonlocal running, overlaps
+            running += 1
+            overlaps = max(overlaps, running)
+            time.sleep(0.4)  # a tick longer than its 0.25 s period
+            running -= 1
+
+        async def other_work():
+            nonlocal other
+            while True:
+                await asyncio.sleep(0.005)
+                other += 1
+
+        ticker = Ticker(slow_tick, 0.25)
+        worker = asyncio.get_running_loop().create_task(other_work())
+        await asyncio.sleep(2.0)
+        ticker.stop()
+        worker.cancel()
+        return ticker.ticks, overlaps, other
+
+    ticks, overlaps, other = asyncio.run(main())
+    assert overlaps == 1
+    assert 3 <= ticks <= 6  # no catching up on missed beats
+    assert other >= ticks - 1  # the loop turned between every two ticks
+
+
+def test_a_notebook_dashboard_ticks_with_its_own_ticker(db, tables):
+    from trending_panel.dashboard import Ticker
+
+    async def main():
+        async with Store(db) as store:
+            feed = LiveFeed(store, db)
+            dash = Dashboard(db, feed=feed, summary=None, autostart=True)
+            ticker = dash._periodic
+            await asyncio.sleep(0.6)
+            ticker.stop()
+            await dash.settled()
+            return ticker
+
+    ticker = asyncio.run(main())
+    assert isinstance(ticker, Ticker) and ticker.ticks >= 2

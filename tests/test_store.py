@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -11,6 +12,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from trending_panel.browser import free_port
 from trending_panel.settings import Settings
 from trending_panel.store import Store
 from trending_panel.variables import BY_KEY, VARIABLES
@@ -167,12 +169,50 @@ def test_insert_uses_copy_and_keeps_exact_values(db, conn):
     assert got == rows
 
 
-def test_down_database_raises_quickly(db):
-    bad = Settings(host="127.0.0.1", port=1, user="x", password="y", dbname="z", connect_timeout=1)
+def test_a_refused_connection_is_reported_at_once_with_its_reason(db):
+    """Not after the pool's timeout (5 s), and not as "couldn't get a connection"."""
+    bad = Settings(host="127.0.0.1", port=free_port(), user="x", password="y", dbname="z")
 
     async def attempt():
-        async with Store(bad) as store:
+        store = Store(bad)
+        try:
             await store.latest(VARIABLES)
+        finally:
+            await store.close()
 
-    with pytest.raises((psycopg.OperationalError, Exception)):
+    began = time.monotonic()
+    with pytest.raises(psycopg.OperationalError, match="refused"):
         run(attempt())
+    assert time.monotonic() - began < 1.0
+
+
+def test_the_dashboards_sessions_are_read_only_and_time_limited(db, tables):
+    """Defence in depth beside a read-only role: even a role that may write cannot through
+    the dashboard's connections, and no statement of theirs runs past the query timeout."""
+
+    async def attempt():
+        async with Store(db) as store:
+
+            async def write():
+                async with store.connection() as conn:
+                    cur = await conn.execute("SHOW statement_timeout")
+                    timeout = (await cur.fetchone())[0]
+                    try:
+                        await conn.execute(
+                            sql.SQL("INSERT INTO {} VALUES (now(), 1)").format(
+                                sql.Identifier(TEMP.table)
+                            )
+                        )
+                    except psycopg.errors.ReadOnlySqlTransaction as exc:
+                        return timeout, exc
+                    return timeout, None
+
+            return await store._call(write())
+
+    timeout, refused = run(attempt())
+    assert timeout == "30s"
+    assert refused is not None and "read-only transaction" in str(refused)
+    count = tables.execute(
+        sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(TEMP.table))
+    ).fetchone()
+    assert count == (0,)

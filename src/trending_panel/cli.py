@@ -1,4 +1,4 @@
-"""``trending-panel serve | demo | simulate | export``."""
+"""``trending-panel serve | demo | simulate | export | hash-password``."""
 
 from __future__ import annotations
 
@@ -55,7 +55,8 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
         "--allow-websocket-origin",
         action="append",
         metavar="HOST[:PORT]",
-        help="extra origin allowed to open the dashboard (repeatable; default localhost)",
+        help="origin allowed to open the dashboard, besides TRENDING_ALLOWED_ORIGINS "
+        "(repeatable; default: only the address served on, localhost when all)",
     )
 
 
@@ -91,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="connect as TRENDING_WRITER_USER/TRENDING_WRITER_PASSWORD instead of POSTGRES_USER",
     )
 
+    hashing = sub.add_parser(
+        "hash-password",
+        help="a password hash for TRENDING_AUTH_USERS / TRENDING_AUTH_FILE (password on stdin)",
+    )
+    hashing.add_argument("--user", help="print user:hash, the line of TRENDING_AUTH_FILE")
+
     export = sub.add_parser("export", help="the CSV of the download button, on stdout or -o")
     group = export.add_mutually_exclusive_group()
     group.add_argument("--window", choices=list(PRESETS), help="relative window (default 1h)")
@@ -115,12 +122,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             from .server import serve
 
+            settings = _settings()
             serve(
-                _settings(),
+                settings,
                 port=args.port,
                 address=args.address,
                 allow_websocket_origin=args.allow_websocket_origin,
                 num_procs=args.num_procs,
+                access=_access(),
             )
         elif args.command == "demo":
             from .demo import run_demo
@@ -138,8 +147,39 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_simulator(settings, _duration(parser, args.backfill), live=not args.no_live)
         elif args.command == "export":
             return _export(parser, args)
+        elif args.command == "hash-password":
+            return _hash_password(args.user)
     except KeyboardInterrupt:
         return 130
+    return 0
+
+
+def _access():
+    from .access import Access
+
+    try:
+        return Access.from_env()
+    except SettingsError as exc:
+        _config_error(str(exc))
+
+
+def _hash_password(user: str | None) -> int:
+    import getpass
+
+    from .access import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            _config_error("the two passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        _config_error("an empty password")
+    if user is not None and (not user or ":" in user or "," in user):
+        _config_error(f"--user {user!r}: a user name without ':' or ','")
+    hashed = hash_password(password)
+    print(f"{user}:{hashed}" if user else hashed)
     return 0
 
 

@@ -14,6 +14,7 @@ import html
 import io
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
@@ -218,16 +219,29 @@ class Dashboard(pn.viewable.Viewer):
                 label="Download CSV",
                 color="primary",
             )
-        self._periodic = None
+        self._periodic: pn.io.PeriodicCallback | Ticker | None = None
         self._load_task: asyncio.Task | None = None
         self._retry_at: float | None = None
         self._retry_delay = 1.0
         if autostart:
-            self._periodic = pn.state.add_periodic_callback(self.tick, period=TICK_MS)
+            self._periodic = self._start_ticking()
             if self._on_server:
                 pn.state.on_session_destroyed(self._destroyed)
                 self._sub.wake = self._wake
             self._schedule_load()
+
+    def _start_ticking(self) -> pn.io.PeriodicCallback | Ticker:
+        """The session's tick every :data:`TICK_MS`. Served, Bokeh's periodic callback (it
+        skips a beat when a tick overruns). In a notebook, a task of our own on the kernel's
+        loop that sleeps after every tick, however long it took: Panel's loop-based periodic
+        callback yields only when a tick finishes within its period (panel#8751), so one
+        slow tick would starve the loads and the feed."""
+        if not self._on_server:
+            try:
+                return Ticker(self.tick, TICK_MS / 1000)
+            except RuntimeError:
+                pass  # no running loop: Panel's own will do
+        return pn.state.add_periodic_callback(self.tick, period=TICK_MS)
 
     # -- parameters → work ------------------------------------------------------------------
 
@@ -817,6 +831,29 @@ class Dashboard(pn.viewable.Viewer):
             *self._panes.values(),
             sizing_mode="stretch_width",
         )
+
+
+class Ticker:
+    """Calls ``callback`` every ``period`` seconds on the running loop; never more than one
+    at a time, and always yields to the loop between two calls (no pile-up, no starvation)."""
+
+    def __init__(self, callback: Callable[[], None], period: float) -> None:
+        self.callback, self.period = callback, period
+        self.ticks = 0
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            began = time.monotonic()
+            try:
+                self.callback()
+            except Exception:
+                log.exception("tick failed")
+            self.ticks += 1
+            await asyncio.sleep(max(0.0, self.period - (time.monotonic() - began)) or 0.01)
+
+    def stop(self) -> None:
+        self._task.cancel()
 
 
 def _window_of(window: str, start: datetime | None, end: datetime | None) -> TimeWindow:

@@ -12,8 +12,9 @@ import asyncio
 import logging
 
 import tornado.iostream
-import tornado.web
+from bokeh.server.views.auth_request_handler import AuthRequestHandler
 
+from .access import signed_in
 from .export import csv_chunks
 from .feed import get_feed
 from .limits import EXPORTS, Busy
@@ -49,13 +50,17 @@ def parse_query(args: dict[str, list[bytes]], settings: Settings) -> tuple[TimeW
     return window, variables, query.get("variables", "")
 
 
-class ExportHandler(tornado.web.RequestHandler):
-    """Streams the CSV in chunks of a few thousand lines, flushing each: bounded memory."""
+class ExportHandler(AuthRequestHandler):
+    """Streams the CSV in chunks of a few thousand lines, flushing each: bounded memory.
+    Behind the same sign-in as the page (the server's auth provider, see :mod:`.access`)."""
 
     def initialize(self, settings: Settings) -> None:
         self.app_settings = settings
 
     async def get(self) -> None:
+        if not signed_in(self):
+            self._refuse(401, "sign in first (open the dashboard's page)")
+            return
         try:
             window, variables, _ = parse_query(self.request.query_arguments, self.app_settings)
         except BadRequest as exc:

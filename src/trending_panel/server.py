@@ -10,6 +10,7 @@ import signal
 import panel as pn
 
 from . import export_route
+from .access import Access
 from .convergence import get_convergence
 from .dashboard import Dashboard
 from .feed import get_feed
@@ -41,10 +42,13 @@ def serve(
     allow_websocket_origin: list[str] | None = None,
     show: bool = False,
     num_procs: int = 1,
+    access: Access | None = None,
 ) -> None:
     """Serve at the root URL with Panel's ``/liveness`` endpoint and the CSV route; blocks
     until stopped. ``num_procs`` > 1 forks that many processes on one port (Bokeh's
-    multi-process serving), each with its own feed and summary."""
+    multi-process serving), each with its own feed and summary. ``access``: sign-in and
+    websocket origins (see :mod:`.access`); the origins given here are allowed besides."""
+    access = access if access is not None else Access()
     pn.extension(notifications=False)
     log.info("serving on port %d, database %s", port, settings.describe())
     # SIGTERM (docker stop, systemd, timeout) takes Panel's graceful Ctrl-C path, so `demo`
@@ -53,7 +57,11 @@ def serve(
     signal.signal(signal.SIGTERM, _to_sigint if num_procs == 1 else _to_forked)
     if num_procs > 1:
         signal.signal(signal.SIGINT, _to_forked)
-    extra = {"allow_websocket_origin": allow_websocket_origin} if allow_websocket_origin else {}
+    origins = [*(allow_websocket_origin or []), *access.origins]
+    origins = origins or access.allowed_origins(address, port)
+    log.info("websocket origins allowed: %s", ", ".join(origins))
+    if access.enabled:
+        log.info("sign-in required (%s)", access.oauth_provider or "basic auth")
     server = pn.serve(
         make_app(settings),
         port=port,
@@ -67,7 +75,8 @@ def serve(
         # One process-wide poller serves every tab; nothing here blocks the event loop.
         threaded=False,
         start=False,
-        **extra,
+        allow_websocket_origin=origins,
+        **access.serve_options(),
     )
     # In each process (after the fork, with num_procs > 1): start polling and building the
     # summary now, so the first visitor of a wide window does not wait for it.
