@@ -233,22 +233,33 @@ def missing_rows(pages: list, settings: Settings) -> dict:
     }
 
 
-def latencies(pages: list, writer: Writer) -> dict:
-    waits = []
-    for page in pages:
+def latencies(pages: list, writer: Writer, disturbed: list[tuple[float, float]]) -> dict:
+    """Insert-to-page waits: of every row, and of the rows written away from the restarts and
+    the hang (``disturbed``: wall-clock spans in ms), which show the steady state."""
+    waits, quiet = [], []
+    for page, watched in pages:
         arrived = page.evaluate("() => window.__arrived")
         for i, t, _, at in writer.written:
+            if at < watched:  # written before the page watched for it: not a delivery
+                continue
             seen = arrived.get(VARIABLES[i].key, {}).get(str(int(to_ms(t))))
             if seen is None:
                 seen = arrived.get(VARIABLES[i].key, {}).get(repr(float(to_ms(t))))
             if seen is not None:
                 waits.append(seen - at)
-    waits.sort()
+                if not any(a <= at <= b for a, b in disturbed):
+                    quiet.append(seen - at)
+    return {"all_rows": _spread(waits), "away_from_faults": _spread(quiet)}
+
+
+def _spread(waits: list[float]) -> dict:
+    waits = sorted(waits)
     if not waits:
         return {"median_ms": None, "p95_ms": None, "samples": 0}
     return {
         "median_ms": round(statistics.median(waits)),
         "p95_ms": round(waits[int(0.95 * (len(waits) - 1))]),
+        "max_ms": round(waits[-1]),
         "samples": len(waits),
     }
 
@@ -264,6 +275,8 @@ def main() -> None:
         "cycle": CYCLE,
     }
     events: list[str] = []
+    #: Wall-clock spans (ms) from 2 s before a fault to 15 s after it ended.
+    disturbed: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory(prefix="trending-soak-") as tmpdir:
         tmp = Path(tmpdir)
         db = Database(tmp)
@@ -291,7 +304,7 @@ def main() -> None:
                 page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0")
                 page.wait_for_timeout(1500)
                 page.evaluate(ARRIVALS_JS)
-                pages.append(page)
+                pages.append((page, time.time() * 1000 + 1000))
             rss_start = rss_mb(proc.pid)
             say(f"{SESSIONS} sessions open; server {rss_start:.0f} MB; soak for {MINUTES:g} min")
             began = time.monotonic()
@@ -304,21 +317,25 @@ def main() -> None:
                 if not hung and now >= hang_at:
                     say(f"hanging the database for {HANG_S:g} s")
                     events.append(f"{elapsed:.0f}s hang {HANG_S:g}s")
+                    began_ms = time.time() * 1000
                     db.hang(HANG_S)
+                    disturbed.append((began_ms - 2000, time.time() * 1000 + 15000))
                     hung = True
                 elif now >= next_restart:
                     say("restarting the database")
                     events.append(f"{elapsed:.0f}s restart")
+                    began_ms = time.time() * 1000
                     db.restart()
+                    disturbed.append((began_ms - 2000, time.time() * 1000 + 15000))
                     next_restart = now + RESTART_S
-                for page in pages:  # keep the pages' event loops turning
+                for page, _ in pages:  # keep Playwright's event queue drained
                     page.wait_for_timeout(10)
                 rss_peak = max(rss_peak, rss_mb(proc.pid))
                 time.sleep(2)
             say("settling")
             time.sleep(15)
-            out["rows"] = missing_rows(pages, settings)
-            out["latency"] = latencies(pages, writer)
+            out["rows"] = missing_rows([p for p, _ in pages], settings)
+            out["latency"] = latencies(pages, writer, disturbed)
             out["rss_mb"] = {
                 "start": round(rss_start, 1),
                 "peak": round(rss_peak, 1),
@@ -348,11 +365,12 @@ def main() -> None:
             "errors": sum(" ERROR " in line for line in text.splitlines()),
             "warnings": sum(" WARNING " in line for line in text.splitlines()),
         }
+        lines = text.splitlines()
         out["log"]["excerpts"] = [
-            line[:300]
-            for line in text.splitlines()
-            if " ERROR " in line or "Traceback" in line or "Error:" in line
-        ][:20]
+            "\n".join(x[:300] for x in lines[i : i + 25])
+            for i, line in enumerate(lines)
+            if " ERROR " in line
+        ][:10]
         out["events"] = events
     verdict = (
         out["rows"]["missing"] == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.error
 import urllib.request
 from datetime import datetime, timedelta
 
@@ -81,7 +82,7 @@ def test_a_hung_database_is_reported_and_recovered_from_with_no_row_lost(pg_serv
         pytest.skip("needs the private server to freeze it")
     start = datetime.now().replace(microsecond=0) - timedelta(minutes=5)
     insert(tables, TEMP.table, [(start + timedelta(seconds=10 * k), 37.2) for k in range(30)])
-    env = {**db.to_env(), "TRENDING_POLL_TIMEOUT": "2s"}
+    env = {**db.to_env(), "TRENDING_POLL_TIMEOUT": "2s", "TRENDING_QUERY_TIMEOUT": "3s"}
     port = free_port()
     written: list[datetime] = []
     halt = threading.Event()
@@ -112,7 +113,24 @@ def test_a_hung_database_is_reported_and_recovered_from_with_no_row_lost(pg_serv
             )
             reported = time.monotonic() - frozen
             assert "did not answer within 2 s" in status(page)
-            time.sleep(max(0.0, 8 - reported))  # hung for 8 s in all
+            # A viewer arriving now, and a script asking for the CSV: both told, in time.
+            late_page = page.context.new_page()
+            late_page.goto(f"http://localhost:{port}/?window=15m")
+            asked = time.monotonic()
+            try:
+                urllib.request.urlopen(f"http://localhost:{port}/export.csv?window=15m")
+                refused = None
+            except urllib.error.HTTPError as exc:
+                refused = (exc.code, exc.read().decode(), time.monotonic() - asked)
+            wait_until(
+                lambda: (
+                    "Could not load data: the database did not answer within 3 s"
+                    in status(late_page)
+                ),
+                timeout=10,
+                what="the late page's load deadline reported",
+            )
+            time.sleep(max(0.0, 8 - (time.monotonic() - frozen)))  # hung for 8 s in all
         finally:
             pg_server.resume()
         thawed = time.monotonic()
@@ -122,6 +140,11 @@ def test_a_hung_database_is_reported_and_recovered_from_with_no_row_lost(pg_serv
             what="the header back to Live",
         )
         recovered = time.monotonic() - thawed
+        wait_until(
+            lambda: len(read_sources(late_page).get("temperature", {}).get("time", [])) > 30,
+            timeout=15,
+            what="the late page loaded after the thaw",
+        )
         time.sleep(2)
         halt.set()
         thread.join(5)
@@ -134,6 +157,8 @@ def test_a_hung_database_is_reported_and_recovered_from_with_no_row_lost(pg_serv
     print(f"hang reported after {reported:.1f} s (deadline 2 s), live {recovered:.1f} s after")
     assert reported <= 2 + 2
     assert recovered <= 5
+    assert refused is not None and refused[0] == 503 and "no answer within 3 s" in refused[1]
+    assert refused[2] < 3 + 2
 
 
 def test_a_row_from_a_wrong_clock_anchors_no_window_and_is_reported(db, tables):

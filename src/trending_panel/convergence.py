@@ -70,7 +70,10 @@ class Convergence(Background, param.Parameterized):
         await self.summary.wait_ready()
         while True:
             try:
-                await self.check()
+                # A census pass may take long on a big table (its own statement timeout,
+                # the export's); a server that stops answering must not stall this forever.
+                async with asyncio.timeout(self.summary.settings.export_timeout.total_seconds()):
+                    await self.check()
                 self.error = ""
             except asyncio.CancelledError:
                 raise

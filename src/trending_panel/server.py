@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import signal
 
 import panel as pn
+import tornado.iostream
+import tornado.websocket
 
 from . import export_route
 from .access import Access
@@ -86,7 +89,21 @@ def serve(
 
 
 def _warm_up(settings: Settings) -> None:
+    asyncio.get_running_loop().set_exception_handler(_quiet_closed_sockets)
     get_convergence(get_summary(get_feed(settings)))
+
+
+def _quiet_closed_sockets(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+    """A browser that goes away while Panel writes to its websocket leaves write futures
+    whose WebSocketClosedError nobody retrieves (Panel cancels them when it destroys the
+    session, which does not retrieve an exception already set): asyncio would log each as
+    an ERROR with a traceback. A viewer closing a tab is no error: one INFO line instead.
+    Everything else goes to asyncio's default handler."""
+    exc = context.get("exception")
+    if isinstance(exc, tornado.websocket.WebSocketClosedError | tornado.iostream.StreamClosedError):
+        log.info("a browser left while a message to it was being sent")
+        return
+    loop.default_exception_handler(context)
 
 
 def _children() -> list[int]:

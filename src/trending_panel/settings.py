@@ -26,6 +26,24 @@ class SettingsError(ValueError):
 
 
 REQUIRED = ("POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB")
+#: Optional knobs: settings field → its environment variable (durations like ``30s``, ``5m``).
+DURATIONS = {
+    "gap": "TRENDING_GAP",
+    "poll_interval": "TRENDING_POLL",
+    "lookback": "TRENDING_LOOKBACK",
+    "summary_bucket": "TRENDING_SUMMARY_BUCKET",
+    "future_tolerance": "TRENDING_FUTURE_TOLERANCE",
+    "poll_timeout": "TRENDING_POLL_TIMEOUT",
+    "query_timeout": "TRENDING_QUERY_TIMEOUT",
+    "export_timeout": "TRENDING_EXPORT_TIMEOUT",
+}
+#: ... and the positive whole numbers.
+COUNTS = {
+    "connect_timeout": "TRENDING_CONNECT_TIMEOUT",
+    "max_rows": "TRENDING_MAX_ROWS",
+    "max_loads": "TRENDING_MAX_LOADS",
+    "max_exports": "TRENDING_MAX_EXPORTS",
+}
 
 
 @dataclass(frozen=True)
@@ -153,18 +171,8 @@ class Settings:
             password=env["POSTGRES_PASSWORD"],
             dbname=env["POSTGRES_DB"],
             timezone=tz,
-            gap=_duration(env, "TRENDING_GAP", cls.gap),
-            poll_interval=_duration(env, "TRENDING_POLL", cls.poll_interval),
-            lookback=_duration(env, "TRENDING_LOOKBACK", cls.lookback),
-            connect_timeout=_int(env, "TRENDING_CONNECT_TIMEOUT", cls.connect_timeout),
-            summary_bucket=_duration(env, "TRENDING_SUMMARY_BUCKET", cls.summary_bucket),
-            future_tolerance=_duration(env, "TRENDING_FUTURE_TOLERANCE", cls.future_tolerance),
-            poll_timeout=_duration(env, "TRENDING_POLL_TIMEOUT", cls.poll_timeout),
-            query_timeout=_duration(env, "TRENDING_QUERY_TIMEOUT", cls.query_timeout),
-            export_timeout=_duration(env, "TRENDING_EXPORT_TIMEOUT", cls.export_timeout),
-            max_rows=_int(env, "TRENDING_MAX_ROWS", cls.max_rows),
-            max_loads=_int(env, "TRENDING_MAX_LOADS", cls.max_loads),
-            max_exports=_int(env, "TRENDING_MAX_EXPORTS", cls.max_exports),
+            **{f: _duration(env, name, getattr(cls, f)) for f, name in DURATIONS.items()},
+            **{f: _int(env, name, getattr(cls, f)) for f, name in COUNTS.items()},
         )
 
 

@@ -264,12 +264,13 @@ class Store:
             yield conn
         except BaseException as exc:
             if isinstance(exc, asyncio.CancelledError | OperationalError) or conn.broken:
-                # Mid-query on a server that may not answer: never reuse it. Closing only
-                # drops the socket; psycopg's own cancellation tidies up in the background.
+                # Interrupted mid-query (psycopg has tried to cancel it, for at most a few
+                # seconds, before this runs) or broken: never reuse it.
                 if self._own.get(lane) is conn:
                     del self._own[lane]
                 if isinstance(exc, OperationalError):
                     self.down = error_line(exc)
+                with contextlib.suppress(Exception):
                     await conn.close()
             raise
 
@@ -343,15 +344,10 @@ class Store:
     async def newest_time(self, variables: Sequence[Variable]) -> datetime | None:
         """Newest believable sample time over ``variables``: rows beyond the settings'
         horizon (a clock set wrong) do not count. Uses the ``time`` index when there is one."""
-        if not variables:
-            return None
-        query = sql.SQL(" UNION ALL ").join(
-            sql.SQL("SELECT max(time) FROM {} WHERE time <= %(h)s").format(_table(v))
-            for v in variables
+        rows = await self._each_table(
+            variables, "SELECT max(time) FROM {t} WHERE time <= %(h)s", None
         )
-        async with self.connection() as conn:
-            cur = await conn.execute(query, {"h": self.settings.horizon()})
-            times = [r[0] for r in await cur.fetchall() if r[0] is not None]
+        times = [r[0] for r in rows if r[0] is not None]
         return max(times, default=None)
 
     @_on_db_loop
@@ -424,19 +420,28 @@ class Store:
     ) -> dict[str, Row]:
         """The newest believable row of each variable (at or before the horizon; its value
         may be NULL: that is reported as is)."""
+        rows = await self._each_table(
+            variables,
+            "(SELECT {k}::int, time, value FROM {t} WHERE time <= %(h)s"
+            " ORDER BY time DESC LIMIT 1)",
+            lane,
+        )
+        return {variables[k].key: (t, value) for k, t, value in rows}
+
+    async def _each_table(
+        self, variables: Sequence[Variable], template: str, lane: str | None
+    ) -> list[tuple]:
+        """One statement: ``template`` for each variable (``{k}`` its position, ``{t}`` its
+        table, ``%(h)s`` the horizon) joined by ``UNION ALL``; all rows it returns."""
         if not variables:
-            return {}
+            return []
         query = sql.SQL(" UNION ALL ").join(
-            sql.SQL(
-                "(SELECT {k}::int, time, value FROM {t} WHERE time <= %(h)s"
-                " ORDER BY time DESC LIMIT 1)"
-            ).format(k=sql.Literal(i), t=_table(v))
+            sql.SQL(template).format(k=sql.Literal(i), t=_table(v))  # type: ignore[arg-type]
             for i, v in enumerate(variables)
         )
         async with self.connection(lane) as conn:
             cur = await conn.execute(query, {"h": self.settings.horizon()})
-            rows = await cur.fetchall()
-        return {variables[k].key: (t, value) for k, t, value in rows}
+            return await cur.fetchall()
 
     @_on_db_loop
     async def since(
@@ -478,17 +483,11 @@ class Store:
     ) -> dict[str, tuple[int, datetime, datetime]]:
         """Rows dated beyond the horizon per variable: their number, first and last time
         (an index range scan that is empty when every clock is right)."""
-        if not variables:
-            return {}
-        query = sql.SQL(" UNION ALL ").join(
-            sql.SQL(
-                "SELECT {k}::int, count(*), min(time), max(time) FROM {t} WHERE time > %(h)s"
-            ).format(k=sql.Literal(i), t=_table(v))
-            for i, v in enumerate(variables)
+        rows = await self._each_table(
+            variables,
+            "SELECT {k}::int, count(*), min(time), max(time) FROM {t} WHERE time > %(h)s",
+            lane,
         )
-        async with self.connection(lane) as conn:
-            cur = await conn.execute(query, {"h": self.settings.horizon()})
-            rows = await cur.fetchall()
         return {variables[k].key: (n, first, last) for k, n, first, last in rows if n}
 
     # -- change detection (see convergence.py) ----------------------------------------------
@@ -532,7 +531,10 @@ class Store:
             "SELECT date_bin(%(width)s, time, timestamp '1970-01-01') AS b, count(*), {touched}"
             " FROM {t} WHERE time <= %(h)s GROUP BY b ORDER BY b"
         ).format(touched=touched, t=_table(var))
-        async with self.connection() as conn:
+        async with self.connection() as conn, conn.transaction():
+            # One sequential pass: on a table of years it outlasts a window load's limit.
+            ms = int(self.settings.export_timeout.total_seconds() * 1000)
+            await conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(ms))
             age = 0
             if since_xid is not None:
                 # age(xmin) counts back from the next transaction id: a row written at or

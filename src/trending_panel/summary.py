@@ -113,7 +113,8 @@ class Summary(Background, param.Parameterized):
             if not pending and not changed:
                 continue
             try:
-                await self.apply(pending)
+                async with asyncio.timeout(2 * self.settings.query_timeout.total_seconds()):
+                    await self.apply(pending)
                 pending = {}
                 while changed:  # updated or deleted rows the feed saw vanish: read again
                     change = changed[0]
@@ -154,7 +155,8 @@ class Summary(Background, param.Parameterized):
             nonlocal done
             # Up to the newest row seen at the start: later rows come from the feed.
             end = min(from_us(c1) - _US, last)
-            series = (await self.store.window([var], from_us(c0), end))[var.key]
+            async with asyncio.timeout(self.settings.query_timeout.total_seconds()):
+                series = (await self.store.window([var], from_us(c0), end))[var.key]
             buckets = await asyncio.to_thread(self._aggregate, series)
             done += 1
             self.progress = done / len(plan)

@@ -1,0 +1,81 @@
+"""Bounded resources: slots per process and per user, and the cap on rows one read may hold."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import pytest
+
+from trending_panel.dashboard import Dashboard
+from trending_panel.feed import LiveFeed
+from trending_panel.limits import Busy, Slots
+from trending_panel.store import Store, TooManyRows
+from trending_panel.variables import BY_KEY
+
+from .conftest import insert
+
+TEMP = BY_KEY["temperature"]
+T0 = datetime(2024, 5, 1, 12, 0)
+
+
+def test_exports_take_a_slot_at_once_or_are_refused_with_a_reason():
+    async def main():
+        slots = Slots("CSV export")
+        async with slots.now(2, "ip:10.0.0.1"):
+            with pytest.raises(Busy, match="another CSV export of yours"):
+                async with slots.now(2, "ip:10.0.0.1"):
+                    pass
+            async with slots.now(2, "ip:10.0.0.2"):
+                with pytest.raises(Busy, match="2 CSV exports are running"):
+                    async with slots.now(2, "ip:10.0.0.3"):
+                        pass
+        async with slots.now(2, "ip:10.0.0.1"):  # released: free again
+            return True
+
+    assert asyncio.run(main())
+
+
+def test_loads_wait_for_a_slot_within_their_deadline():
+    async def main():
+        slots = Slots("window load")
+        order = []
+
+        async def load(name, hold):
+            async with slots.wait(2, timeout=1.0):
+                order.append(name)
+                await asyncio.sleep(hold)
+
+        await asyncio.gather(load("a", 0.3), load("b", 0.3), load("c", 0))
+        assert order == ["a", "b", "c"]  # c waited for a slot, then ran
+        blocker = asyncio.ensure_future(load("d", 1.0))
+        blocker2 = asyncio.ensure_future(load("e", 1.0))
+        await asyncio.sleep(0.05)
+        with pytest.raises(Busy, match=r"no slot within 0\.2 s"):
+            async with slots.wait(2, timeout=0.2):
+                pass
+        await asyncio.gather(blocker, blocker2)
+
+    asyncio.run(main())
+
+
+def test_a_read_over_the_row_cap_is_refused_with_a_message(db, tables):
+    insert(tables, TEMP.table, [(T0 + timedelta(seconds=k), float(k)) for k in range(11)])
+    capped = replace(db, max_rows=10)
+
+    async def main():
+        async with Store(capped) as store:
+            ok = await store.window([TEMP], T0, T0 + timedelta(seconds=9))
+            with pytest.raises(TooManyRows, match="more than 10 rows"):
+                await store.window([TEMP], T0, T0 + timedelta(seconds=10))
+            feed = LiveFeed(store, capped)
+            dash = Dashboard(capped, feed=feed, autostart=False, window="all")
+            await feed.poll()
+            assert await dash.load() is None
+            return len(ok[TEMP.key]), dash.message, dash._retry_at
+
+    rows, message, retry = asyncio.run(main())
+    assert rows == 10
+    assert message.startswith("Could not load data: Temperature: more than 10 rows")
+    assert retry is None  # the same load would fail again: not retried
