@@ -182,6 +182,13 @@ class Writer:
                 break
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def seed(settings: Settings) -> None:
     with psycopg.connect(settings.conninfo(), autocommit=True) as conn:
         start = datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=20)
@@ -220,16 +227,23 @@ def missing_rows(pages: list, settings: Settings) -> dict:
             for v in VARIABLES
         }
     missing = doubled = 0
-    for page in pages:
+    examples: list[str] = []
+    for n, page in enumerate(pages):
         shown = page.evaluate(SAMPLES_JS)
         for key, times in wanted.items():
             got = shown.get(key, [])
-            missing += len(times - set(got))
+            lost = sorted(times - set(got))
+            missing += len(lost)
             doubled += len(got) - len(set(got))
+            examples += [
+                f"page {n} {key} {datetime.fromtimestamp(t / 1000, UTC):%H:%M:%S.%f}"
+                for t in lost[:3]
+            ]
     return {
         "missing": missing,
         "doubled": doubled,
         "checked": sum(len(t) for t in wanted.values()) * len(pages),
+        "examples": examples[:20],
     }
 
 
@@ -308,6 +322,8 @@ def main() -> None:
             rss_start = rss_mb(proc.pid)
             say(f"{SESSIONS} sessions open; server {rss_start:.0f} MB; soak for {MINUTES:g} min")
             began = time.monotonic()
+            cpu_began = cpu_seconds(proc.pid)
+            loads: list[float] = []
             next_restart = began + RESTART_S
             hang_at = began + min(RESTART_S * 2.5, MINUTES * 60 / 2)
             hung = False
@@ -331,8 +347,19 @@ def main() -> None:
                 for page, _ in pages:  # keep Playwright's event queue drained
                     page.wait_for_timeout(10)
                 rss_peak = max(rss_peak, rss_mb(proc.pid))
+                loads.append(os.getloadavg()[0])
                 time.sleep(2)
+            # How busy the machine was: the server's share of a core, and the run queue (the 20
+            # browsers render on the same 2 cores).
+            out["cpu"] = {
+                "server_core_pct": round(
+                    100 * (cpu_seconds(proc.pid) - cpu_began) / (time.monotonic() - began), 1
+                ),
+                "load_avg_median": round(statistics.median(loads), 2) if loads else None,
+                "cores": os.cpu_count(),
+            }
             say("settling")
+            writer.stop()  # every row written is then in the database before the check
             time.sleep(15)
             out["rows"] = missing_rows([p for p, _ in pages], settings)
             out["latency"] = latencies(pages, writer, disturbed)
@@ -342,7 +369,6 @@ def main() -> None:
                 "end_of_soak": round(rss_mb(proc.pid), 1),
             }
             browser.close()
-            writer.stop()
             out["writer"] = {"rows": len(writer.written), "failed_attempts": writer.failures}
             say(f"rows: {out['rows']}; latency: {out['latency']}")
             say(f"{CYCLE} sessions opened and closed…")

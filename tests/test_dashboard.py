@@ -181,7 +181,7 @@ def test_variable_selection_hides_plots_and_limits_the_csv(db, tables):
         await dash.settled()
         dash.tick()
         csv = (await dash.csv_file()).read().decode()
-        return [p.visible for p in dash._panes.values()], csv, dash.download.filename
+        return [r.visible for r in dash._rows.values()], csv, dash.download.filename
 
     visible, csv, filename = run_with_dashboard(db, body)
     assert visible == [v is PH for v in VARIABLES]
@@ -266,7 +266,7 @@ def test_a_slow_tick_neither_piles_up_nor_starves_the_loop():
     """In a notebook the session ticks on the kernel's loop. A tick that overruns its period
     must leave the loop turns for everything else (loads, the feed), and ticks never overlap
     (Panel's loop-based periodic callback starves the loop then: panel#8751)."""
-    from trending_panel.dashboard import Ticker
+    from trending_panel.ticker import Ticker
 
     async def main():
         running, overlaps, other = 0, 0, 0
@@ -298,7 +298,7 @@ def test_a_slow_tick_neither_piles_up_nor_starves_the_loop():
 
 
 def test_a_notebook_dashboard_ticks_with_its_own_ticker(db, tables):
-    from trending_panel.dashboard import Ticker
+    from trending_panel.ticker import Ticker
 
     async def main():
         async with Store(db) as store:
@@ -312,3 +312,26 @@ def test_a_notebook_dashboard_ticks_with_its_own_ticker(db, tables):
 
     ticker = asyncio.run(main())
     assert isinstance(ticker, Ticker) and ticker.ticks >= 2
+
+
+def test_dataframe_and_stats_for_a_notebook(db, tables):
+    rows = batch_rows(OLD - timedelta(minutes=50), 300, timedelta(seconds=10), 37.2)
+    insert(tables, TEMP.table, rows)
+    insert(tables, PH.table, [(OLD - timedelta(minutes=5), None), (OLD, 7.1)])
+    store = Store(db)
+    try:
+        dash = Dashboard(db, feed=LiveFeed(store, db), autostart=False, window="1h")
+        frame = dash.dataframe()
+        table = dash.stats()
+    finally:
+        asyncio.run(store.close())
+    assert list(frame.columns) == ["time", "variable", "value"]
+    temp = frame[frame["variable"] == "temperature"]
+    assert [(t.to_pydatetime(), v) for t, v in zip(temp["time"], temp["value"], strict=True)] == [
+        r for r in rows if r[0] >= OLD - timedelta(hours=1)
+    ]
+    ph = frame[frame["variable"] == "ph"]["value"].tolist()
+    assert np.isnan(ph[0]) and ph[1] == 7.1  # NULL is missing, not zero
+    assert list(table.columns)[:3] == ["variable", "unit", "samples"]
+    assert table.set_index("variable").loc["temperature", "samples"] == len(temp)
+    assert table.set_index("variable").loc["ph", "samples"] == 1

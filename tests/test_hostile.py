@@ -30,7 +30,7 @@ from trending_panel.variables import VARIABLES
 from .conftest import create_tables, insert, scratch_database
 
 NEWEST = datetime(2024, 5, 1, 12, 0)
-KEYS = ("window", "start", "end", "variables")
+KEYS = ("window", "start", "end", "variables", "ref")
 SQL_TEXT = [
     '\'; DROP TABLE "CM_PRESSURE/Output"; --',
     '") OR 1=1 --',
@@ -143,15 +143,18 @@ class Picked:
 
 @given(
     st.lists(
-        st.tuples(st.sampled_from([*PRESET_KEYS, "custom"]), times, times),
+        st.tuples(st.sampled_from([*PRESET_KEYS, "custom"]), times, times, times),
         min_size=1,
         max_size=6,
     )
 )
 @settings(max_examples=150, deadline=None)
 def test_window_parameters_never_leave_the_dashboard_without_a_window(dash, steps):
-    for window, start, end in steps:
-        dash.param.update(window=window, start=start, end=end)
+    for window, start, end, ref in steps:
+        dash.param.update(window=window, start=start, end=end, ref=ref)
+        assert dash.ref is None or 1900 <= dash.ref.year <= 2200  # an absurd one is refused…
+        if ref is not None and not 1900 <= ref.year < 2200:
+            assert "Ignored that reference" in dash._status_html(dash.settings.now())  # …saying so
         assert dash.time_window.label()  # always a valid window…
         if window == "custom" and start and end and end <= start:
             status = dash._status_html(dash.settings.now())

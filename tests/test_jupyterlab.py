@@ -94,6 +94,17 @@ def test_notebook_renders_in_jupyterlab_and_streams_live(db, tables, tmp_path):
                 page.locator(".jp-OutputArea-output[data-mime-type*='stderr']").all_inner_texts()
             )
             assert "failed" not in stderr and "Traceback" not in stderr, stderr
+            # dataframe() drawn with hvplot, and stats() as a table with the CLI's columns.
+            wait_until(
+                lambda: (
+                    "time_weighted_mean"
+                    in " ".join(page.locator(".jp-OutputArea-output").all_inner_texts())
+                ),
+                timeout=60,
+                what="the statistics table",
+            )
+            outputs = " ".join(page.locator(".jp-OutputArea-output").all_inner_texts())
+            assert "temperature" in outputs and "coverage" in outputs
             row = (NEWEST + timedelta(seconds=5), 39.876)
             insert(tables, temp.table, [row])
             inserted = time.monotonic()

@@ -1,4 +1,4 @@
-"""``trending-panel serve | demo | simulate | export | hash-password``."""
+"""``trending-panel serve | demo | simulate | export | stats | hash-password``."""
 
 from __future__ import annotations
 
@@ -99,13 +99,22 @@ def build_parser() -> argparse.ArgumentParser:
     hashing.add_argument("--user", help="print user:hash, the line of TRENDING_AUTH_FILE")
 
     export = sub.add_parser("export", help="the CSV of the download button, on stdout or -o")
-    group = export.add_mutually_exclusive_group()
+    _window_args(export)
+    export.add_argument("-o", "--output", type=Path, help="file to write (default stdout)")
+
+    stats = sub.add_parser(
+        "stats", help="statistics of a window per variable, as CSV on stdout (over every row)"
+    )
+    _window_args(stats)
+    return parser
+
+
+def _window_args(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
     group.add_argument("--window", choices=list(PRESETS), help="relative window (default 1h)")
     group.add_argument("--start", help="ISO 8601 start (with --end)")
-    export.add_argument("--end", help="ISO 8601 end (with --start)")
-    export.add_argument("--variables", nargs="+", metavar="KEY", help="subset of variables")
-    export.add_argument("-o", "--output", type=Path, help="file to write (default stdout)")
-    return parser
+    p.add_argument("--end", help="ISO 8601 end (with --start)")
+    p.add_argument("--variables", nargs="+", metavar="KEY", help="subset of variables")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -147,6 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_simulator(settings, _duration(parser, args.backfill), live=not args.no_live)
         elif args.command == "export":
             return _export(parser, args)
+        elif args.command == "stats":
+            return _stats(parser, args)
         elif args.command == "hash-password":
             return _hash_password(args.user)
     except KeyboardInterrupt:
@@ -196,12 +207,10 @@ def _duration(parser: argparse.ArgumentParser, text: str):
         parser.error(str(exc))
 
 
-def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from .export import csv_chunks
-    from .store import Store, error_line
+def _window_of(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Settings):
+    """The window and variables that ``--window``/``--start``/``--end``/``--variables`` ask."""
     from .variables import select
 
-    settings = _settings()
     try:
         if args.start or args.end:
             if not (args.start and args.end):
@@ -213,18 +222,55 @@ def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             )
         else:
             window = TimeWindow(preset=args.window or "1h")
-        variables = select(args.variables)
+        return window, select(args.variables, settings.variables)
     except ValueError as exc:
         parser.error(str(exc))
 
+
+def _stats(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from .stats import to_csv, window_stats
+    from .store import Store, error_line
+
+    settings = _settings()
+    window, variables = _window_of(parser, args, settings)
+
+    async def run() -> str:
+        async with Store(settings) as store:
+            _refuse_problems(await store.problems(variables))
+            start, end = window.resolve(await store.newest_time(variables))
+            if start is None or end is None:
+                extent = await store.extent(variables)
+                if extent is None:
+                    return to_csv([])
+                start, end = start or extent[0], end or extent[1]
+            return to_csv(await window_stats(store, variables, start, end, settings.gap))
+
+    try:
+        sys.stdout.write(asyncio.run(run()))
+    except psycopg.Error as exc:
+        print(f"trending-panel: database error: {error_line(exc)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _refuse_problems(problems: dict) -> None:
+    if problems:
+        raise SystemExit(
+            "trending-panel: cannot read: "
+            + "; ".join(f"{v.table}: {why}" for v, why in problems.items())
+        )
+
+
+def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from .export import csv_chunks
+    from .store import Store, error_line
+
+    settings = _settings()
+    window, variables = _window_of(parser, args, settings)
+
     async def run() -> None:
         async with Store(settings) as store:
-            problems = await store.problems(variables)
-            if problems:
-                raise SystemExit(
-                    "trending-panel: cannot export: "
-                    + "; ".join(f"{v.table}: {why}" for v, why in problems.items())
-                )
+            _refuse_problems(await store.problems(variables))
             newest = await store.newest_time(variables)
             start, end = window.resolve(newest)
             if args.output is None:

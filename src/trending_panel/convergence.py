@@ -33,7 +33,6 @@ from .background import Background
 from .feed import Change
 from .store import error_line
 from .summary import Summary
-from .variables import BY_KEY, VARIABLES
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +83,8 @@ class Convergence(Background, param.Parameterized):
 
     async def check(self) -> list[Change]:
         """One round: read the write counters, take a census of suspect tables, announce."""
-        variables = [v for v in VARIABLES if self.summary.buckets(v.key) is not None]
+        by_key = self.summary.settings.by_key
+        variables = [v for v in by_key.values() if self.summary.buckets(v.key) is not None]
         counters = await self.store.write_counters(variables)
         delivered = dict(self.feed.delivered)
         for key, now in counters.items():
@@ -114,7 +114,8 @@ class Convergence(Background, param.Parameterized):
             self._last_pass[key] = loop.time()
             # Counters and the transaction horizon first: what is written meanwhile is seen
             # by the next pass, never missed between two.
-            counters_now = (await self.store.write_counters([BY_KEY[key]]))[key]
+            var = self.summary.settings.by_key[key]
+            counters_now = (await self.store.write_counters([var]))[key]
             delivered_now = self.feed.delivered.get(key, 0)
             horizon = await self.store.xid_horizon()
             found.extend(await self._census(key))
@@ -135,7 +136,7 @@ class Convergence(Background, param.Parameterized):
         summary = self.summary
         width = summary.settings.summary_bucket
         index, counts, touched = await self.store.bucket_census(
-            BY_KEY[key], width, self._since_xid.get(key)
+            self.summary.settings.by_key[key], width, self._since_xid.get(key)
         )
         self.passes += 1
         held = summary.buckets(key)

@@ -10,21 +10,20 @@ refreshes the header. All model mutations therefore happen in one place.
 from __future__ import annotations
 
 import asyncio
-import html
 import io
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 import numpy as np
+import pandas as pd
 import panel as pn
 import param
 from bokeh.models import ColumnDataSource, Range1d
 
-from . import export, plots, resolution, traces
+from . import export, frames, header, plots, resolution, statsview, traces
 from .convergence import get_convergence
 from .csv_button import CsvButton
 from .feed import LiveFeed, Subscription, get_feed
@@ -32,8 +31,10 @@ from .ledger import Ledger
 from .limits import EXPORTS, LOADS
 from .resolution import Drawn
 from .settings import Settings
+from .stats import Stats, window_stats
 from .store import Row, Series, TooManyRows, error_line
 from .summary import Summary, get_summary
+from .ticker import Ticker
 from .timewindow import (
     DEFAULT_WINDOW,
     PRESETS,
@@ -43,11 +44,15 @@ from .timewindow import (
     preset_label,
     query_text,
 )
-from .variables import BY_KEY, VARIABLES, Variable
+from .variables import VARIABLES, Variable
 
 log = logging.getLogger(__name__)
 
 TICK_MS = 250
+#: Width of the statistics block beside each trend (px).
+STATS_WIDTH = 200
+#: A live window's statistics are computed again this often (seconds), at the least.
+STATS_REFRESH_S = 15
 #: Zoom, pan and resize settle for this long before the visible range is read again.
 DEBOUNCE_S = 0.05
 #: Plot width assumed until the browser reports the real one.
@@ -81,13 +86,16 @@ class Loaded:
     #: What the traces cover: the window's ends, or the zoomed range, resolved.
     extent: tuple[datetime | None, datetime | None] = (None, None)
     zoomed: bool = False  #: a zoom/pan range, not the window itself
+    #: The reference period's traces (golden batch) and how far they are shifted forward.
+    reference: dict[str, Drawn] | None = None
+    ref_shift: timedelta = timedelta(0)
     attached: bool = True  #: reaches the live edge: streamed rows continue it
     width: int = DEFAULT_WIDTH
 
-    def notes(self) -> list[str]:
+    def notes(self, variables: tuple[Variable, ...]) -> list[str]:
         """What the user should know about how the window is drawn."""
         out = []
-        for var in VARIABLES:
+        for var in variables:
             drawn = self.drawn.get(var.key)
             if drawn is not None and drawn.reduced:
                 out.append(
@@ -111,9 +119,15 @@ class Dashboard(pn.viewable.Viewer):
     variables = param.ListSelector(
         default=[v.key for v in VARIABLES],
         objects={v.title: v.key for v in VARIABLES},
-        doc="Variables shown and exported.",
+        doc="Variables shown and exported (the settings' variables; the spec's four by default).",
     )
     live = param.Boolean(default=True, doc="Stream new rows into the plots as they arrive.")
+    ref = param.Date(
+        default=None,
+        allow_None=True,
+        doc="Start of a reference period (golden batch), overlaid on every trend shifted to the "
+        "window's start; None: no overlay.",
+    )
     message = param.String(default="", doc="Problem to show the user (bad URL, load failure).")
     loading = param.Boolean(default=False, doc="A window load is in flight.")
 
@@ -128,9 +142,15 @@ class Dashboard(pn.viewable.Viewer):
         **params: object,
     ) -> None:
         self.settings = settings if settings is not None else Settings.from_env()
+        self.all_variables = self.settings.variables
         url_params, url_error = self._from_url()
+        shown = params.pop("variables", None)
         super().__init__(**{**url_params, **params})
+        with param.discard_events(self):  # the configured variables, before anything watches
+            self.param.variables.objects = {v.title: v.key for v in self.all_variables}
+            self.variables = list(shown) if shown is not None else list(self.settings.by_key)
         self._url_error = url_error
+        self._ref_note = ""  #: why a reference start was refused
         if problem := self._window_problem():
             with param.discard_events(self):  # nothing is built yet to react to it
                 self.param.update(window=DEFAULT_WINDOW, start=None, end=None)
@@ -174,8 +194,15 @@ class Dashboard(pn.viewable.Viewer):
         self._changed: list[tuple[float, str]] = []
 
         self.x_range = Range1d(start=0, end=1, name="time-range")
-        self.sources: dict[str, ColumnDataSource] = {v.key: plots.new_source(v) for v in VARIABLES}
-        self.holds: dict[str, ColumnDataSource] = {v.key: plots.new_hold(v) for v in VARIABLES}
+        self.sources: dict[str, ColumnDataSource] = {
+            v.key: plots.new_source(v) for v in self.all_variables
+        }
+        self.ref_sources: dict[str, ColumnDataSource] = {
+            v.key: plots.new_reference(v) for v in self.all_variables
+        }
+        self.holds: dict[str, ColumnDataSource] = {
+            v.key: plots.new_hold(v) for v in self.all_variables
+        }
         self._carry: dict[str, Row | None] = {}
         tz = self.settings.timezone
         self._panes = {
@@ -186,21 +213,56 @@ class Dashboard(pn.viewable.Viewer):
                     self.holds[v.key],
                     self.x_range,
                     time_label=f"Time ({tz})",
+                    reference=self.ref_sources[v.key],
                 ),
+                sizing_mode="stretch_width",
+            )
+            for v in self.all_variables
+        }
+        #: A vertical line across all trends at the pointer, and each value held at that time.
+        self._readout = pn.pane.Bokeh(
+            plots.cursor(
+                {key: pane.object for key, pane in self._panes.items()},
+                self.sources,
+                self.holds,
+                list(self.all_variables),
+                self.settings.gap / timedelta(milliseconds=1),
+            ),
+            sizing_mode="stretch_width",
+        )
+        #: The window's statistics beside each trend (over every row; see stats.py).
+        self._stats: dict[str, Stats] = {}
+        self._stats_task: asyncio.Task | None = None
+        self._stats_due: float | None = None
+        self._stats_changed = False
+        self._ref_stats: dict[str, Stats] = {}
+        self._stat_panes = {
+            v.key: pn.pane.HTML(
+                statsview.block_html(v, None),
+                width=STATS_WIDTH,
+                name=f"stats-{v.key}",
+                stylesheets=[statsview.CSS],
+            )
+            for v in self.all_variables
+        }
+        self._rows = {
+            v.key: pn.Row(
+                self._panes[v.key],
+                self._stat_panes[v.key],
                 sizing_mode="stretch_width",
                 visible=v.key in self.variables,
             )
-            for v in VARIABLES
+            for v in self.all_variables
         }
         self.x_range.on_change("start", self._range_moved)
         self.x_range.on_change("end", self._range_moved)
         for pane in self._panes.values():
             pane.object.on_change("inner_width", self._resized)
         self._cards = pn.pane.HTML(
-            "", sizing_mode="stretch_width", name="latest-values", stylesheets=[_CSS]
+            "", sizing_mode="stretch_width", name="latest-values", stylesheets=[header.CSS]
         )
         self._status = pn.pane.HTML(
-            "", sizing_mode="stretch_width", name="status", stylesheets=[_CSS]
+            "", sizing_mode="stretch_width", name="status", stylesheets=[header.CSS]
         )
         self._picker = pn.widgets.DatetimeRangePicker(
             label="Custom range", enable_seconds=True, width=340
@@ -267,7 +329,7 @@ class Dashboard(pn.viewable.Viewer):
 
     @property
     def selected(self) -> list[Variable]:
-        return [v for v in VARIABLES if v.key in self.variables]
+        return [v for v in self.all_variables if v.key in self.variables]
 
     @param.depends("window", "start", "end", "variables", watch=True)
     def _window_changed(self) -> None:
@@ -280,12 +342,25 @@ class Dashboard(pn.viewable.Viewer):
             self._url_error = f"Ignored that window: {problem}"  # shown until the next change
             return
         self._good = (self.window, self.start, self.end)
-        for key, pane in self._panes.items():
-            pane.visible = key in self.variables
+        for key, row in self._rows.items():
+            row.visible = key in self.variables
         self._url_error = ""
         self._sync_url()
         if isinstance(self.download, CsvButton):
             self.download.url = self._csv_url()
+        self._schedule_load()
+
+    @param.depends("ref", watch=True)
+    def _ref_changed(self) -> None:
+        if self.ref is not None:
+            try:
+                parse_time(self.ref.isoformat(), self.settings.tzinfo)  # the URL's rules
+            except ValueError as exc:
+                self.ref = None  # (which clears the note: set it after)
+                self._ref_note = f"Ignored that reference: {exc}"
+                return
+        self._ref_note = ""
+        self._sync_url()
         self._schedule_load()
 
     @param.depends("live", watch=True)
@@ -412,13 +487,15 @@ class Dashboard(pn.viewable.Viewer):
     async def _read(self, zoom: tuple[datetime, datetime] | None, generation: int) -> Loaded:
         window = self.time_window
         if zoom is None or self._problems_of is None:
-            problems = await self.store.problems(VARIABLES)
+            problems = await self.store.problems(self.all_variables)
             self._problems_of = problems
-            newest = await self.store.newest_time([v for v in VARIABLES if v not in problems])
+            newest = await self.store.newest_time(
+                [v for v in self.all_variables if v not in problems]
+            )
         else:  # zooming: what the last load found, and the feed's newest row, will do
             problems = self._problems_of
             newest = max((r[0] for r in self.feed.latest.values()), default=None)
-        existing = [v for v in VARIABLES if v not in problems]
+        existing = [v for v in self.all_variables if v not in problems]
         selected = [v for v in self.selected if v in existing]
         if zoom is None:
             start, end = window.resolve(newest if window.is_relative else None)
@@ -428,6 +505,7 @@ class Dashboard(pn.viewable.Viewer):
             first, last = zoom
         width = self._width
         attached = zoom is None or newest is None or last >= newest
+        reference, ref_shift = None, timedelta(0)
         drawn, first, last = await resolution.read(
             self.store,
             self.summary,
@@ -439,6 +517,13 @@ class Dashboard(pn.viewable.Viewer):
             # Only a trace that streamed rows continue needs the rows they may repeat.
             tail=self.settings.lookback if attached else timedelta(0),
         )
+        if self.ref is not None and zoom is None and first is not None and last is not None:
+            # The reference period of the window's length, drawn at the same resolution.
+            ref_shift = first - self.ref
+            reference, _, _ = await resolution.read(
+                self.store, self.summary, selected, self.ref, self.ref + (last - first),
+                width, self.settings,
+            )  # fmt: skip
         return Loaded(
             generation,
             start,
@@ -449,6 +534,8 @@ class Dashboard(pn.viewable.Viewer):
             zoomed=zoom is not None,
             attached=attached,
             width=width,
+            reference=reference,
+            ref_shift=ref_shift,
         )
 
     # -- the session's periodic callback (under the document lock) ---------------------------
@@ -472,12 +559,21 @@ class Dashboard(pn.viewable.Viewer):
             ):
                 self._retry_at = None
                 self._schedule_load()
+        if self._stats_changed:
+            self._show_stats()
+        if (
+            self._stats_due is not None
+            and time.monotonic() >= self._stats_due
+            and self.time_window.is_relative
+            and self.live
+        ):
+            self._schedule_stats()
         self._refresh_holds()
         self._refresh_header()
         if self._dirty and not self._on_server:
             # In a notebook, Bokeh models changed directly reach the page only when pushed
             # over the comm (on a server the session does this by itself).
-            pn.io.push_notebook(*self._panes.values())
+            pn.io.push_notebook(*self._panes.values(), *self._stat_panes.values())
         self._dirty = False
 
     def _converge(self) -> None:
@@ -492,7 +588,7 @@ class Dashboard(pn.viewable.Viewer):
                 end is not None and change.start > end
             ):
                 continue
-            var = BY_KEY[change.key]
+            var = self.settings.by_key[change.key]
             self._changed.append(
                 (
                     time.monotonic() + CHANGE_NOTE_S,
@@ -522,7 +618,7 @@ class Dashboard(pn.viewable.Viewer):
     def _apply(self, loaded: Loaded) -> None:
         self._dirty = True
         self._problems = loaded.problems
-        self._notes = loaded.notes()
+        self._notes = loaded.notes(self.all_variables)
         if not loaded.zoomed:
             self._span = (loaded.start, loaded.end)
         self._extent = loaded.extent
@@ -533,7 +629,7 @@ class Dashboard(pn.viewable.Viewer):
         self._streamed = 0
         lookback = self.settings.lookback
         nothing = Drawn(traces.empty(), 0, False, "database", None, None)
-        for var in VARIABLES:
+        for var in self.all_variables:
             drawn = loaded.drawn.get(var.key, nothing)
             self._carry[var.key] = drawn.before
             self.sources[var.key].data = drawn.columns
@@ -550,9 +646,30 @@ class Dashboard(pn.viewable.Viewer):
                 self._last_row[var.key] = drawn.last
             self._ledgers[var.key] = ledger
         if not loaded.zoomed:
+            self._show_reference(loaded)
             self._set_range(*self._visible_span(loaded))
             self._sync_picker()
+            self._schedule_stats()
         self.param.update(loading=False, message="")
+
+    def _show_reference(self, loaded: Loaded) -> None:
+        """The golden batch's traces, shifted onto the window, and their real time in a label."""
+        shift = np.timedelta64(loaded.ref_shift // timedelta(microseconds=1), "us")
+        label = ""
+        if loaded.reference is not None and self.ref is not None:
+            length = (loaded.extent[1] or self.ref) - (loaded.extent[0] or self.ref)
+            label = f"- - reference {format_time(self.ref)} – {format_time(self.ref + length)}"
+        for var in self.all_variables:
+            drawn = (loaded.reference or {}).get(var.key)
+            if drawn is None:
+                self.ref_sources[var.key].data = traces.empty()
+            else:
+                columns = dict(drawn.columns)
+                columns["time"] = np.asarray(columns["time"], dtype="datetime64[us]") + shift
+                self.ref_sources[var.key].data = columns
+            fig = self._panes[var.key].object
+            for model in fig.select(name=f"ref-label-{var.key}"):
+                model.text = label if drawn is not None else ""
 
     def _visible_span(self, loaded: Loaded) -> tuple[datetime, datetime]:
         first, last = loaded.extent
@@ -643,6 +760,60 @@ class Dashboard(pn.viewable.Viewer):
             return False
         return (self.x_range.start, self.x_range.end) != self._range_set
 
+    # -- statistics of the window -------------------------------------------------------------
+
+    def _schedule_stats(self) -> None:
+        """Compute the window's statistics in the background (a running one is replaced)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if self._stats_task is not None and not self._stats_task.done():
+            self._stats_task.cancel()
+        self._stats_due = None
+        self._stats_task = loop.create_task(self._compute_stats())
+
+    async def _compute_stats(self) -> None:
+        start = self._span[0] if self._span[0] is not None else self._extent[0]
+        end = self._span[1] if self._span[1] is not None else self._extent[1]
+        variables = [v for v in self.selected if v.table not in self._problems]
+        # A pass over every row of the window: an export's limit, not a load's.
+        deadline = self.settings.export_timeout.total_seconds()
+        if start is None or end is None or end <= start:
+            self._stats = {}
+        else:
+            try:
+                async with asyncio.timeout(deadline), LOADS.wait(self.settings.max_loads, deadline):
+                    found = await window_stats(self.store, variables, start, end, self.settings.gap)
+                    ref: list[Stats] = []
+                    if self.ref is not None:  # the golden batch's numbers beside
+                        ref = await window_stats(
+                            self.store, variables, self.ref, self.ref + (end - start),
+                            self.settings.gap,
+                        )  # fmt: skip
+                self._stats = {s.variable: s for s in found}
+                self._ref_stats = {s.variable: s for s in ref}
+            except Exception as exc:
+                log.warning("window statistics failed: %s", error_line(exc))
+        # A long window's statistics change slowly: again after a thousandth of its length
+        # (a day's every 86 s, a month's every 43 min), a live hour's every 15 s.
+        span = (end - start).total_seconds() if start is not None and end is not None else 0
+        self._stats_due = time.monotonic() + max(STATS_REFRESH_S, span / 1000)
+        self._stats_changed = True  # shown by the next tick, under the document lock
+        if self._on_server and self._doc is not None:
+            self._doc.add_next_tick_callback(self.tick)
+
+    def _show_stats(self) -> None:
+        self._stats_changed = False
+        for var in self.all_variables:
+            text = statsview.block_html(
+                var, self._stats.get(var.key), reference=self._ref_stats.get(var.key)
+            )
+            pane = self._stat_panes[var.key]
+            if pane.object != text:
+                pane.object = text
+                self._dirty = True
+
     # -- header ------------------------------------------------------------------------------
 
     def _refresh_header(self) -> None:
@@ -656,84 +827,39 @@ class Dashboard(pn.viewable.Viewer):
                 pane.object = text
 
     def _cards_html(self, now: datetime) -> str:
-        cards = []
-        for var in self.selected:
-            row = self.feed.latest.get(var.key)
-            stale = ""
-            if row is None:
-                value, when = "—", "no data"
-            else:
-                t, v = row
-                value = "NULL" if v is None else ("NaN" if v != v else f"{v:.{var.decimals}f}")
-                when = f"{format_time(t)} ({_age(now - t)})"
-                # By exception a quiet sensor is normal, up to the outage limit.
-                if now - t > self.settings.gap:
-                    stale = " tp-stale"
-            unit = html.escape(var.unit)
-            cards.append(
-                f'<div class="tp-card{stale}" data-key="{var.key}" style="border-left:4px solid '
-                f'{var.color}"><div class="tp-label">{html.escape(var.label)}</div>'
-                f'<div class="tp-value"><span class="tp-number">{value}</span> '
-                f'<span class="tp-unit">{unit}</span></div>'
-                f'<div class="tp-time">{html.escape(when)}</div></div>'
-            )
-        return f'<div class="tp-cards">{"".join(cards)}</div>'
+        return header.cards_html(self.selected, self.feed.latest, now, self.settings.gap)
 
     def _status_html(self, now: datetime) -> str:
-        feed = self.feed
-        newest = max((r[0] for r in feed.latest.values()), default=None)
-        parts = []
-        if feed.status == "live":
-            parts.append('<span class="tp-dot tp-live">●</span> Live')
-        elif feed.status == "retrying":
-            since, quiet = "?", ""
-            if feed.down_since is not None:
-                since = feed.down_since.strftime("%H:%M:%S UTC")
-                quiet = f" ({_span_text(datetime.now(UTC) - feed.down_since)})"
-            what = "Database unavailable" if not feed.reachable else "Database error"
-            parts.append(
-                f'<span class="tp-dot tp-down">●</span> {what}: no data since {since}{quiet}, '
-                f"retrying ({html.escape(feed.error)})"
-            )
-        else:
-            parts.append('<span class="tp-dot">●</span> Connecting…')
-        if newest is not None:
-            parts.append(f"newest sample {format_time(newest)} ({_age(now - newest)})")
-        for key, (n, first, last) in feed.future.items():
-            rows = "1 row" if n == 1 else f"{n:,} rows"
-            dated = format_time(first) if n == 1 else f"{format_time(first)} to {format_time(last)}"
-            parts.append(
-                f'<span class="tp-msg tp-future">{html.escape(BY_KEY[key].table)}: {rows} dated '
-                f"{dated}, ahead of the clock: not used as live data (a clock set wrong?)</span>"
-            )
-        for table, why in self._problems.items():
-            parts.append(f'<span class="tp-msg">{html.escape(table)}: {html.escape(why)}</span>')
-        for note in self._notes:
-            parts.append(f'<span class="tp-note">{html.escape(note)}</span>')
-        for _, note in self._changed:
-            parts.append(f'<span class="tp-changed">{html.escape(note)}</span>')
+        notes = [("tp-msg", f"{table}: {why}") for table, why in self._problems.items()]
+        notes += [("tp-note", note) for note in self._notes]
+        notes += [("tp-changed", note) for _, note in self._changed]
         if self.loading:
-            parts.append("loading…")
-        for problem in (self._url_error, self.message):
-            if problem:
-                parts.append(f'<span class="tp-msg">{html.escape(problem)}</span>')
-        return '<div class="tp-status">' + " · ".join(parts) + "</div>"
+            notes.append(("", "loading…"))
+        notes += [("tp-msg", p) for p in (self._url_error, self._ref_note, self.message) if p]
+        return header.status_html(self.feed, self.settings.by_key, now, notes)
 
     # -- URL, picker, CSV ---------------------------------------------------------------------
 
     def _from_url(self) -> tuple[dict, str]:
         """The window the page's URL asks for, or none and why (shown; the default is used)."""
         args = getattr(pn.state, "session_args", None) or {}
+        out: dict = {}
+        try:
+            ref = query_text(args, ("ref",)).get("ref")
+            if ref:
+                out["ref"] = parse_time(ref, self.settings.tzinfo)
+        except ValueError as exc:
+            return {}, f"Ignored the URL's reference: {exc}"
         try:
             query = query_text(args, ("window", "start", "end"))
             if not query:
-                return {}, ""
+                return out, ""
             window = TimeWindow.from_query(query, self.settings.tzinfo)
         except ValueError as exc:
-            return {}, f"Ignored the URL's window: {exc}"
+            return out, f"Ignored the URL's window: {exc}"
         if window.is_relative:
-            return {"window": window.preset}, ""
-        return {"window": "custom", "start": window.start, "end": window.end}, ""
+            return {**out, "window": window.preset}, ""
+        return {**out, "window": "custom", "start": window.start, "end": window.end}, ""
 
     def _sync_url(self) -> None:
         location = pn.state.location
@@ -743,6 +869,8 @@ class Dashboard(pn.viewable.Viewer):
             query = self.time_window.to_query()
         except ValueError:
             return
+        if self.ref is not None:
+            query["ref"] = format_time(self.ref)
         location.search = "?" + urlencode(query)
 
     def _sync_picker(self) -> None:
@@ -794,6 +922,39 @@ class Dashboard(pn.viewable.Viewer):
             self.message = f"CSV not made: {why}"
             return None
 
+    # -- the data behind the view, for a notebook -------------------------------------------
+
+    def resolved_window(self) -> tuple[datetime, datetime]:
+        """The window's ends now (a relative window against the newest sample)."""
+        window = self.time_window
+        variables = self.selected or list(self.all_variables)
+        deadline = self.settings.query_timeout.total_seconds()
+        newest = self.store.wait(self.store.newest_time(variables), deadline)
+        start, end = window.resolve(newest)
+        if start is None or end is None:
+            extent = self.store.wait(self.store.extent(variables), deadline)
+            if extent is None:
+                now = self.settings.now()
+                return now - timedelta(hours=1), now
+            start, end = start or extent[0], end or extent[1]
+        return start, end
+
+    def dataframe(self) -> pd.DataFrame:
+        """The window's raw rows of the shown variables, tidy: ``time``, ``variable`` (its
+        key), ``value`` (NaN for NULL and NaN), in time order per variable. Every row the
+        database holds, not the plotted points (at most ``TRENDING_MAX_ROWS`` per variable)."""
+        start, end = self.resolved_window()
+        deadline = self.settings.query_timeout.total_seconds()
+        return self.store.wait(frames.rows(self.store, self.selected, start, end), deadline)
+
+    def stats(self) -> pd.DataFrame:
+        """The window's statistics per shown variable (columns as ``trending-panel stats``)."""
+        start, end = self.resolved_window()
+        deadline = self.settings.query_timeout.total_seconds()
+        return self.store.wait(
+            frames.stats(self.store, self.selected, start, end, self.settings.gap), deadline
+        )
+
     def _wake(self) -> None:
         """New rows in the queue: stream them on the next turn of the loop (under the lock)."""
         if self._doc is not None and not self._wake_pending:
@@ -820,40 +981,23 @@ class Dashboard(pn.viewable.Viewer):
             self.param.variables, label="", color="light", variant="outline"
         )
         live = pn.widgets.Toggle.from_param(self.param.live, label="Live", color="success")
+        reference = pn.widgets.DatetimePicker.from_param(
+            self.param.ref, name="Reference start (golden batch)", enable_seconds=True, width=230
+        )
         controls = pn.FlexBox(
-            window, self._picker, variables, live, self.download, align_items="center"
+            window, self._picker, variables, live, reference, self.download, align_items="center"
         )
         return pn.Column(
-            pn.pane.HTML('<h2 class="tp-title">Bioreactor process trends</h2>', stylesheets=[_CSS]),
+            pn.pane.HTML(
+                '<h2 class="tp-title">Bioreactor process trends</h2>', stylesheets=[header.CSS]
+            ),
             self._status,
             self._cards,
             controls,
-            *self._panes.values(),
+            self._readout,
+            *self._rows.values(),
             sizing_mode="stretch_width",
         )
-
-
-class Ticker:
-    """Calls ``callback`` every ``period`` seconds on the running loop; never more than one
-    at a time, and always yields to the loop between two calls (no pile-up, no starvation)."""
-
-    def __init__(self, callback: Callable[[], None], period: float) -> None:
-        self.callback, self.period = callback, period
-        self.ticks = 0
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            began = time.monotonic()
-            try:
-                self.callback()
-            except Exception:
-                log.exception("tick failed")
-            self.ticks += 1
-            await asyncio.sleep(max(0.0, self.period - (time.monotonic() - began)) or 0.01)
-
-    def stop(self) -> None:
-        self._task.cancel()
 
 
 def _window_of(window: str, start: datetime | None, end: datetime | None) -> TimeWindow:
@@ -861,32 +1005,5 @@ def _window_of(window: str, start: datetime | None, end: datetime | None) -> Tim
         return TimeWindow(preset=None, start=start, end=end)
     return TimeWindow(preset=window)
 
-
-def _span_text(delta: timedelta) -> str:
-    seconds = abs(delta.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.1f} {unit}"
-    return f"{seconds:.0f} s"
-
-
-def _age(delta: timedelta) -> str:
-    """How old a sample is; a sample dated after this clock says so, never "0 s ago"."""
-    if delta < timedelta(seconds=-0.5):
-        return f"{_span_text(delta)} ahead of this clock"
-    return f"{_span_text(max(delta, timedelta(0)))} ago"
-
-
-_CSS = """
-.tp-title{margin:4px 0 0 0;font-family:sans-serif}
-.tp-status{font-family:sans-serif;font-size:13px;color:#444}
-.tp-dot{font-size:14px}.tp-live{color:#2ca02c}.tp-down{color:#d62728}
-.tp-msg{color:#b35900}.tp-note{color:#555;font-style:italic}.tp-changed{color:#0b5cad}
-.tp-cards{display:flex;gap:12px;flex-wrap:wrap;font-family:sans-serif}
-.tp-card{padding:6px 12px;background:#fafafa;min-width:170px}
-.tp-label{font-size:12px;color:#555}.tp-number{font-size:24px;font-weight:600}
-.tp-unit{font-size:14px;color:#555}.tp-time{font-size:11px;color:#777}
-.tp-stale .tp-number,.tp-stale .tp-time{color:#b35900}
-"""
 
 __all__ = ["Dashboard"]

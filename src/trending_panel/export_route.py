@@ -44,7 +44,7 @@ def parse_query(args: dict[str, list[bytes]], settings: Settings) -> tuple[TimeW
         query = query_text(args, ALLOWED)
         window = TimeWindow.from_query(query, settings.tzinfo)
         keys = [k for k in query.get("variables", "").split(",") if k]
-        variables = select(keys)
+        variables = select(keys, settings.variables)
     except ValueError as exc:
         raise BadRequest(str(exc)[:300]) from None
     return window, variables, query.get("variables", "")

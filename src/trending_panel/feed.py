@@ -24,7 +24,7 @@ from .background import Background
 from .ledger import Ledger
 from .settings import Settings
 from .store import Row, Store, error_line
-from .variables import BY_KEY, VARIABLES, Variable
+from .variables import Variable
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ class LiveFeed(Background, param.Parameterized):
                 if self.future.get(key, (0,))[0] != n:
                     log.warning(
                         "table %s: %d row(s) dated %s to %s, beyond the clock: not shown as live",
-                        BY_KEY[key].table,
+                        self.settings.by_key[key].table,
                         n,
                         first,
                         last,
@@ -227,8 +227,9 @@ class LiveFeed(Background, param.Parameterized):
 
     async def _discover(self) -> None:
         """Find which tables exist and prime new ledgers without emitting history."""
-        found = await self.store.problems(VARIABLES, lane=LANE)
-        existing = [v for v in VARIABLES if v not in found]
+        variables = self.settings.variables
+        found = await self.store.problems(variables, lane=LANE)
+        existing = [v for v in variables if v not in found]
         problems = {v.table: why for v, why in found.items()}
         if problems != self.problems:
             for table, why in problems.items():

@@ -7,7 +7,19 @@ live path stays on raw Bokeh.
 
 from __future__ import annotations
 
-from bokeh.models import ColumnDataSource, HoverTool, Range1d
+import json
+
+from bokeh.events import MouseLeave, MouseMove
+from bokeh.models import (
+    BoxAnnotation,
+    ColumnDataSource,
+    CustomJS,
+    Div,
+    HoverTool,
+    Label,
+    Range1d,
+    Span,
+)
 from bokeh.plotting import figure
 
 from . import traces
@@ -21,6 +33,7 @@ def trend_figure(
     x_range: Range1d,
     *,
     time_label: str,
+    reference: ColumnDataSource | None = None,
 ) -> figure:
     """A step trend of ``var`` with hover (time and value with unit), x-pan and x-zoom."""
     fig = figure(
@@ -39,8 +52,25 @@ def trend_figure(
     line = fig.line(
         "time", "value", source=source, color=var.color, line_width=1.6, name=f"line-{var.key}"
     )
+    if reference is not None:
+        # The golden batch: the reference period shifted onto the window, dashed and lighter.
+        fig.line("time", "value", source=reference, color=var.color, line_width=1.4,
+                 line_dash="dashed", line_alpha=0.5, name=f"ref-line-{var.key}")  # fmt: skip
+        fig.add_layout(
+            Label(
+                x=8,
+                y=4,
+                x_units="screen",
+                y_units="screen",
+                text="",
+                text_font_size="11px",
+                text_color="#555",
+                name=f"ref-label-{var.key}",
+            )
+        )
     # The last value, held up to the newest sample of any table (no row = no change).
     fig.line("time", "value", source=hold, color=var.color, line_width=1.6, name=f"hold-{var.key}")
+    _limits(fig, var)
     unit = f" {var.unit}" if var.unit else ""
     fig.add_tools(
         HoverTool(
@@ -59,9 +89,120 @@ def trend_figure(
     return fig
 
 
+#: Shade beyond an alarm limit (Bokeh's default red, faint enough to read the trend through).
+LIMIT_COLOR = "#d62728"
+
+
+def _limits(fig: figure, var: Variable) -> None:
+    """The alarm limits as bands: the region beyond each limit shaded, its edge dashed. The
+    y-range still fits the data (annotations do not stretch it)."""
+    for side, value in (("low", var.low), ("high", var.high)):
+        if value is None:
+            continue
+        beyond = {"top": value} if side == "low" else {"bottom": value}
+        fig.add_layout(
+            BoxAnnotation(
+                **beyond,
+                fill_color=LIMIT_COLOR,
+                fill_alpha=0.07,
+                line_alpha=0,
+                level="underlay",
+                name=f"limit-{side}-{var.key}",
+            )
+        )
+        fig.add_layout(
+            Span(
+                location=value,
+                dimension="width",
+                line_color=LIMIT_COLOR,
+                line_dash="dashed",
+                line_alpha=0.6,
+                line_width=1,
+                name=f"limit-line-{side}-{var.key}",
+            )
+        )
+
+
 def new_source(var: Variable) -> ColumnDataSource:
     return ColumnDataSource(traces.empty(), name=f"source-{var.key}")
 
 
+def new_reference(var: Variable) -> ColumnDataSource:
+    return ColumnDataSource(traces.empty(), name=f"ref-{var.key}")
+
+
 def new_hold(var: Variable) -> ColumnDataSource:
     return ColumnDataSource({"time": [], "value": []}, name=f"hold-{var.key}")
+
+
+#: In the browser, on every mouse move over any trend: one vertical line at that time on every
+#: trend, and each variable's value at that time as the historian holds it, the last row at or
+#: before it (the last vertex at or before it: a hold corner carries the previous value, a gap
+#: or a NULL/NaN row is a NaN vertex), carried on by the hold segment past the last row, and
+#: "no data" beyond the gap limit.
+CURSOR_JS = """
+const t = cb_obj.x;
+if (t == null || !isFinite(t)) return;
+for (const s of spans) { s.location = t; s.visible = true; }
+const col = (src, k) => { const d = src.data; return d instanceof Map ? d.get(k) : d[k]; };
+const parts = [];
+for (const v of variables) {
+  const T = col(sources[v.key], "time"), V = col(sources[v.key], "value");
+  let lo = 0, hi = T.length - 1, i = -1;
+  while (lo <= hi) {
+    const m = (lo + hi) >> 1;
+    if (T[m] <= t) { i = m; lo = m + 1; } else hi = m - 1;
+  }
+  let value = i < 0 ? NaN : V[i];
+  if (i >= 0 && i === T.length - 1 && t > T[i]) {
+    const H = col(holds[v.key], "time");
+    const held = H.length > 0 && t <= H[H.length - 1];
+    if (!held && t - T[i] > gap_ms) value = NaN;
+  }
+  const text = (value == null || !isFinite(value))
+    ? "no data" : value.toFixed(v.decimals) + (v.unit ? " " + v.unit : "");
+  parts.push('<span class="tp-cursor-var" data-key="' + v.key + '" data-value="' +
+             (isFinite(value) ? value : "") + '"><b style="color:' + v.color + '">' +
+             v.label + "</b> " + text + "</span>");
+}
+const when = new Date(t).toISOString().replace("T", " ").replace("Z", "");
+readout.text = '<span class="tp-cursor-time" data-t="' + t + '">' + when + "</span> · " +
+  parts.join(" · ");
+"""
+CURSOR_HIDE_JS = "for (const s of spans) s.visible = false;"
+
+
+def cursor(
+    figures: dict[str, figure],
+    sources: dict[str, ColumnDataSource],
+    holds: dict[str, ColumnDataSource],
+    variables: list[Variable],
+    gap_ms: float,
+) -> Div:
+    """The cursor across all trends and its readout (a ``Div`` to place above them)."""
+    readout = Div(
+        text="Point at any trend: every variable's value at that time appears here.",
+        name="cursor-readout",
+        sizing_mode="stretch_width",
+        styles={"font-family": "sans-serif", "font-size": "12.5px", "min-height": "18px"},
+    )
+    spans = []
+    for fig in figures.values():
+        span = Span(
+            location=0, dimension="height", line_color="#444", line_width=1, visible=False,
+            name="cursor-line",
+        )  # fmt: skip
+        fig.add_layout(span)
+        spans.append(span)
+    meta = [
+        {"key": v.key, "label": v.label, "unit": v.unit, "decimals": v.decimals, "color": v.color}
+        for v in variables
+    ]
+    args = {"spans": spans, "sources": sources, "holds": holds, "readout": readout,
+            "gap_ms": gap_ms}  # fmt: skip
+    js = f"const variables = {json.dumps(meta)};\n{CURSOR_JS}"
+    move, hide = CustomJS(args=args, code=js), CustomJS(args={"spans": spans}, code=CURSOR_HIDE_JS)
+    for fig in figures.values():
+        fig.js_on_event(MouseMove, move)
+        fig.js_on_event(MouseLeave, hide)
+    return readout

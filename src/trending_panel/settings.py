@@ -10,6 +10,7 @@ Behaviour knobs are optional ``TRENDING_*`` variables with documented defaults.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,7 +19,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from psycopg.conninfo import make_conninfo
 
+from .config import ConfigError, load_variables
 from .timewindow import parse_duration
+from .variables import VARIABLES, Variable
 
 
 class SettingsError(ValueError):
@@ -85,6 +88,12 @@ class Settings:
     max_loads: int = 4
     #: CSV exports (per process) that may run at once; more are refused with 503.
     max_exports: int = 2
+    #: The trended variables and their tables: the spec's four, or ``TRENDING_CONFIG``'s.
+    variables: tuple[Variable, ...] = VARIABLES
+
+    @functools.cached_property
+    def by_key(self) -> dict[str, Variable]:
+        return {v.key: v for v in self.variables}
 
     @property
     def tzinfo(self) -> ZoneInfo:
@@ -164,7 +173,14 @@ class Settings:
             raise SettingsError(
                 f"TRENDING_TIMEZONE {tz!r} is not an IANA time zone (e.g. UTC, Europe/Berlin)"
             ) from exc
+        variables = VARIABLES
+        if path := env.get("TRENDING_CONFIG", "").strip():
+            try:
+                variables = load_variables(path)
+            except ConfigError as exc:
+                raise SettingsError(str(exc)) from None
         return cls(
+            variables=variables,
             host=env["POSTGRES_HOST"],
             port=int(port_text),
             user=env["POSTGRES_USER"],

@@ -205,6 +205,17 @@ class Store:
             return await coro
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
 
+    def wait(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run a store coroutine to the end from synchronous code (a notebook cell), blocking
+        the caller's thread, never the store's loop. Not for an event loop's own thread
+        in a server: there, await the coroutine."""
+        future = asyncio.run_coroutine_threadsafe(coro, self._db_loop())
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            raise
+
     @_on_db_loop
     async def open(self, wait: bool = False) -> None:
         """Open the pool. With ``wait=False`` a database that is down does not stop start-up;
@@ -303,14 +314,14 @@ class Store:
 
     @_on_db_loop
     async def problems(
-        self, variables: Iterable[Variable] = VARIABLES, *, lane: str | None = None
+        self, variables: Iterable[Variable] | None = None, *, lane: str | None = None
     ) -> dict[Variable, str]:
         """What makes a variable's table unusable, in words; usable tables are absent.
 
         Not found, no ``SELECT`` right, or columns that are not ``time timestamp without time
         zone`` and a numeric ``value``: each is reported as what it is, not as an outage.
         """
-        variables = list(variables)
+        variables = list(variables if variables is not None else self.settings.variables)
         async with self.connection(lane) as conn:
             cur = await conn.execute(
                 "SELECT c.relname, has_table_privilege(c.oid, 'SELECT'),"
@@ -490,6 +501,64 @@ class Store:
         )
         return {variables[k].key: (n, first, last) for k, n, first, last in rows if n}
 
+    @_on_db_loop
+    async def window_stats(
+        self, var: Variable, start: datetime, end: datetime, gap: timedelta
+    ) -> dict[str, float | int | None]:
+        """Statistics of ``var`` over ``[start, end]``, over every row (one pass in SQL).
+
+        Rows are taken in ``(time, value)`` order, as the plots draw them. A row's value holds
+        until the next row; the last row before ``start`` holds from ``start``; the last row
+        holds to ``end``. An interval longer than ``gap``, and the interval of a NULL, NaN or
+        infinite value, is no data. Returns ``samples`` (rows in the window with a finite
+        value), their ``min``, ``max``, ``mean`` and ``std`` (sample standard deviation),
+        ``time_weighted_mean`` and ``covered_s`` (seconds with data) over the data intervals,
+        and ``outside_s``: seconds of data beyond the variable's limits.
+        """
+        finite = "value IS NOT NULL AND value <> 'NaN' AND abs(value) <> 'Infinity'"
+        query = sql.SQL(
+            "WITH r AS ("
+            " (SELECT time, value FROM {t} WHERE time < %(start)s"
+            "  ORDER BY time DESC, value DESC LIMIT 1)"
+            " UNION ALL SELECT time, value FROM {t} WHERE time >= %(start)s AND time <= %(end)s"
+            "), s AS ("
+            " SELECT value, time >= %(start)s AS inside, " + finite + " AS finite,"
+            "  extract(epoch FROM lead(time, 1, %(end)s) OVER w - time) AS full_s,"
+            "  extract(epoch FROM lead(time, 1, %(end)s) OVER w - greatest(time, %(start)s))"
+            "   AS held_s"
+            " FROM r WINDOW w AS (ORDER BY time, value)"
+            "), d AS (SELECT *, finite AND full_s <= %(gap)s AS data FROM s)"
+            " SELECT count(*) FILTER (WHERE inside AND finite),"
+            "  min(value) FILTER (WHERE inside AND finite),"
+            "  max(value) FILTER (WHERE inside AND finite),"
+            "  avg(value) FILTER (WHERE inside AND finite),"
+            "  stddev_samp(value) FILTER (WHERE inside AND finite),"
+            "  sum(value * held_s) FILTER (WHERE data)"
+            "   / nullif(sum(held_s) FILTER (WHERE data), 0),"
+            "  coalesce(sum(held_s) FILTER (WHERE data), 0),"
+            "  coalesce(sum(held_s) FILTER (WHERE data AND (value < %(low)s OR value > %(high)s)),"
+            "   0)"
+            " FROM d"
+        ).format(t=_table(var))
+        params = {
+            "start": start,
+            "end": end,
+            "gap": gap.total_seconds(),
+            "low": var.low if var.low is not None else -math.inf,
+            "high": var.high if var.high is not None else math.inf,
+        }
+        async with self.connection() as conn, conn.transaction():
+            # One pass over the window's rows: a long window is like an export, not a load.
+            ms = int(self.settings.export_timeout.total_seconds() * 1000)
+            await conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(ms))
+            cur = await conn.execute(query, params)
+            row = await cur.fetchone()
+        assert row is not None
+        names = ("samples", "min", "max", "mean", "std", "time_weighted_mean", "covered_s",
+                 "outside_s")  # fmt: skip
+        return {n: (None if v is None else (int(v) if n == "samples" else float(v)))
+                for n, v in zip(names, row, strict=True)}  # fmt: skip
+
     # -- change detection (see convergence.py) ----------------------------------------------
 
     @_on_db_loop
@@ -658,10 +727,11 @@ class Store:
     # -- writing (simulator, demo, tests: never the dashboard) -------------------------------
 
     @_on_db_loop
-    async def ensure_schema(self, variables: Sequence[Variable] = VARIABLES) -> None:
-        """Create missing tables and a btree index on ``time`` for each (idempotent)."""
+    async def ensure_schema(self, variables: Sequence[Variable] | None = None) -> None:
+        """Create missing tables and a btree index on ``time`` for each (idempotent); by
+        default the settings' variables."""
         async with self.connection() as conn:
-            await create_schema(conn, variables)
+            await create_schema(conn, variables or self.settings.variables)
 
     @_on_db_loop
     async def insert(self, var: Variable, rows: Iterable[Row]) -> int:

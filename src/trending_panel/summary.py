@@ -27,7 +27,7 @@ from .background import Background
 from .feed import Batch, Change, LiveFeed, Subscription
 from .settings import Settings
 from .store import Row, error_line
-from .variables import BY_KEY, VARIABLES, Variable
+from .variables import Variable
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +136,8 @@ class Summary(Background, param.Parameterized):
     async def build(self) -> None:
         """Read every variable's history, a day at a time, into buckets."""
         self.param.update(state="building", progress=0.0, error="")
-        problems = await self.store.problems(VARIABLES)
-        variables = [v for v in VARIABLES if v not in problems]
+        problems = await self.store.problems(self.settings.variables)
+        variables = [v for v in self.settings.variables if v not in problems]
         spans = {v.key: await self.store.span(v) for v in variables}
         chunk = self.bucket_us * max(1, -(-86_400_000_000 // self.bucket_us))
         plan: list[tuple[Variable, int, int, datetime]] = []
@@ -230,7 +230,7 @@ class Summary(Background, param.Parameterized):
     async def refresh_range(self, key: str, first: int, last: int) -> tuple[datetime, datetime]:
         """Read buckets ``first``..``last`` (inclusive) of ``key`` again from the database and
         replace what is held for them; returns the span they cover."""
-        var = BY_KEY[key]
+        var = self.settings.by_key[key]
         start = from_us(first * self.bucket_us)
         end = from_us((last + 1) * self.bucket_us) - _US
         series = (await self.store.window([var], start, end))[key]
