@@ -7,9 +7,9 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import psycopg
 
@@ -229,24 +229,28 @@ def _window_of(parser: argparse.ArgumentParser, args: argparse.Namespace, settin
 
 def _stats(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from .stats import to_csv, window_stats
-    from .store import Store, error_line
+    from .store import Store
 
     settings = _settings()
     window, variables = _window_of(parser, args, settings)
 
-    async def run() -> str:
+    async def run() -> None:
         async with Store(settings) as store:
             _refuse_problems(await store.problems(variables))
-            start, end = window.resolve(await store.newest_time(variables))
-            if start is None or end is None:
-                extent = await store.extent(variables)
-                if extent is None:
-                    return to_csv([])
-                start, end = start or extent[0], end or extent[1]
-            return to_csv(await window_stats(store, variables, start, end, settings.gap))
+            found = []
+            if (ends := await store.window_ends(window, variables)) is not None:
+                found = await window_stats(store, variables, *ends, settings.gap)
+            sys.stdout.write(to_csv(found))
+
+    return _run(run())
+
+
+def _run(work: Coroutine[Any, Any, None]) -> int:
+    """Run a command's database work: exit code 0, or 1 with the database's reason."""
+    from .store import error_line
 
     try:
-        sys.stdout.write(asyncio.run(run()))
+        asyncio.run(work)
     except psycopg.Error as exc:
         print(f"trending-panel: database error: {error_line(exc)}", file=sys.stderr)
         return 1
@@ -263,7 +267,7 @@ def _refuse_problems(problems: dict) -> None:
 
 def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from .export import csv_chunks
-    from .store import Store, error_line
+    from .store import Store
 
     settings = _settings()
     window, variables = _window_of(parser, args, settings)
@@ -288,12 +292,7 @@ def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             finally:
                 partial.unlink(missing_ok=True)
 
-    try:
-        asyncio.run(run())
-    except psycopg.Error as exc:
-        print(f"trending-panel: database error: {error_line(exc)}", file=sys.stderr)
-        return 1
-    return 0
+    return _run(run())
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ from .timewindow import (
     parse_time,
     preset_label,
     query_text,
+    within_range,
 )
 from .variables import VARIABLES, Variable
 
@@ -321,9 +322,9 @@ class Dashboard(pn.viewable.Viewer):
         try:
             _window_of(self.window, self.start, self.end)
             if self.window == "custom":
-                for t in (self.start, self.end):
-                    parse_time(t.isoformat(), self.settings.tzinfo)  # the URL's rules
-        except (ValueError, AttributeError) as exc:
+                within_range(self.start)  # the URL's rules
+                within_range(self.end)
+        except (ValueError, TypeError) as exc:
             return str(exc)
         return ""
 
@@ -354,8 +355,8 @@ class Dashboard(pn.viewable.Viewer):
     def _ref_changed(self) -> None:
         if self.ref is not None:
             try:
-                parse_time(self.ref.isoformat(), self.settings.tzinfo)  # the URL's rules
-            except ValueError as exc:
+                within_range(self.ref)  # the URL's rules
+            except (ValueError, TypeError) as exc:
                 self.ref = None  # (which clears the note: set it after)
                 self._ref_note = f"Ignored that reference: {exc}"
                 return
@@ -926,18 +927,13 @@ class Dashboard(pn.viewable.Viewer):
 
     def resolved_window(self) -> tuple[datetime, datetime]:
         """The window's ends now (a relative window against the newest sample)."""
-        window = self.time_window
         variables = self.selected or list(self.all_variables)
         deadline = self.settings.query_timeout.total_seconds()
-        newest = self.store.wait(self.store.newest_time(variables), deadline)
-        start, end = window.resolve(newest)
-        if start is None or end is None:
-            extent = self.store.wait(self.store.extent(variables), deadline)
-            if extent is None:
-                now = self.settings.now()
-                return now - timedelta(hours=1), now
-            start, end = start or extent[0], end or extent[1]
-        return start, end
+        ends = self.store.wait(self.store.window_ends(self.time_window, variables), deadline)
+        if ends is None:
+            now = self.settings.now()
+            return now - timedelta(hours=1), now
+        return ends
 
     def dataframe(self) -> pd.DataFrame:
         """The window's raw rows of the shown variables, tidy: ``time``, ``variable`` (its

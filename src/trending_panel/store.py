@@ -24,6 +24,7 @@ from psycopg import AsyncConnection, OperationalError, errors, sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from .settings import Settings
+from .timewindow import TimeWindow
 from .variables import VARIABLES, Variable
 
 log = logging.getLogger(__name__)
@@ -425,6 +426,19 @@ class Store:
             return None
         return min(s[0] for s in spans), max(s[1] for s in spans)
 
+    async def window_ends(
+        self, window: TimeWindow, variables: Sequence[Variable]
+    ) -> tuple[datetime, datetime] | None:
+        """``window``'s ends now: a relative window against the newest believable sample, the
+        whole history ("all data") as its extent; None when there is no row."""
+        start, end = window.resolve(await self.newest_time(variables))
+        if start is None or end is None:
+            extent = await self.extent(variables)
+            if extent is None:
+                return None
+            start, end = start or extent[0], end or extent[1]
+        return start, end
+
     @_on_db_loop
     async def latest(
         self, variables: Sequence[Variable], *, lane: str | None = None
@@ -438,6 +452,12 @@ class Store:
             lane,
         )
         return {variables[k].key: (t, value) for k, t, value in rows}
+
+    async def _allow_long(self, conn: AsyncConnection) -> None:
+        """Within the current transaction, statements may run up to the export's limit
+        (``TRENDING_EXPORT_TIMEOUT``) instead of the session's query timeout."""
+        ms = int(self.settings.export_timeout.total_seconds() * 1000)
+        await conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(ms))
 
     async def _each_table(
         self, variables: Sequence[Variable], template: str, lane: str | None
@@ -549,8 +569,7 @@ class Store:
         }
         async with self.connection() as conn, conn.transaction():
             # One pass over the window's rows: a long window is like an export, not a load.
-            ms = int(self.settings.export_timeout.total_seconds() * 1000)
-            await conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(ms))
+            await self._allow_long(conn)
             cur = await conn.execute(query, params)
             row = await cur.fetchone()
         assert row is not None
@@ -602,8 +621,7 @@ class Store:
         ).format(touched=touched, t=_table(var))
         async with self.connection() as conn, conn.transaction():
             # One sequential pass: on a table of years it outlasts a window load's limit.
-            ms = int(self.settings.export_timeout.total_seconds() * 1000)
-            await conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(ms))
+            await self._allow_long(conn)
             age = 0
             if since_xid is not None:
                 # age(xmin) counts back from the next transaction id: a row written at or
@@ -711,8 +729,7 @@ class Store:
                 await conn.execute(sql.SQL("SET LOCAL {} = off").format(sql.Identifier(setting)))
             await conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
             # A long export is legitimate: its own limit, not the one of a window load.
-            ms = int(self.settings.export_timeout.total_seconds() * 1000)
-            await conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(ms))
+            await self._allow_long(conn)
             async with conn.cursor().copy(query, params) as copy:
                 header = True
                 async for data in copy:

@@ -74,10 +74,17 @@ def parse_time(text: str, tz: ZoneInfo) -> datetime:
         raise ValueError(
             f"{_shown(text)} is not an ISO 8601 date-time (e.g. 2023-05-04T10:00)"
         ) from exc
-    if not EARLIEST <= value <= LATEST:
-        raise ValueError(
-            f"{_shown(text)} is outside {EARLIEST.year}-{LATEST.year}; give a time within"
-        )
+    return within_range(value, text)
+
+
+def within_range(value: datetime, text: str | None = None) -> datetime:
+    """``value`` if it lies within :data:`EARLIEST`-:data:`LATEST`, else ValueError naming it
+    (as ``text``, what the user wrote, when given)."""
+    # A date (a picker may give one) is its midnight; anything else is no time (TypeError).
+    moment = value if isinstance(value, datetime) else datetime.combine(value, datetime.min.time())
+    if not EARLIEST <= moment <= LATEST:
+        shown = _shown(text if text is not None else value.isoformat())
+        raise ValueError(f"{shown} is outside {EARLIEST.year}-{LATEST.year}; give a time within")
     return value
 
 
