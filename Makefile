@@ -1,7 +1,7 @@
 # trending-panel: the only commands you need.
 #   make demo        private PostgreSQL + live simulated data + dashboard on :8888
 #   make test        lint, then the whole test suite (starts its own PostgreSQL)
-#   make screenshot  docs/screenshot.png of the real page, with the test browser harness
+#   make screenshot  docs/screenshot-light.png and -dark.png of the real page (1366 x 768)
 #   make serve       the dashboard against the database named by POSTGRES_*
 #   make bench       30 days x 4 tables against a naive baseline: a table and benchmarks/results.json
 #   make soak        30 min, 20 sessions, database restarts and a hang, then 200 sessions: soak.json
@@ -42,7 +42,7 @@ test: $(STAMP) browser lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 screenshot: $(STAMP) browser
-	$(BIN)/python -m trending_panel.screenshot docs/screenshot.png
+	$(BIN)/python -m trending_panel.screenshot docs
 
 bench: $(STAMP) browser
 	$(BIN)/python benchmarks/bench.py

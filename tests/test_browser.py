@@ -16,7 +16,7 @@ import pytest
 from psycopg import sql
 
 from trending_panel.browser import browser_page, free_port, read_sources, served, wait_until
-from trending_panel.dashboard import to_ms
+from trending_panel.dashboard import from_ms, to_ms
 from trending_panel.variables import BY_KEY, VARIABLES
 
 from .conftest import create_tables, insert, scratch_database
@@ -67,7 +67,7 @@ FIGURES_JS = """
 () => {
   const out = [];
   for (const m of Bokeh.documents[0].all_models) {
-    if (m.type === "Figure") out.push({title: m.title.text,
+    if (m.type === "Figure" && m.name.startsWith("trend-")) out.push({title: m.title.text,
                                        y: m.left[0].axis_label, x: m.below[0].axis_label});
   }
   return out;
@@ -150,7 +150,8 @@ def test_window_in_url_shows_that_window(server, plant_db, page):
     ).fetchone()[0]
     # 6 h of 20 s rows fit the plot's raw budget: every row is drawn
     assert sum(sources["temperature"]["sample"]) == expected
-    assert page.locator("button.bk-active", has_text="Last 6 h").count() == 1
+    pressed = page.locator("button[aria-pressed=true]", has_text="Last 6 h")
+    wait_until(lambda: pressed.count() == 1, what="the 6 h preset pressed")
     # absolute windows in ISO 8601, also shareable
     page.goto(server + "/?start=2023-03-01T10:00:00&end=2023-03-01T11:00:00")
     wait_until(
@@ -250,11 +251,7 @@ def test_panel_serve_of_the_app_module(plant_db, page):
         )
 
 
-PICK_JS = """el => { const f = el._flatpickr; f.open();
-  f.setDate(['2023-03-01 10:00:00', '2023-03-01 11:30:00'], true); f.close(); }"""
-
-
-def test_presets_and_the_range_picker_drive_the_window_and_the_url(server, plant_db, page):
+def test_presets_and_the_range_inputs_drive_the_window_and_the_url(server, plant_db, page):
     _, conn, _ = plant_db
     page.goto(server + "/")
     loaded(page)
@@ -276,8 +273,16 @@ def test_presets_and_the_range_picker_drive_the_window_and_the_url(server, plant
         ),
         what="the 6 h window drawn",
     )
-    # choose an absolute range with the date-time range picker (flatpickr commits on close)
-    page.locator("input.flatpickr-input").first.evaluate(PICK_JS)
+    # the range inputs show the loaded window's ends; type an absolute range over them
+    newest_text = from_ms(newest).isoformat(sep=" ", timespec="seconds")
+    wait_until(
+        lambda: page.get_by_role("textbox", name="To (UTC)").input_value() == newest_text,
+        what="the window's end in the range input",
+    )
+    for name, text in (("From (UTC)", "2023-03-01 10:00:00"), ("To (UTC)", "2023-03-01 11:30:00")):
+        box = page.get_by_role("textbox", name=name)
+        box.fill(text)
+        box.press("Enter")
     start, end = datetime(2023, 3, 1, 10), datetime(2023, 3, 1, 11, 30)
     wait_until(
         lambda: page.evaluate(RANGE_JS) == [to_ms(start), to_ms(end)], what="the picked window"
@@ -285,7 +290,7 @@ def test_presets_and_the_range_picker_drive_the_window_and_the_url(server, plant
     assert page.evaluate("() => location.search") == (
         "?start=2023-03-01T10%3A00%3A00&end=2023-03-01T11%3A30%3A00"
     )
-    assert page.locator("button.bk-active", has_text="Custom range").count() == 1
+    assert page.locator("button[aria-pressed=true]", has_text="Custom range").count() == 1
     ph = BY_KEY["ph"]
     expected = conn.execute(
         sql.SQL("SELECT count(*) FROM {} WHERE time BETWEEN %s AND %s").format(

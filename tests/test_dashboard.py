@@ -12,6 +12,7 @@ from trending_panel.dashboard import Dashboard, to_ms
 from trending_panel.feed import LiveFeed
 from trending_panel.store import Store
 from trending_panel.variables import BY_KEY, VARIABLES
+from trending_panel.views import Header, Trends
 
 from .conftest import insert
 
@@ -26,6 +27,12 @@ def samples(dash: Dashboard, key: str) -> list[tuple[datetime, float]]:
     return [
         (t.item(), float(v)) for t, v in zip(times, np.asarray(data["value"])[mask], strict=True)
     ]
+
+
+def header_of(dash: Dashboard) -> tuple[str, str]:
+    """The cards and the status line as the page's header shows them now."""
+    header = Header(dash)
+    return header.cards.object, header.status.object
 
 
 def run_with_dashboard(settings, body, width=None, **params):
@@ -141,11 +148,7 @@ def test_null_values_are_gaps_and_shown_in_the_header(db, tables):
     insert(tables, TEMP.table, [(OLD, None)])
 
     async def body(dash, feed):
-        return (
-            np.asarray(dash.sources["ph"].data["value"]),
-            dash._cards.object,
-            dash._status.object,
-        )
+        return (np.asarray(dash.sources["ph"].data["value"]), *header_of(dash))
 
     ph_values, cards, status = run_with_dashboard(db, body)
     assert np.isnan(ph_values).sum() == 1
@@ -164,7 +167,7 @@ def test_missing_table_is_named_and_the_rest_still_shown(db, conn):
     insert(conn, PH.table, [(OLD, 7.2)])
 
     async def body(dash, feed):
-        return samples(dash, "ph"), dash._status.object
+        return samples(dash, "ph"), header_of(dash)[1]
 
     shown, status = run_with_dashboard(db, body)
     assert shown == [(OLD, 7.2)]
@@ -177,11 +180,12 @@ def test_variable_selection_hides_plots_and_limits_the_csv(db, tables):
     insert(tables, TEMP.table, [(OLD, 37.2)])
 
     async def body(dash, feed):
+        trends = Trends(dash)
         dash.variables = ["ph"]
         await dash.settled()
         dash.tick()
         csv = (await dash.csv_file()).read().decode()
-        return [r.visible for r in dash._rows.values()], csv, dash.download.filename
+        return [r.visible for r in trends.rows.values()], csv, dash.csv_filename
 
     visible, csv, filename = run_with_dashboard(db, body)
     assert visible == [v is PH for v in VARIABLES]
@@ -227,7 +231,7 @@ def test_a_window_too_large_for_the_plot_width_is_drawn_from_its_m4_reduction(db
         insert(tables, TEMP.table, [new])
         await feed.poll()
         dash.tick()  # live rows still stream in raw
-        return shown, samples(dash, "temperature")[-1], new, dash._status.object
+        return shown, samples(dash, "temperature")[-1], new, header_of(dash)[1]
 
     shown, last, new, status = run_with_dashboard(db, body, width=300, window="6h")
     assert 0 < len(shown) <= 4 * 300 and set(shown) <= set(rows)
@@ -242,7 +246,7 @@ def test_cards_show_each_variables_age_and_flag_stale_ones(db, tables):
     insert(tables, PH.table, [(now - timedelta(minutes=20), 7.1)])  # quiet past the gap limit
 
     async def body(dash, feed):
-        return dash._cards.object
+        return header_of(dash)[0]
 
     cards = run_with_dashboard(db, body)
     temp_card = cards.split('data-key="temperature"')[0].rsplit("<div", 1)[1]

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
+from trending_panel import header
 from trending_panel.browser import free_port, served
 from trending_panel.dashboard import Dashboard
 from trending_panel.export_route import BadRequest, parse_query
@@ -136,9 +137,11 @@ def dash(admin_settings) -> Iterator[Dashboard]:
     asyncio.run(store.close())
 
 
-class Picked:
-    def __init__(self, new: object) -> None:
-        self.new = new
+def status_of(dash: Dashboard) -> str:
+    """The page's status line as it would show now."""
+    return header.status_html(
+        dash.feed, dash.settings.by_key, dash.settings.now(), dash.status_notes()
+    )
 
 
 @given(
@@ -154,13 +157,12 @@ def test_window_parameters_never_leave_the_dashboard_without_a_window(dash, step
         dash.param.update(window=window, start=start, end=end, ref=ref)
         assert dash.ref is None or 1900 <= dash.ref.year <= 2200  # an absurd one is refused…
         if ref is not None and not 1900 <= ref.year < 2200:
-            assert "Ignored that reference" in dash._status_html(dash.settings.now())  # …saying so
+            assert "Ignored that reference" in status_of(dash)  # …saying so
         assert dash.time_window.label()  # always a valid window…
         if window == "custom" and start and end and end <= start:
-            status = dash._status_html(dash.settings.now())
-            assert "Ignored that window" in status  # …and why not this one
+            assert "Ignored that window" in status_of(dash)  # …and why not this one
         if start and end:
-            dash._picked(Picked((start, end)))  # the range picker's event
+            dash.pick_range(start, end)  # what the range inputs do
             assert dash.time_window.label()
         dash.tick()  # the periodic callback copes with whatever is set
 

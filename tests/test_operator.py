@@ -57,7 +57,7 @@ TABLES = ["CM_HAM_DO_AI1/Temp_value", "CM_HAM_PH_AI1/pH_value", "CM_PID_DO/Proce
 MODELS_JS = """
 () => { const out = {figures: [], limits: {}};
   for (const m of Bokeh.documents[0].all_models) {
-    if (m.type === "Figure") out.figures.push(m.title.text);
+    if (m.type === "Figure" && m.name.startsWith("trend-")) out.figures.push(m.title.text);
     if (m.name && m.name.startsWith("limit-") && m.type === "BoxAnnotation")
       out.limits[m.name] = m.name.includes("-high-") ? m.bottom : m.top;
   }
@@ -108,7 +108,8 @@ def test_a_fifth_table_from_the_config_file_is_plotted_and_exported(configured):
         models = page.evaluate(MODELS_JS)
         assert "Glucose (g/L)" in models["figures"] and len(models["figures"]) == 5
         glucose = page.locator(".tp-card[data-key=glucose]")
-        assert glucose.locator(".tp-unit").inner_text() == "g/L"
+        # (the header is rewritten as ages tick: read it when drawn)
+        wait_until(lambda: glucose.locator(".tp-unit").inner_text() == "g/L", what="its unit")
     with urllib.request.urlopen(base + "/export.csv?window=1h&variables=temperature,glucose") as r:
         lines = r.read().decode().splitlines()
     assert lines[0] == "time,temperature [°C],glucose [g/L]"
@@ -132,6 +133,23 @@ def test_limits_are_bands_and_a_value_beyond_them_is_an_alarm(configured):
         assert "above high limit 37.50" in temperature.inner_text()
         assert "38.25" in temperature.inner_text()
         colour = temperature.evaluate("e => getComputedStyle(e).backgroundColor")
-        assert colour == "rgb(253, 226, 225)"
+        assert colour == "rgba(229, 72, 77, 0.18)"  # the alarm red, light enough for both themes
         glucose = page.locator(".tp-card[data-key=glucose]")
         assert "tp-alarm" not in glucose.get_attribute("class")
+
+
+def test_five_trends_fit_a_laptop_screen(configured):
+    from trending_panel.browser import plot_boxes
+    from trending_panel.screenshot import LAPTOP, wait_for_data
+
+    base, _ = configured
+    width, height = LAPTOP
+    with browser_page(width, height) as page:
+        page.goto(base + "/?window=1h")
+        wait_for_data(page, count=5)
+        boxes = plot_boxes(page)
+    trends = {name: b for name, b in boxes.items() if name.startswith("trend-")}
+    assert len(trends) == 5
+    for name, b in {**trends, "time-axis": boxes["time-axis"]}.items():
+        assert b["top"] >= 0 and b["bottom"] <= height + 0.5, name
+        assert b["left"] >= 0 and b["right"] <= width + 0.5, name

@@ -178,7 +178,9 @@ def test_a_row_from_a_wrong_clock_anchors_no_window_and_is_reported(db, tables):
             what="the real data in the page",
         )
         sources = read_sources(page)
-        text = status(page)
+        text = wait_until(
+            lambda: (t := status(page)) and "ahead of the clock" in t and t, what="the status"
+        )
         with urllib.request.urlopen(f"http://localhost:{port}/export.csv?window=all") as resp:
             csv = resp.read().decode()
     for key in ("temperature", "ph"):

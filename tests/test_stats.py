@@ -184,6 +184,21 @@ def held_in_database(conn, table: str, t: datetime) -> float | None:
     return row[1]
 
 
+def settled_frame(page, name: str) -> dict:
+    """The plot frame's box on the page once the page's layout stopped moving."""
+    from trending_panel.browser import wait_until
+
+    seen: list[dict] = []
+
+    def still() -> bool:
+        seen.append(page.evaluate(FRAME_JS, [name]))
+        page.wait_for_timeout(250)
+        return len(seen) > 1 and seen[-1] == seen[-2]
+
+    wait_until(still, what=f"{name} laid out")
+    return seen[-1]
+
+
 @pytest.mark.browser
 def test_the_cursor_reads_every_variable_as_the_historian_holds_it(db, tables):
     import re
@@ -206,8 +221,9 @@ def test_the_cursor_reads_every_variable_as_the_historian_holds_it(db, tables):
             lambda: page.locator(".tp-stats[data-key=temperature] tr[data-stat=samples]").count(),
             what="the window loaded",
         )
-        frame = page.evaluate(FRAME_JS, ["trend-temperature"])
-        for fraction in [0.03 + 0.094 * k for k in range(11)]:
+        frame = settled_frame(page, "trend-temperature")
+        # (the plot's toolbar sits over the frame's right edge: pointing there leaves the plot)
+        for fraction in [0.03 + 0.085 * k for k in range(11)]:
             page.mouse.move(frame["left"] + fraction * frame["width"], frame["top"] + 20)
             page.wait_for_timeout(150)
             readout = page.evaluate(READOUT_JS)

@@ -6,4 +6,4 @@ from trending_panel.dashboard import Dashboard
 from trending_panel.settings import Settings
 
 pn.extension(notifications=False)
-Dashboard(Settings.from_env()).servable(title="Bioreactor trends")
+Dashboard(Settings.from_env()).page().servable(title="Bioreactor trends")

@@ -138,18 +138,24 @@ def served(
 
 
 @contextlib.contextmanager
-def browser_pages(count: int, width: int = 1400, height: int = 1100) -> Iterator[list[Any]]:
+def browser_pages(
+    count: int, width: int = 1400, height: int = 1100, color_schemes: list[str] | None = None
+) -> Iterator[list[Any]]:
     """``count`` fresh Playwright pages in headless Debian Chromium, each in a context (a
-    browser profile) of its own, as separate users' tabs would be."""
+    browser profile) of its own, as separate users' tabs would be; ``color_schemes``: the
+    scheme each one's browser prefers ("light" or "dark"; default light)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         try:
             pages = []
-            for _ in range(count):
+            for i in range(count):
+                scheme = color_schemes[i] if color_schemes else "light"
                 context = browser.new_context(
-                    viewport={"width": width, "height": height}, accept_downloads=True
+                    viewport={"width": width, "height": height},
+                    accept_downloads=True,
+                    color_scheme=scheme,
                 )
                 pages.append(context.new_page())
             yield pages
@@ -158,11 +164,52 @@ def browser_pages(count: int, width: int = 1400, height: int = 1100) -> Iterator
 
 
 @contextlib.contextmanager
-def browser_page(width: int = 1400, height: int = 1100) -> Iterator[Any]:
+def browser_page(
+    width: int = 1400, height: int = 1100, color_scheme: str = "light"
+) -> Iterator[Any]:
     """A fresh Playwright page in headless Debian Chromium."""
-    with browser_pages(1, width, height) as pages:
+    with browser_pages(1, width, height, [color_scheme]) as pages:
         yield pages[0]
 
 
 def read_sources(page: Any) -> dict[str, dict[str, list]]:
     return page.evaluate(READ_SOURCES_JS)
+
+
+#: The boxes of every trend's plot and of the shared time axis, in page pixels.
+PLOT_BOXES_JS = """
+() => {
+  const out = {};
+  for (const m of Bokeh.documents[0].all_models) {
+    if (m.type !== "Figure" || !m.name) continue;
+    const view = Bokeh.index.find_one(m);
+    if (view == null) continue;
+    const r = view.el.getBoundingClientRect();
+    if (r.width === 0 && r.height === 0) continue;  // hidden
+    out[m.name] = {top: r.top, bottom: r.bottom, left: r.left, right: r.right, height: r.height};
+  }
+  return out;
+}
+"""
+
+#: The page's theme as the browser shows it: the Page's switch, the page's background
+#: colour, and a trend's plot background (themed with the page).
+THEME_JS = """
+() => {
+  let page = null, trend = null;
+  for (const m of Bokeh.documents[0].all_models) {
+    if (m.data && m.data.dark_theme !== undefined && m.data.sidebar !== undefined) page = m;
+    if (m.name === "trend-temperature") trend = m;
+  }
+  return {dark: page ? page.data.dark_theme : null,
+          plot_background: trend ? trend.background_fill_color : null};
+}
+"""
+
+
+def plot_boxes(page: Any) -> dict[str, dict[str, float]]:
+    return page.evaluate(PLOT_BOXES_JS)
+
+
+def theme(page: Any) -> dict[str, Any]:
+    return page.evaluate(THEME_JS)

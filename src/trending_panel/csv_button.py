@@ -36,7 +36,7 @@ export function render({ model, el }) {
   button.textContent = model.label
   const status = document.createElement("span")
   status.className = "tp-csv-status"
-  status.style.cssText = "margin-left:8px;font:12px sans-serif;color:#555"
+  status.style.cssText = "margin-left:8px;font:12px sans-serif;opacity:.8"
   const mb = (n) => (n / 1e6).toFixed(1) + " MB"
   button.onclick = async () => {
     if (button.disabled) return

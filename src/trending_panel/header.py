@@ -113,16 +113,17 @@ def age(delta: timedelta) -> str:
     return f"{span_text(max(delta, timedelta(0)))} ago"
 
 
+#: Colours that read on the light and the dark theme alike (text inherits the theme's).
 CSS = """
 .tp-title{margin:4px 0 0 0;font-family:sans-serif}
-.tp-status{font-family:sans-serif;font-size:13px;color:#444}
-.tp-dot{font-size:14px}.tp-live{color:#2ca02c}.tp-down{color:#d62728}
-.tp-msg{color:#b35900}.tp-note{color:#555;font-style:italic}.tp-changed{color:#0b5cad}
-.tp-cards{display:flex;gap:12px;flex-wrap:wrap;font-family:sans-serif}
-.tp-card{padding:6px 12px;background:#fafafa;min-width:170px}
-.tp-label{font-size:12px;color:#555}.tp-number{font-size:24px;font-weight:600}
-.tp-unit{font-size:14px;color:#555}.tp-time{font-size:11px;color:#777}
-.tp-stale .tp-number,.tp-stale .tp-time{color:#b35900}
-.tp-alarm{background:#fde2e1}.tp-alarm .tp-number{color:#b3160b}
-.tp-limit{font-size:11px;font-weight:600;color:#b3160b}
+.tp-status{font-family:sans-serif;font-size:13px;opacity:.9}
+.tp-dot{font-size:14px}.tp-live{color:#2ca02c}.tp-down{color:#e5484d}
+.tp-msg{color:#d97706}.tp-note{opacity:.8;font-style:italic}.tp-changed{color:#3b82f6}
+.tp-cards{display:flex;gap:10px;flex-wrap:wrap;font-family:sans-serif}
+.tp-card{padding:4px 12px;background:rgba(127,127,127,.08);min-width:160px}
+.tp-label{font-size:12px;opacity:.75}.tp-number{font-size:22px;font-weight:600}
+.tp-unit{font-size:14px;opacity:.75}.tp-time{font-size:11px;opacity:.65}
+.tp-stale .tp-number,.tp-stale .tp-time{color:#d97706;opacity:1}
+.tp-alarm{background:rgba(229,72,77,.18)}.tp-alarm .tp-number{color:#e5484d}
+.tp-limit{font-size:11px;font-weight:600;color:#e5484d}
 """

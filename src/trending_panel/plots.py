@@ -22,8 +22,10 @@ from bokeh.models import (
 )
 from bokeh.plotting import figure
 
-from . import traces
 from .variables import Variable
+
+#: The trends' left border (px): wider than any y-axis with its label, so their frames align.
+MIN_BORDER_LEFT = 70
 
 
 def trend_figure(
@@ -46,9 +48,11 @@ def trend_figure(
         active_scroll="xwheel_zoom",
         title=var.title,
         name=f"trend-{var.key}",
-        min_border_left=70,
+        min_border_left=MIN_BORDER_LEFT,
         output_backend="canvas",
+        toolbar_inner=True,  # over the plot, shown on hover: the frames line up
     )
+    fig.toolbar.autohide = True
     line = fig.line(
         "time", "value", source=source, color=var.color, line_width=1.6, name=f"line-{var.key}"
     )
@@ -64,12 +68,16 @@ def trend_figure(
                 y_units="screen",
                 text="",
                 text_font_size="11px",
-                text_color="#555",
+                text_color="#888",
                 name=f"ref-label-{var.key}",
             )
         )
     # The last value, held up to the newest sample of any table (no row = no change).
     fig.line("time", "value", source=hold, color=var.color, line_width=1.6, name=f"hold-{var.key}")
+    # The y-range fits the data alone: a limit far from the values (its band is a renderer
+    # too) must not squash the trend into a line.
+    fig.y_range.renderers = [r for r in fig.renderers if r.name in (
+        f"line-{var.key}", f"ref-line-{var.key}", f"hold-{var.key}")]  # fmt: skip
     _limits(fig, var)
     unit = f" {var.unit}" if var.unit else ""
     fig.add_tools(
@@ -85,7 +93,34 @@ def trend_figure(
     fig.title.text_font_size = "13px"
     fig.xaxis.axis_label_text_font_size = "11px"
     fig.xaxis.axis_label_standoff = 2
+    fig.yaxis.ticker.desired_num_ticks = 4  # a short trend stays legible
+    fig.yaxis.axis_label_text_font_size = "10px"
     fig.toolbar.logo = None
+    return fig
+
+
+def time_axis(x_range: Range1d, *, time_label: str, height: int = 76) -> figure:
+    """The shared time axis alone, to place under trends stacked without their own axes
+    (a page that shares its height among the trends gives it to the data, not to axes)."""
+    fig = figure(
+        height=height,
+        sizing_mode="stretch_width",
+        x_axis_type="datetime",
+        x_range=x_range,
+        y_range=Range1d(0, 1),  # nothing drawn: a fixed range, no auto-ranging to complain
+        toolbar_location=None,
+        min_border_left=MIN_BORDER_LEFT,
+        min_border_top=0,
+        min_border_bottom=0,
+        outline_line_color=None,
+        name="time-axis",
+    )
+    fig.yaxis.visible = False
+    fig.ygrid.visible = False
+    fig.xgrid.visible = False
+    fig.xaxis.axis_label = time_label
+    fig.xaxis.axis_label_text_font_size = "11px"
+    fig.xaxis.axis_label_standoff = 2
     return fig
 
 
@@ -121,18 +156,6 @@ def _limits(fig: figure, var: Variable) -> None:
                 name=f"limit-line-{side}-{var.key}",
             )
         )
-
-
-def new_source(var: Variable) -> ColumnDataSource:
-    return ColumnDataSource(traces.empty(), name=f"source-{var.key}")
-
-
-def new_reference(var: Variable) -> ColumnDataSource:
-    return ColumnDataSource(traces.empty(), name=f"ref-{var.key}")
-
-
-def new_hold(var: Variable) -> ColumnDataSource:
-    return ColumnDataSource({"time": [], "value": []}, name=f"hold-{var.key}")
 
 
 #: In the browser, on every mouse move over any trend: one vertical line at that time on every
@@ -189,7 +212,7 @@ def cursor(
     spans = []
     for fig in figures.values():
         span = Span(
-            location=0, dimension="height", line_color="#444", line_width=1, visible=False,
+            location=0, dimension="height", line_color="#888", line_width=1, visible=False,
             name="cursor-line",
         )  # fmt: skip
         fig.add_layout(span)

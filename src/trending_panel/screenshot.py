@@ -1,7 +1,8 @@
-"""``make screenshot``: a picture of the real page, taken with the test browser harness.
+"""``make screenshot``: pictures of the real page, light and dark, on a 1366 x 768 laptop.
 
-Starts ``trending-panel demo`` on a free port, waits until every trend has data, and saves a
-PNG of the page.
+Starts ``trending-panel demo`` on a free port, waits until every trend has data, and saves
+``screenshot-light.png`` and ``screenshot-dark.png`` (the browser preferring each scheme).
+The test suite takes the same pictures with :func:`capture` (``tests/test_layout.py``).
 """
 
 from __future__ import annotations
@@ -9,33 +10,47 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from .browser import browser_page, free_port, read_sources, served, wait_until
+from .browser import browser_pages, free_port, read_sources, served, wait_until
+
+#: A common laptop screen: the page must show every trend on it without scrolling.
+LAPTOP = (1366, 768)
+
+
+def wait_for_data(page: Any, count: int = 4) -> None:
+    """Until every trend has data (and the canvas had a moment to draw it)."""
+
+    def all_plotted() -> bool:
+        sources = read_sources(page)
+        return len(sources) == count and all(len(s["time"]) > 10 for s in sources.values())
+
+    wait_until(all_plotted, timeout=60, what="data in all plots")
+    time.sleep(2)
+
+
+def capture(url: str, out_dir: Path, size: tuple[int, int] = LAPTOP) -> dict[str, Path]:
+    """Light and dark pictures of ``url`` in ``out_dir``; returns them by scheme."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shots = {}
+    with browser_pages(2, *size, color_schemes=["light", "dark"]) as pages:
+        for scheme, page in zip(("light", "dark"), pages, strict=True):
+            page.goto(url)
+            wait_for_data(page)
+            path = out_dir / f"screenshot-{scheme}.png"
+            page.screenshot(path=str(path))
+            shots[scheme] = path
+    return shots
 
 
 def main(argv: list[str]) -> int:
-    out = Path(argv[0] if argv else "docs/screenshot.png")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(argv[0] if argv else "docs")
     port = free_port()
-    with (
-        served(
-            ["trending-panel", "demo", "--port", str(port), "--backfill", "2d"],
-            {},
-            port,
-            timeout=120,
-        ),
-        browser_page(width=1400, height=1250) as page,
+    with served(
+        ["trending-panel", "demo", "--port", str(port), "--backfill", "2d"], {}, port, timeout=120
     ):
-        page.goto(f"http://localhost:{port}/?window=6h")
-
-        def all_plotted() -> bool:
-            sources = read_sources(page)
-            return len(sources) == 4 and all(len(s["time"]) > 10 for s in sources.values())
-
-        wait_until(all_plotted, timeout=60, what="data in all plots")
-        time.sleep(3)  # let live rows arrive and the canvas settle
-        page.screenshot(path=str(out), full_page=True)
-    print(f"wrote {out}")
+        for path in capture(f"http://localhost:{port}/?window=6h", out_dir).values():
+            print(f"wrote {path}")
     return 0
 
 

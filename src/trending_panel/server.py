@@ -32,7 +32,7 @@ def make_app(settings: Settings):
     """A per-session factory: every browser tab gets its own :class:`Dashboard` state."""
 
     def app() -> pn.viewable.Viewable:
-        return Dashboard(settings, export_url=export_route.PATH.lstrip("/")).__panel__()
+        return Dashboard(settings, export_url=export_route.PATH.lstrip("/")).page()
 
     return app
 

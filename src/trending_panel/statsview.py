@@ -61,9 +61,9 @@ def block_html(var: Variable, stats: Stats | None, *, reference: Stats | None = 
 
 
 CSS = """
-.tp-stats{font-family:sans-serif;font-size:11.5px;border-collapse:collapse;width:100%}
-.tp-stats caption{text-align:left;font-weight:600;font-size:12px;padding:2px 0}
-.tp-stats th{font-weight:normal;color:#555;text-align:left;padding:1px 6px 1px 0}
-.tp-stats td{text-align:right;font-variant-numeric:tabular-nums;padding:1px 0 1px 6px}
-.tp-stats .tp-ref{color:#777}.tp-stats .tp-col{color:#777;font-size:10.5px}
+.tp-stats{font-family:sans-serif;font-size:11px;line-height:1.15;border-collapse:collapse;width:100%}
+.tp-stats caption{text-align:left;font-weight:600;font-size:11.5px;padding:1px 0}
+.tp-stats th{font-weight:normal;opacity:.75;text-align:left;padding:0 6px 0 0}
+.tp-stats td{text-align:right;font-variant-numeric:tabular-nums;padding:0 0 0 6px}
+.tp-stats .tp-ref,.tp-stats .tp-col{opacity:.65}.tp-stats .tp-col{font-size:10.5px}
 """

@@ -1,0 +1,47 @@
+"""How a session is laid out: a full-screen page (served) or one block (a notebook output).
+
+Served, a panel-material-ui ``Page``: the controls in its sidebar (which the viewer can fold
+away), the status and value cards on top of the main area, and the trends sharing the height
+that is left, so every shown trend is on screen from a 1366 x 768 laptop to a 4K control-room
+display. The page starts in the browser's light or dark scheme and has a switch for it; the
+plots are themed with it. In a notebook, the same views in one column with fixed heights.
+"""
+
+from __future__ import annotations
+
+import panel as pn
+import panel_material_ui as pmui
+
+from .session import Session
+from .theme import follow_browser
+from .views import Controls, Header, Trends
+
+TITLE = "Bioreactor process trends"
+SIDEBAR_WIDTH = 290
+
+
+def page(session: Session) -> pmui.Page:
+    """The served page of ``session``."""
+    trends = Trends(session, fill=True)
+    main = pn.Column(Header(session), trends, sizing_mode="stretch_both", margin=0, name="trends")
+    shell = pmui.Page(
+        title=TITLE,
+        sidebar=[Controls(session, vertical=True)],
+        sidebar_width=SIDEBAR_WIDTH,
+        main=[main],
+        theme_toggle=True,
+    )
+    if (scheme := follow_browser(shell)) is not None:
+        shell.header = [scheme]
+    return shell
+
+
+def embedded(session: Session) -> pn.viewable.Viewable:
+    """``session`` as one output block (a notebook cell)."""
+    return pn.Column(
+        pn.pane.HTML(f'<h3 class="tp-title">{TITLE}</h3>', margin=(0, 10)),
+        Controls(session, vertical=False),
+        Header(session),
+        Trends(session, fill=False),
+        sizing_mode="stretch_width",
+    )
