@@ -102,6 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     _window_args(export)
     export.add_argument("-o", "--output", type=Path, help="file to write (default stdout)")
 
+    check = sub.add_parser(
+        "check",
+        help="test the configuration end to end (connection, server, each table, the role): "
+        "exit 0 when the dashboard can work, 1 when it cannot",
+    )
+    check.add_argument("--json", action="store_true", help="one JSON object instead of lines")
+
     stats = sub.add_parser(
         "stats", help="statistics of a window per variable, as CSV on stdout (over every row)"
     )
@@ -158,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _export(parser, args)
         elif args.command == "stats":
             return _stats(parser, args)
+        elif args.command == "check":
+            return _check(args.json)
         elif args.command == "hash-password":
             return _hash_password(args.user)
     except KeyboardInterrupt:
@@ -236,7 +245,7 @@ def _stats(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
     async def run() -> None:
         async with Store(settings) as store:
-            _refuse_problems(await store.problems(variables))
+            await _readable(store, variables)
             found = []
             if (ends := await store.window_ends(window, variables)) is not None:
                 found = await window_stats(store, variables, *ends, settings.gap)
@@ -246,22 +255,57 @@ def _stats(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
 
 def _run(work: Coroutine[Any, Any, None]) -> int:
-    """Run a command's database work: exit code 0, or 1 with the database's reason."""
+    """Run a command's database work: exit code 0, or 1 with the database's reason (for a
+    connection: what failed and what to check)."""
+    from .diagnosis import CannotConnect
     from .store import error_line
 
     try:
         asyncio.run(work)
+    except CannotConnect as exc:
+        d = exc.diagnosis
+        print(f"trending-panel: cannot connect: {d.summary}\n  check: {d.fix}", file=sys.stderr)
+        return 1
     except psycopg.Error as exc:
         print(f"trending-panel: database error: {error_line(exc)}", file=sys.stderr)
         return 1
     return 0
 
 
-def _refuse_problems(problems: dict) -> None:
-    if problems:
+def _check(as_json: bool) -> int:
+    from . import check
+
+    settings = _settings()
+    report = check.run(settings)
+    sys.stdout.write(report.json(settings) + "\n" if as_json else report.text())
+    return report.exit_code
+
+
+async def _readable(store: Any, variables: list) -> None:
+    """Stop (exit 1) on tables that cannot be read; warn on stderr of what makes a table slow
+    or its data doubtful (stdout stays the data)."""
+    from .catalog import create_time_index
+    from .timewindow import format_time
+
+    if problems := await store.problems(variables):
         raise SystemExit(
             "trending-panel: cannot read: "
             + "; ".join(f"{v.table}: {why}" for v, why in problems.items())
+        )
+    for var in await store.unindexed(variables):
+        print(
+            f"trending-panel: warning: {var.table} has no index on time, so reading it is slow "
+            f"(ask for: {create_time_index(var.table)})",
+            file=sys.stderr,
+        )
+    by_key = {v.key: v for v in variables}
+    for key, (n, first, last) in (await store.future_rows(variables)).items():
+        rows = "1 row" if n == 1 else f"{n:,} rows"
+        print(
+            f"trending-panel: warning: {by_key[key].table}: {rows} dated {format_time(first)}"
+            + (f" to {format_time(last)}" if n > 1 else "")
+            + ", ahead of the clock (a clock set wrong?): not the newest sample; kept as stored",
+            file=sys.stderr,
         )
 
 
@@ -274,7 +318,7 @@ def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
     async def run() -> None:
         async with Store(settings) as store:
-            _refuse_problems(await store.problems(variables))
+            await _readable(store, variables)
             newest = await store.newest_time(variables)
             start, end = window.resolve(newest)
             if args.output is None:

@@ -21,6 +21,8 @@ import param
 import psycopg
 
 from .background import Background
+from .catalog import create_time_index
+from .diagnosis import SLOW_RETRY_S, CannotConnect, Diagnosis, explain
 from .ledger import Ledger
 from .settings import Settings
 from .store import Row, Store, error_line
@@ -85,7 +87,14 @@ class LiveFeed(Background, param.Parameterized):
     )
     last_ok = param.Date(default=None, allow_None=True, doc="UTC wall time of the last good poll.")
     error = param.String(default="", doc="Last database error, for the status line.")
+    diagnosis = param.ClassSelector(
+        class_=Diagnosis,
+        default=None,
+        allow_None=True,
+        doc="The connection failure explained (what to check, whether retrying helps).",
+    )
     problems = param.Dict(default={}, doc="Unusable tables and why: not found, no permission…")
+    unindexed = param.List(default=[], doc="Tables without a btree index on time (slow).")
     reachable = param.Boolean(default=True, doc="False while the database cannot be reached.")
     latest = param.Dict(default={}, doc="Newest row per variable key: (time, value).")
     future = param.Dict(
@@ -146,26 +155,38 @@ class LiveFeed(Background, param.Parameterized):
                 backoff = interval
                 await asyncio.sleep(interval)
                 continue
+            if self.diagnosis is not None and not self.diagnosis.retry:
+                # A wrong password or a missing database: look again now and then (it may be
+                # fixed without a restart), without hammering the server with failed logins.
+                await asyncio.sleep(SLOW_RETRY_S)
+                continue
             # Back off, but not beyond 2 s: a recovery is then seen within a few seconds.
             backoff = min(max(backoff * 2, 0.5), 2.0)
             await asyncio.sleep(backoff)
 
     def _failed(self, exc: Exception) -> None:
-        message = error_line(exc)
         # A connection failure is an outage; anything else (a privilege revoked, a column
         # changed) is a database error, and saying "unavailable" would mislead.
         reachable = not isinstance(exc, psycopg.OperationalError | OSError | NotAnswering)
-        if self.status != "retrying":
-            what = "database error" if reachable else "database unavailable"
-            log.warning("%s (%s); retrying", what, message)
-            self.param.update(
-                status="retrying",
-                down_since=self.last_ok or datetime.now(UTC),
-                error=message,
-                reachable=reachable,
-            )
-        else:
-            self.param.update(error=message, reachable=reachable)
+        diagnosis = None
+        if isinstance(exc, CannotConnect):
+            diagnosis = exc.diagnosis
+        elif not reachable:
+            diagnosis = explain(exc, self.settings)
+        message = diagnosis.summary if diagnosis is not None else error_line(exc)
+        if self.status != "retrying" or diagnosis != self.diagnosis:
+            if diagnosis is not None and not diagnosis.retry:
+                log.warning("cannot connect: %s", diagnosis.line())
+            elif self.status != "retrying":
+                what = "database error" if reachable else "database unavailable"
+                log.warning("%s (%s); retrying", what, message)
+        self.param.update(
+            status="retrying",
+            down_since=self.down_since or self.last_ok or datetime.now(UTC),
+            error=message,
+            reachable=reachable,
+            diagnosis=diagnosis,
+        )
         # Table set may have changed (dropped/renamed); look again on recovery.
         self._variables = None
 
@@ -216,6 +237,7 @@ class LiveFeed(Background, param.Parameterized):
             log.info("database connection is live")
         self.param.update(
             status="live",
+            diagnosis=None,
             down_since=None,
             last_ok=datetime.now(UTC),
             error="",
@@ -235,6 +257,15 @@ class LiveFeed(Background, param.Parameterized):
             for table, why in problems.items():
                 log.warning("table %s: %s", table, why)
             self.problems = problems
+        slow = [v.table for v in await self.store.unindexed(existing, lane=LANE)]
+        if slow != self.unindexed:
+            for table in slow:
+                log.warning(
+                    "table %s has no index on time: every poll reads the whole table (%s)",
+                    table,
+                    create_time_index(table),
+                )
+            self.unindexed = slow
         new = [v for v in existing if v.key not in self._ledgers]
         if new:
             latest = await self.store.latest(new, lane=LANE)

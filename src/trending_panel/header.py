@@ -10,7 +10,10 @@ import html
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
+from .catalog import create_time_index
+from .diagnosis import SLOW_RETRY_S, Diagnosis
 from .feed import LiveFeed
+from .settings import Settings
 from .store import Row
 from .timewindow import format_time
 from .variables import Variable
@@ -66,10 +69,21 @@ def status_html(
             since = feed.down_since.strftime("%H:%M:%S UTC")
             quiet = f" ({span_text(datetime.now(UTC) - feed.down_since)})"
         what = "Database unavailable" if not feed.reachable else "Database error"
-        parts.append(
-            f'<span class="tp-dot tp-down">●</span> {what}: no data since {since}{quiet}, '
-            f"retrying ({html.escape(feed.error)})"
-        )
+        diagnosis = feed.diagnosis
+        if diagnosis is not None and not diagnosis.retry:
+            # Nothing gets better by waiting: say what to fix.
+            parts.append(
+                f'<span class="tp-dot tp-down">●</span> Cannot connect: '
+                f'<span class="tp-cause" data-cause="{diagnosis.cause}">'
+                f"{html.escape(diagnosis.summary)}</span>; {html.escape(diagnosis.fix)} "
+                f"(no data since {since}{quiet}; checked again every {SLOW_RETRY_S:g} s)"
+            )
+        else:
+            cause = f' data-cause="{diagnosis.cause}"' if diagnosis is not None else ""
+            parts.append(
+                f'<span class="tp-dot tp-down">●</span> {what}: no data since {since}{quiet}, '
+                f'retrying (<span class="tp-cause"{cause}>{html.escape(feed.error)}</span>)'
+            )
     else:
         parts.append('<span class="tp-dot">●</span> Connecting…')
     if newest is not None:
@@ -82,9 +96,38 @@ def status_html(
             f'<span class="tp-msg tp-future">{table}: {rows} dated '
             f"{dated}, ahead of the clock: not used as live data (a clock set wrong?)</span>"
         )
+    for table in feed.unindexed:
+        parts.append(
+            f'<span class="tp-msg tp-slow">{html.escape(table)}: no index on time, so every '
+            f"poll reads the whole table (ask for: {html.escape(create_time_index(table))})</span>"
+        )
     for css, text in notes:
         parts.append(f'<span class="{css}">{html.escape(text)}</span>' if css else text)
     return '<div class="tp-status">' + " · ".join(parts) + "</div>"
+
+
+def diagnosis_html(diagnosis: Diagnosis, settings: Settings) -> str:
+    """The page in place of the trends while the database cannot be used: what failed, what
+    to check, and what the dashboard connects to (never the password), for an operator to
+    pass on."""
+    target = (
+        f"host {settings.host}, port {settings.port}, database {settings.dbname}, "
+        f"user {settings.user}"
+    )
+    again = (
+        "It keeps trying and shows the trends as soon as it connects."
+        if diagnosis.retry
+        else f"This will not pass by waiting; it checks again every {SLOW_RETRY_S:g} s."
+    )
+    return (
+        f'<div class="tp-diagnosis" data-cause="{diagnosis.cause}">'
+        "<h3>The dashboard cannot use its database</h3>"
+        f"<p><b>What failed:</b> {html.escape(diagnosis.summary)}</p>"
+        f"<p><b>What to do:</b> {html.escape(diagnosis.fix)}</p>"
+        f"<p>It connects to {html.escape(target)} (POSTGRES_* settings). {again} "
+        "<code>trending-panel check</code> on the server tests the whole configuration.</p>"
+        "</div>"
+    )
 
 
 def limit_broken(var: Variable, value: float | None) -> str | None:
@@ -126,4 +169,7 @@ CSS = """
 .tp-stale .tp-number,.tp-stale .tp-time{color:#d97706;opacity:1}
 .tp-alarm{background:rgba(229,72,77,.18)}.tp-alarm .tp-number{color:#e5484d}
 .tp-limit{font-size:11px;font-weight:600;color:#e5484d}
+.tp-diagnosis{font-family:sans-serif;font-size:14px;padding:8px 16px;margin:12px 0;
+ border-left:4px solid #e5484d;background:rgba(229,72,77,.10)}
+.tp-diagnosis h3{margin:4px 0 8px 0;font-size:17px}.tp-diagnosis p{margin:6px 0}
 """

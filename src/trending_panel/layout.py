@@ -14,7 +14,7 @@ import panel_material_ui as pmui
 
 from .session import Session
 from .theme import follow_browser
-from .views import Controls, Header, Trends
+from .views import Controls, Header, Trends, Trouble
 
 TITLE = "Bioreactor process trends"
 SIDEBAR_WIDTH = 290
@@ -22,8 +22,11 @@ SIDEBAR_WIDTH = 290
 
 def page(session: Session) -> pmui.Page:
     """The served page of ``session``."""
-    trends = Trends(session, fill=True)
-    main = pn.Column(Header(session), trends, sizing_mode="stretch_both", margin=0, name="trends")
+    trends = pn.panel(Trends(session, fill=True))
+    main = pn.Column(
+        Header(session), _instead_of(trends, session), trends, sizing_mode="stretch_both",
+        margin=0, name="trends",
+    )  # fmt: skip
     shell = pmui.Page(
         title=TITLE,
         sidebar=[Controls(session, vertical=True)],
@@ -38,10 +41,19 @@ def page(session: Session) -> pmui.Page:
 
 def embedded(session: Session) -> pn.viewable.Viewable:
     """``session`` as one output block (a notebook cell)."""
+    trends = pn.panel(Trends(session, fill=False))
     return pn.Column(
         pn.pane.HTML(f'<h3 class="tp-title">{TITLE}</h3>', margin=(0, 10)),
         Controls(session, vertical=False),
         Header(session),
-        Trends(session, fill=False),
+        _instead_of(trends, session),
+        trends,
         sizing_mode="stretch_width",
     )
+
+
+def _instead_of(trends: pn.viewable.Viewable, session: Session) -> Trouble:
+    """The diagnosis of a database that cannot be used, shown in place of ``trends``."""
+    trouble = Trouble(session)
+    trouble.param.watch(lambda event: setattr(trends, "visible", not event.new), "showing")
+    return trouble

@@ -115,6 +115,7 @@ def time_axis(x_range: Range1d, *, time_label: str, height: int = 76) -> figure:
         outline_line_color=None,
         name="time-axis",
     )
+    fig.line(x=[], y=[])  # nothing to draw, but Bokeh wants a renderer in a plot
     fig.yaxis.visible = False
     fig.ygrid.visible = False
     fig.xgrid.visible = False

@@ -143,6 +143,8 @@ class Session(param.Parameterized):
         self.holds = self.traces.holds
         self.x_range = self.traces.x_range
         self._generation = 0
+        #: A window was ever shown (a database lost afterwards does not hide the plots).
+        self.loaded_once = False
         self._span: tuple[datetime | None, datetime | None] = (None, None)
         self._pending: Loaded | None = None
         self._problems: dict[str, str] = {}
@@ -472,6 +474,7 @@ class Session(param.Parameterized):
         return min(filter(None, (end, newest)), default=None)
 
     def _apply(self, loaded: Loaded) -> None:
+        self.loaded_once = True
         self._problems = loaded.problems
         self._notes = loaded.notes(self.all_variables)
         self._extent = loaded.extent

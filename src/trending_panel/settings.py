@@ -69,6 +69,9 @@ class Settings:
     lookback: timedelta = timedelta(seconds=60)
     #: Seconds to wait for a database connection before reporting the database as down.
     connect_timeout: int = 5
+    #: How the dashboard's sessions are named in ``pg_stat_activity`` (libpq's PGAPPNAME
+    #: overrides it).
+    application_name: str = "trending-panel"
     #: Width of the in-memory summary's buckets: wide windows are drawn from them. Smaller
     #: buckets serve narrower windows from memory and cost memory in proportion.
     summary_bucket: timedelta = timedelta(minutes=1)
@@ -125,7 +128,7 @@ class Settings:
             password=self.password,
             dbname=self.dbname,
             connect_timeout=self.connect_timeout,
-            application_name="trending-panel",
+            application_name=self.application_name,
             keepalives=1,
             keepalives_idle=10,
             keepalives_interval=3,
@@ -179,6 +182,11 @@ class Settings:
                 variables = load_variables(path)
             except ConfigError as exc:
                 raise SettingsError(str(exc)) from None
+        # libpq's own variables (PGSSLMODE, PGSSLROOTCERT, PGSERVICE…) reach it untouched;
+        # the two the dashboard sets itself take libpq's variable when there is one.
+        counts = {f: _int(env, name, getattr(cls, f)) for f, name in COUNTS.items()}
+        if not env.get("TRENDING_CONNECT_TIMEOUT", "").strip():
+            counts["connect_timeout"] = _int(env, "PGCONNECT_TIMEOUT", cls.connect_timeout)
         return cls(
             variables=variables,
             host=env["POSTGRES_HOST"],
@@ -188,7 +196,8 @@ class Settings:
             dbname=env["POSTGRES_DB"],
             timezone=tz,
             **{f: _duration(env, name, getattr(cls, f)) for f, name in DURATIONS.items()},
-            **{f: _int(env, name, getattr(cls, f)) for f, name in COUNTS.items()},
+            application_name=env.get("PGAPPNAME", "").strip() or cls.application_name,
+            **counts,
         )
 
 

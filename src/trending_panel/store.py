@@ -23,6 +23,8 @@ import numpy as np
 from psycopg import AsyncConnection, OperationalError, errors, sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from .catalog import UNINDEXED, column_problem
+from .diagnosis import CannotConnect, Diagnosis, explain
 from .settings import Settings
 from .timewindow import TimeWindow
 from .variables import VARIABLES, Variable
@@ -30,7 +32,8 @@ from .variables import VARIABLES, Variable
 log = logging.getLogger(__name__)
 
 Row = tuple[datetime, float | None]
-_NUMERIC_TYPES = ("double precision", "real", "numeric", "integer", "bigint", "smallint")
+
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -185,6 +188,8 @@ class Store:
         #: Why the last connection attempt failed, until one succeeds: while set, the pool is
         #: not trusted to connect (it would wait its whole timeout and hide the reason).
         self.down: str | None = "not connected yet"
+        #: That failure explained (what to check, whether retrying helps); None when up.
+        self.diagnosis: Diagnosis | None = None
         self._probe_lock: asyncio.Lock | None = None
 
     # -- the store's own event loop -----------------------------------------------------------
@@ -242,7 +247,7 @@ class Store:
             async with self.pool.connection() as conn:
                 yield conn
         except (OperationalError, PoolTimeout) as exc:
-            self.down = error_line(exc)
+            self._went_down(exc)
             raise
 
     async def _probe(self) -> None:
@@ -256,10 +261,14 @@ class Store:
             try:
                 conn = await AsyncConnection.connect(self._conninfo)
             except OperationalError as exc:
-                self.down = error_line(exc)
-                raise
+                raise CannotConnect(self._went_down(exc)) from exc
             await conn.close()
-            self.down = None
+            self.down, self.diagnosis = None, None
+
+    def _went_down(self, exc: BaseException) -> Diagnosis:
+        self.diagnosis = explain(exc, self.settings)
+        self.down = self.diagnosis.summary
+        return self.diagnosis
 
     @contextlib.asynccontextmanager
     async def _own_connection(self, lane: str) -> AsyncIterator[AsyncConnection]:
@@ -268,10 +277,9 @@ class Store:
             try:
                 conn = await AsyncConnection.connect(self._conninfo, autocommit=True)
             except OperationalError as exc:
-                self.down = error_line(exc)
-                raise
+                raise CannotConnect(self._went_down(exc)) from exc
             self._own[lane] = conn
-            self.down = None
+            self.down, self.diagnosis = None, None
         try:
             yield conn
         except BaseException as exc:
@@ -281,7 +289,7 @@ class Store:
                 if self._own.get(lane) is conn:
                     del self._own[lane]
                 if isinstance(exc, OperationalError):
-                    self.down = error_line(exc)
+                    self._went_down(exc)
                 with contextlib.suppress(Exception):
                     await conn.close()
             raise
@@ -344,13 +352,21 @@ class Store:
             readable, time_type, value_type = found[var.table]
             if not readable:
                 out[var] = "no SELECT permission"
-            elif time_type != "timestamp without time zone":
-                out[var] = (
-                    f"column time is {time_type or 'missing'}, expected timestamp without time zone"
-                )
-            elif value_type is None or not value_type.startswith(_NUMERIC_TYPES):
-                out[var] = f"column value is {value_type or 'missing'}, expected a number"
+            elif why := column_problem(time_type, value_type):
+                out[var] = why
         return out
+
+    @_on_db_loop
+    async def unindexed(
+        self, variables: Iterable[Variable], *, lane: str | None = None
+    ) -> list[Variable]:
+        """The variables whose table has no btree index on ``time``: every poll and window
+        then reads the whole table (the dashboard works, slowly; the header says so)."""
+        variables = list(variables)
+        async with self.connection(lane) as conn:
+            cur = await conn.execute(UNINDEXED, ([v.table for v in variables],))
+            names = {r[0] for r in await cur.fetchall()}
+        return [v for v in variables if v.table in names]
 
     @_on_db_loop
     async def newest_time(self, variables: Sequence[Variable]) -> datetime | None:

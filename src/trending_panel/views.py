@@ -58,6 +58,39 @@ class Header(pn.viewable.Viewer):
         return pn.Column(self.status, self.cards, sizing_mode="stretch_width", margin=0)
 
 
+class Trouble(pn.viewable.Viewer):
+    """When the database cannot be used from the start: what failed and what to check, in
+    place of plots that would stay empty (``showing``). Once a window was shown, a later
+    outage leaves the plots and is told by the status line."""
+
+    session = param.ClassSelector(class_=Session, constant=True)
+    showing = param.Boolean(default=False, doc="The diagnosis is shown (hide the trends).")
+
+    def __init__(self, session: Session, **params: object) -> None:
+        super().__init__(session=session, **params)
+        self.pane = pn.pane.HTML(
+            "", sizing_mode="stretch_width", name="diagnosis", stylesheets=[header.CSS],
+            visible=False,
+        )  # fmt: skip
+        session.on_tick(self.refresh)
+
+    def refresh(self) -> bool:
+        s = self.session
+        diagnosis = s.feed.diagnosis if s.feed.status != "live" else None
+        show = diagnosis is not None and not s.loaded_once
+        if show:
+            text = header.diagnosis_html(diagnosis, s.settings)
+            if self.pane.object != text:
+                self.pane.object = text
+        if show != self.showing:
+            self.pane.visible = show
+            self.showing = show
+        return False
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self.pane
+
+
 class Trends(pn.viewable.Viewer):
     """One trend per variable on the shared time axis, its statistics beside it, and the
     cursor's readout above them all. ``fill``: share the height the page leaves (served);
