@@ -59,7 +59,7 @@ def nginx(tmp: Path, port: int, backends: tuple[int, int]) -> Iterator[str]:
     (tmp / "nginx.conf").write_text(text)
     proc = subprocess.Popen(
         [exe, "-p", str(tmp), "-c", str(tmp / "nginx.conf"), "-e", "stderr", "-g", "daemon off;"],
-        stdout=subprocess.PIPE,
+        stdout=(tmp / "nginx.out").open("w"),  # a file, not a pipe nobody drains
         stderr=subprocess.STDOUT,
         text=True,
     )

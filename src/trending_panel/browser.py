@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
@@ -94,10 +95,22 @@ def served(
 
     The running interpreter's ``bin`` directory leads ``PATH``, so the project's console script
     is found as a container's shell would find it. With ``log``, the server's output goes to
-    that file (to be read by the caller), else to a pipe.
+    that file (to be read by the caller), else to a temporary one that ``proc.stdout`` reads.
     """
     path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
-    out = open(log, "w") if log is not None else subprocess.PIPE  # noqa: SIM115
+    # Never a pipe that nobody drains: a server that logs more than the pipe holds (64 KB:
+    # a few page loads' access lines) would block on its next write and stop serving. Without
+    # ``log``, a temporary file, readable as ``proc.stdout`` from its start at any time.
+    if log is None:
+        spool = tempfile.NamedTemporaryFile(  # noqa: SIM115
+            "w", prefix="served-", suffix=".log", delete=False
+        )
+        log = spool.name
+        spool.close()
+        owned = True
+    else:
+        owned = False
+    out = open(log, "w")  # noqa: SIM115
     proc = subprocess.Popen(
         cmd,
         env={**os.environ, "PATH": path, **env},
@@ -105,11 +118,13 @@ def served(
         stderr=subprocess.STDOUT,
         text=True,
     )
+    if owned:
+        proc.stdout = open(log)  # noqa: SIM115
     try:
 
         def up() -> bool:
             if proc.poll() is not None:
-                output = proc.stdout.read() if proc.stdout else open(log).read()  # noqa: SIM115
+                output = open(log).read()  # noqa: SIM115
                 raise RuntimeError(f"server exited with {proc.returncode}:\n{output}")
             return http_ok(f"http://127.0.0.1:{port}/liveness")
 
@@ -133,8 +148,9 @@ def served(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        if log is not None:
-            out.close()
+        out.close()
+        if owned:
+            os.unlink(log)  # proc.stdout still reads it
 
 
 @contextlib.contextmanager
