@@ -18,6 +18,7 @@ import psycopg
 from . import catalog
 from .diagnosis import explain, scrub, where
 from .settings import Settings
+from .store import error_line
 from .timewindow import format_time
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
@@ -115,7 +116,7 @@ def run(settings: Settings) -> Report:
             _check(conn, settings, report)
         except psycopg.Error as exc:  # the connection lost, a statement timeout…
             d = explain(exc, settings)
-            report.add("query", FAIL, scrub(str(exc).strip().splitlines()[0], settings), d.fix)
+            report.add("query", FAIL, scrub(error_line(exc), settings), d.fix)
     return report
 
 

@@ -285,7 +285,7 @@ async def _readable(store: Any, variables: list) -> None:
     """Stop (exit 1) on tables that cannot be read; warn on stderr of what makes a table slow
     or its data doubtful (stdout stays the data)."""
     from .catalog import create_time_index
-    from .timewindow import format_time
+    from .header import rows_dated
 
     if problems := await store.problems(variables):
         raise SystemExit(
@@ -300,11 +300,9 @@ async def _readable(store: Any, variables: list) -> None:
         )
     by_key = {v.key: v for v in variables}
     for key, (n, first, last) in (await store.future_rows(variables)).items():
-        rows = "1 row" if n == 1 else f"{n:,} rows"
         print(
-            f"trending-panel: warning: {by_key[key].table}: {rows} dated {format_time(first)}"
-            + (f" to {format_time(last)}" if n > 1 else "")
-            + ", ahead of the clock (a clock set wrong?): not the newest sample; kept as stored",
+            f"trending-panel: warning: {by_key[key].table}: {rows_dated(n, first, last)}, "
+            "ahead of the clock (a clock set wrong?): not the newest sample; kept as stored",
             file=sys.stderr,
         )
 

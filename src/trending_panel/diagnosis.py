@@ -12,7 +12,7 @@ it from any text that might.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import psycopg
 
@@ -35,9 +35,6 @@ class Diagnosis:
 
     def line(self) -> str:
         return f"{self.summary}; {self.fix}"
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 class CannotConnect(psycopg.OperationalError):

@@ -89,12 +89,10 @@ def status_html(
     if newest is not None:
         parts.append(f"newest sample {format_time(newest)} ({age(now - newest)})")
     for key, (n, first, last) in feed.future.items():
-        rows = "1 row" if n == 1 else f"{n:,} rows"
-        dated = format_time(first) if n == 1 else f"{format_time(first)} to {format_time(last)}"
         table = html.escape(by_key[key].table) if key in by_key else html.escape(key)
         parts.append(
-            f'<span class="tp-msg tp-future">{table}: {rows} dated '
-            f"{dated}, ahead of the clock: not used as live data (a clock set wrong?)</span>"
+            f'<span class="tp-msg tp-future">{table}: {rows_dated(n, first, last)}, '
+            "ahead of the clock: not used as live data (a clock set wrong?)</span>"
         )
     for table in feed.unindexed:
         parts.append(
@@ -128,6 +126,13 @@ def diagnosis_html(diagnosis: Diagnosis, settings: Settings) -> str:
         "<code>trending-panel check</code> on the server tests the whole configuration.</p>"
         "</div>"
     )
+
+
+def rows_dated(n: int, first: datetime, last: datetime) -> str:
+    """``1 row dated T`` or ``N rows dated T1 to T2``."""
+    if n == 1:
+        return f"1 row dated {format_time(first)}"
+    return f"{n:,} rows dated {format_time(first)} to {format_time(last)}"
 
 
 def limit_broken(var: Variable, value: float | None) -> str | None:

@@ -32,8 +32,6 @@ from .variables import VARIABLES, Variable
 log = logging.getLogger(__name__)
 
 Row = tuple[datetime, float | None]
-
-
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -188,8 +186,6 @@ class Store:
         #: Why the last connection attempt failed, until one succeeds: while set, the pool is
         #: not trusted to connect (it would wait its whole timeout and hide the reason).
         self.down: str | None = "not connected yet"
-        #: That failure explained (what to check, whether retrying helps); None when up.
-        self.diagnosis: Diagnosis | None = None
         self._probe_lock: asyncio.Lock | None = None
 
     # -- the store's own event loop -----------------------------------------------------------
@@ -263,12 +259,13 @@ class Store:
             except OperationalError as exc:
                 raise CannotConnect(self._went_down(exc)) from exc
             await conn.close()
-            self.down, self.diagnosis = None, None
+            self.down = None
 
     def _went_down(self, exc: BaseException) -> Diagnosis:
-        self.diagnosis = explain(exc, self.settings)
-        self.down = self.diagnosis.summary
-        return self.diagnosis
+        """Remember that the database is down, and why (explained)."""
+        diagnosis = explain(exc, self.settings)
+        self.down = diagnosis.summary
+        return diagnosis
 
     @contextlib.asynccontextmanager
     async def _own_connection(self, lane: str) -> AsyncIterator[AsyncConnection]:
@@ -279,7 +276,7 @@ class Store:
             except OperationalError as exc:
                 raise CannotConnect(self._went_down(exc)) from exc
             self._own[lane] = conn
-            self.down, self.diagnosis = None, None
+            self.down = None
         try:
             yield conn
         except BaseException as exc:
