@@ -339,3 +339,35 @@ def test_dataframe_and_stats_for_a_notebook(db, tables):
     assert list(table.columns)[:3] == ["variable", "unit", "samples"]
     assert table.set_index("variable").loc["temperature", "samples"] == len(temp)
     assert table.set_index("variable").loc["ph", "samples"] == 1
+
+
+def test_a_wide_window_opened_while_the_summary_builds_is_drawn_at_once_with_statistics(db, tables):
+    """No page waits for the summary: a 7-day window is reduced at pixel width in one pass
+    over the database, its statistics come from the same pass, and the header says why."""
+    from trending_panel.summary import Summary
+
+    from .stats_reference import assert_equal_stats, sql_stats
+
+    rows = batch_rows(OLD - timedelta(days=7), 7 * 1440, timedelta(minutes=1), 37.2)
+    insert(tables, TEMP.table, rows)
+
+    async def main():
+        async with Store(db) as store:
+            feed = LiveFeed(store, db)
+            summary = Summary(feed, db)
+            summary.param.update(state="building", progress=0.25)  # not started: never ready
+            dash = Dashboard(db, feed=feed, summary=summary, autostart=False, window="7d")
+            dash._width = 500
+            await feed.poll()
+            loaded = await dash.load()
+            dash.tick()
+            return loaded, dash, header_of(dash)[1]
+
+    loaded, dash, status = asyncio.run(main())
+    drawn = loaded.drawn["temperature"]
+    assert drawn.source == "database" and drawn.reduced and drawn.samples <= 4 * 500
+    assert drawn.rows == len(rows)
+    start, end = loaded.extent
+    want = sql_stats(tables, TEMP, start, end, db.gap)
+    assert_equal_stats(dash.current_stats["temperature"], want, (end - start).total_seconds())
+    assert "summarising the history (25%)" in status

@@ -10,7 +10,7 @@ import pytest
 
 from trending_panel.dashboard import Dashboard
 from trending_panel.feed import LiveFeed
-from trending_panel.limits import Busy, Slots
+from trending_panel.limits import BACKGROUND, Busy, Slots
 from trending_panel.store import Store, TooManyRows
 from trending_panel.variables import BY_KEY
 
@@ -60,22 +60,56 @@ def test_loads_wait_for_a_slot_within_their_deadline():
     asyncio.run(main())
 
 
-def test_a_read_over_the_row_cap_is_refused_with_a_message(db, tables):
-    insert(tables, TEMP.table, [(T0 + timedelta(seconds=k), float(k)) for k in range(11)])
+def test_a_page_goes_ahead_of_background_work_which_never_holds_every_slot():
+    async def main():
+        slots = Slots("window load")
+        order: list[str] = []
+        release = asyncio.Event()
+
+        async def work(name: str, kind: int) -> None:
+            async with slots.wait(3, timeout=None, kind=kind):
+                order.append(name)
+                await release.wait()
+
+        # Background work takes at most two of three slots: a page is served at once.
+        builds = [asyncio.ensure_future(work(f"build{i}", BACKGROUND)) for i in range(4)]
+        await asyncio.sleep(0.05)
+        assert order == ["build0", "build1"] and slots.busy(3) == (0, 2)
+        page = asyncio.ensure_future(work("page", 0))
+        await asyncio.sleep(0.05)
+        assert order[-1] == "page" and slots.busy(3) == (1, 2)
+        # With every slot taken, a waiting page goes before the builds that waited longer.
+        late_page = asyncio.ensure_future(work("late page", 0))
+        await asyncio.sleep(0.05)
+        assert "late page" not in order
+        release.set()
+        await asyncio.gather(*builds, page, late_page)
+        assert order.index("late page") < order.index("build2")
+        assert slots.busy(3) == (0, 0)
+
+    asyncio.run(main())
+
+
+def test_a_read_over_the_row_cap_is_refused_and_a_window_is_read_in_slices_under_it(db, tables):
+    # every 10 s: the last minute (what streaming de-duplicates against) is under the cap
+    insert(tables, TEMP.table, [(T0 + timedelta(seconds=10 * k), float(k)) for k in range(11)])
     capped = replace(db, max_rows=10)
 
     async def main():
         async with Store(capped) as store:
-            ok = await store.window([TEMP], T0, T0 + timedelta(seconds=9))
+            ok = await store.window([TEMP], T0, T0 + timedelta(seconds=90))
             with pytest.raises(TooManyRows, match="more than 10 rows"):
-                await store.window([TEMP], T0, T0 + timedelta(seconds=10))
+                await store.window([TEMP], T0, T0 + timedelta(seconds=100))
             feed = LiveFeed(store, capped)
             dash = Dashboard(capped, feed=feed, autostart=False, window="all")
             await feed.poll()
-            assert await dash.load() is None
-            return len(ok[TEMP.key]), dash.message, dash._retry_at
+            loaded = await dash.load()
+            return len(ok[TEMP.key]), loaded
 
-    rows, message, retry = asyncio.run(main())
+    rows, loaded = asyncio.run(main())
     assert rows == 10
-    assert message.startswith("Could not load data: Temperature: more than 10 rows")
-    assert retry is None  # the same load would fail again: not retried
+    # The page's load never holds more than the cap: 11 rows are read in slices of at most 10
+    # and drawn reduced, with their statistics from the same pass.
+    drawn = loaded.drawn[TEMP.key]
+    assert drawn.rows == 11 and drawn.totals.samples == 11
+    assert loaded.stats()[0][TEMP.key].max == 10.0

@@ -191,3 +191,35 @@ def test_a_row_from_a_wrong_clock_anchors_no_window_and_is_reported(db, tables):
     assert "newest sample 2023-03-01T16:00:00" in text
     assert f"{TEMP.table}: 1 row dated 2099-01-01T00:00:00, ahead of the clock" in text
     assert "2099-01-01T00:00:00.000000,99.0," in csv  # exactly as stored
+
+
+def test_sigterm_stops_the_server_within_five_seconds_even_with_the_database_hung(
+    pg_server, db, tables
+):
+    """Pages open, a window load and the feed's poll stuck on a frozen database: a SIGTERM
+    still ends the process (gracefully if it can, by the deadline if it must), status 0."""
+    import signal
+
+    if pg_server is None:
+        pytest.skip("needs the private server to freeze it")
+    insert(tables, TEMP.table, [(NEWEST - timedelta(seconds=10 * k), 37.2) for k in range(300)])
+    port = free_port()
+    with (
+        served(["trending-panel", "serve", "--port", str(port)], db.to_env(), port) as proc,
+        browser_page() as page,
+    ):
+        page.goto(f"http://localhost:{port}/?window=15m")
+        wait_until(lambda: "Live" in status(page), what="a live page")
+        pg_server.suspend()
+        try:
+            later = page.context.new_page()
+            later.goto(f"http://localhost:{port}/?window=1h", wait_until="commit")
+            wait_until(lambda: "Database unavailable" in status(page), timeout=20, what="hang")
+            asked = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=8)
+            took = time.monotonic() - asked
+        finally:
+            pg_server.resume()
+    assert proc.returncode == 0
+    assert took < 5.0, took

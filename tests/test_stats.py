@@ -10,12 +10,13 @@ import os
 import subprocess
 import sys
 from dataclasses import fields
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from psycopg import sql
 
 from trending_panel.stats import COLUMNS, Stats
-from trending_panel.variables import BY_KEY
+from trending_panel.variables import BY_KEY, VARIABLES
 
 from .conftest import insert
 
@@ -297,3 +298,105 @@ def test_the_golden_batch_is_overlaid_at_the_window_start_with_its_numbers(db, t
     assert drawn == [(to_ms(t + shift), v) for t, v in reference_rows]
     assert overlay["label"].startswith("- - reference 2024-02-29T08:00:00 – 2024-02-29T08:20:00")
     assert ref_samples == str(len(reference_rows))
+
+
+MONTH_END = datetime(2023, 3, 1, 16, 0)
+READS = (
+    "SELECT relname, coalesce(seq_tup_read, 0), coalesce(idx_tup_fetch, 0)"
+    " FROM pg_stat_user_tables WHERE relname = ANY(%s)"
+)
+
+
+def rows_read(conn) -> dict[str, tuple[int, int]]:
+    """Rows read from each table so far: (by sequential scans, through indexes)."""
+    conn.execute("SELECT pg_stat_clear_snapshot()")
+    rows = conn.execute(READS, ([v.table for v in VARIABLES],)).fetchall()
+    return {name: (seq, idx) for name, seq, idx in rows}
+
+
+@pytest.mark.browser
+def test_a_30_day_page_shows_its_statistics_without_a_full_window_query(db, tables, tmp_path):
+    """A month of 30 s rows in four tables (86,400 each): once the summary is built, opening
+    the 30-day page reads a few dozen rows for its statistics (the two partial buckets at the
+    ends, the row before, the feed's polls), never the window's 345,600."""
+    from trending_panel.browser import browser_page, free_port, served, wait_until
+
+    per_table = 30 * 2880
+    for var in VARIABLES:
+        tables.execute(
+            sql.SQL(
+                "INSERT INTO {} SELECT %s - make_interval(secs => 30 * s),"
+                " 36.9 + (s %% 17) * 0.01 FROM generate_series(0, %s) s"
+            ).format(sql.Identifier(var.table)),
+            (MONTH_END, per_table - 1),
+        )
+        tables.execute(sql.SQL("CREATE INDEX ON {} (time)").format(sql.Identifier(var.table)))
+    start = MONTH_END - timedelta(days=30)
+    want = reference_sql(tables, TEMP, start, MONTH_END)
+    tables.execute("SELECT pg_stat_force_next_flush()")  # this backend's reads: counted now
+    tables.execute("SELECT 1")
+    base = rows_read(tables)
+    port = free_port()
+    log = tmp_path / "server.log"
+    with (
+        served(["trending-panel", "serve", "--port", str(port)], db.to_env(), port, log=log),
+        browser_page(1366, 768) as page,
+    ):
+        wait_until(lambda: "summary ready" in log.read_text(), timeout=60, what="summary")
+        # The build read every row once; wait until the database has counted those reads.
+        wait_until(
+            lambda: all(sum(n) >= sum(base[t]) + per_table for t, n in rows_read(tables).items()),
+            timeout=30,
+            what="the build's reads counted",
+        )
+        before = rows_read(tables)
+        page.goto(f"http://localhost:{port}/?window=30d")
+        block = page.locator(".tp-stats[data-key=temperature]")
+        wait_until(
+            lambda: block.locator("tr[data-stat=samples] td").count() == 1,
+            timeout=30,
+            what="statistics",
+        )
+        shown = block.locator("tr[data-stat=samples] td").text_content()
+        mean = block.locator("tr[data-stat=mean] td").text_content()
+    # The server has stopped: every backend it had has counted its reads.
+    after = rows_read(tables)
+    assert shown == f"{want['samples']:,}"
+    assert float(mean) == pytest.approx(want["mean"], abs=0.0005)
+    read = {t: (after[t][0] - before[t][0], after[t][1] - before[t][1]) for t in before}
+    assert all(sum(n) < per_table // 50 for n in read.values()), read
+
+
+@pytest.mark.browser
+def test_a_live_pages_statistics_follow_new_rows(db, tables):
+    """Rows inserted into a live 1-hour window are counted in its statistics as they are
+    streamed (merged from the feed, not read again)."""
+    from trending_panel.browser import browser_page, free_port, served, wait_until
+
+    now = datetime.now(UTC).replace(tzinfo=None)
+    rows = [(now - timedelta(seconds=20 * k), 37.0) for k in range(1, 150)]
+    insert(tables, TEMP.table, rows)
+    port = free_port()
+    with (
+        served(["trending-panel", "serve", "--port", str(port)], db.to_env(), port),
+        browser_page() as page,
+    ):
+        page.goto(f"http://localhost:{port}/?window=1h")
+        cell = page.locator(".tp-stats[data-key=temperature] tr[data-stat=samples] td")
+        wait_until(lambda: cell.count() == 1, timeout=30, what="statistics")
+        first = int(cell.text_content().replace(",", ""))
+        for k in range(1, 4):
+            insert(tables, TEMP.table, [(datetime.now(UTC).replace(tzinfo=None), 40.0 + k)])
+            wait_until(
+                lambda k=k: int(cell.text_content().replace(",", "")) >= first + k,
+                timeout=10,
+                what=f"row {k} counted",
+            )
+        top = page.locator(".tp-stats[data-key=temperature] tr[data-stat=max] td")
+        wait_until(lambda: float(top.text_content()) == 43.0, timeout=10, what="the new max")
+
+
+def reference_sql(conn, var, start, end) -> dict:
+    from .stats_reference import sql_stats
+
+    return sql_stats(conn, var, start, end, GAP)

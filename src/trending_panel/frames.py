@@ -9,6 +9,7 @@ import pandas as pd
 
 from .stats import COLUMNS, window_stats
 from .store import Store
+from .summary import Summary
 from .variables import Variable
 
 
@@ -34,8 +35,14 @@ async def rows(
 
 
 async def stats(
-    store: Store, variables: Sequence[Variable], start: datetime, end: datetime, gap: timedelta
+    store: Store,
+    variables: Sequence[Variable],
+    start: datetime,
+    end: datetime,
+    gap: timedelta,
+    summary: Summary | None = None,
 ) -> pd.DataFrame:
-    """The window's statistics, one row per variable, the columns of ``trending-panel stats``."""
-    found = await window_stats(store, variables, start, end, gap)
+    """The window's statistics, one row per variable, the columns of ``trending-panel stats``
+    (from ``summary`` where it is ready)."""
+    found = await window_stats(store, variables, start, end, gap, summary=summary)
     return pd.DataFrame([s.row_values() for s in found], columns=list(COLUMNS))

@@ -14,17 +14,34 @@ What a bucket holds besides the four rows: the number of rows, the first NULL/Na
 line must break there) and the first outage *inside* the bucket (two consecutive rows of the
 bucket further apart than the gap limit). Outages between buckets are found when they are
 merged or drawn, from one bucket's last row and the next one's first.
+
+And the moments that statistics need, merged as exactly as the rows they stand for: the
+finite samples' count, sum, sum of squared deviations from their mean (``m2``, merged as Chan
+et al. do: within-group plus between-group), minimum and maximum; and, by exception (a row's
+value holds until the next row), the time integral of the value over the *held intervals
+inside the bucket* (from each row to the next row of the same bucket), the time they cover and
+the time they spend beyond each alarm limit. An interval is data when its value is finite and
+it is no longer than the gap limit. The interval from a bucket's last row to the next bucket's
+first is counted when the two are merged, as outages are; the interval from a window's last
+row to its end, and from the row before a window to its first, by :func:`window_totals`.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
 import numpy as np
 
 #: "No such row" in a time column (no time can be this early).
 NONE = np.iinfo(np.int64).min
-_TIME_FIELDS = ("first_t", "last_t", "min_t", "max_t", "null_t", "gap_t")
+#: Rows reduced at a time by :func:`aggregate` (bounds its memory to some 45 MB).
+CHUNK_ROWS = 1 << 18
+#: No alarm limits: nothing is beyond them.
+NO_LIMITS = (-math.inf, math.inf)
+_FLOAT_FIELDS = frozenset(
+    ("first_v", "last_v", "min_v", "max_v", "total", "m2", "lo", "hi", "area")
+)
 
 
 @dataclass
@@ -43,6 +60,16 @@ class Buckets:
     max_v: np.ndarray
     null_t: np.ndarray  # first NULL/NaN row, or NONE
     gap_t: np.ndarray  # last row before the first outage inside the bucket, or NONE
+    # -- moments (see the module's docstring) --
+    n: np.ndarray  # int64 finite samples
+    total: np.ndarray  # float64 their sum
+    m2: np.ndarray  # float64 their squared deviations from their mean, summed
+    lo: np.ndarray  # float64 their minimum (NaN: none)
+    hi: np.ndarray  # float64 their maximum (NaN: none)
+    area: np.ndarray  # float64 value x seconds over the data intervals inside the bucket
+    covered: np.ndarray  # int64 µs of those intervals
+    below: np.ndarray  # int64 µs of them below the low limit
+    above: np.ndarray  # int64 µs of them above the high limit
 
     def __len__(self) -> int:
         return len(self.index)
@@ -51,7 +78,7 @@ class Buckets:
     def empty(cls) -> Buckets:
         return cls(
             **{
-                f.name: np.empty(0, dtype="float64" if f.name.endswith("_v") else "int64")
+                f.name: np.empty(0, dtype="float64" if f.name in _FLOAT_FIELDS else "int64")
                 for f in fields(cls)
             }
         )
@@ -63,6 +90,8 @@ class Buckets:
         v = np.asarray(values, dtype="float64")
         n = len(t)
         number = ~np.isnan(v)
+        finite = np.isfinite(v)
+        zero = np.zeros(n, dtype="int64")
         return cls(
             index=np.arange(n, dtype="int64"),
             count=np.ones(n, dtype="int64"),
@@ -76,6 +105,15 @@ class Buckets:
             max_v=v,
             null_t=np.where(number, NONE, t),
             gap_t=np.full(n, NONE, dtype="int64"),
+            n=finite.astype("int64"),
+            total=np.where(finite, v, 0.0),
+            m2=np.zeros(n),
+            lo=np.where(finite, v, np.nan),
+            hi=np.where(finite, v, np.nan),
+            area=np.zeros(n),
+            covered=zero,
+            below=zero,
+            above=zero.copy(),
         )
 
     def take(self, selector: np.ndarray | slice) -> Buckets:
@@ -126,12 +164,30 @@ def _extreme_per_group(
     return out
 
 
-def regroup(b: Buckets, key: np.ndarray, gap_us: int) -> Buckets:
+def held(
+    value: np.ndarray, dt: np.ndarray, gap_us: int, limits: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Intervals that hold ``value`` for ``dt`` µs, each as (area in value x s, covered µs,
+    µs below the low limit, µs above the high limit); zero where the interval is no data
+    (a value that is not finite, or longer than ``gap_us``)."""
+    data = np.isfinite(value) & (dt <= gap_us)
+    covered = np.where(data, dt, 0)
+    area = np.where(data, value, 0.0) * (covered / 1e6)
+    low, high = limits
+    below = np.where(data & (value < low), covered, 0)
+    above = np.where(data & (value > high), covered, 0)
+    return area, covered, below, above
+
+
+def regroup(
+    b: Buckets, key: np.ndarray, gap_us: int, limits: tuple[float, float] = NO_LIMITS
+) -> Buckets:
     """Merge consecutive buckets with the same ``key`` (non-decreasing) into one each.
 
     ``key`` becomes the new ``index``. Outages between two merged buckets (the later one's
     first row more than ``gap_us`` after the earlier one's last) become the merged bucket's
-    ``gap_t`` when it has none earlier.
+    ``gap_t`` when it has none earlier. The held interval between two merged buckets joins the
+    merged bucket's moments (``limits``: the variable's low and high alarm limits).
     """
     n = len(b)
     if n == 0:
@@ -154,6 +210,19 @@ def regroup(b: Buckets, key: np.ndarray, gap_us: int) -> Buckets:
     def pick(pos: np.ndarray, column: np.ndarray, missing: float | int) -> np.ndarray:
         return np.where(pos >= 0, column[np.maximum(pos, 0)], missing)
 
+    # Moments: the samples merged (Chan et al.: each child's m2 plus its count times the
+    # squared distance of its mean from the group's mean), the held intervals of the children
+    # plus those between consecutive children of a group.
+    count = np.add.reduceat(b.n, starts)
+    total = np.add.reduceat(b.total, starts)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count > 0, total / count, 0.0)
+        child_mean = np.where(b.n > 0, b.total / b.n, 0.0)
+    spread = np.where(b.n > 0, b.n * (child_mean - mean[groups]) ** 2, 0.0)
+    step = np.r_[b.first_t[1:] - b.last_t[:-1], 0]
+    area, covered, below, above = held(b.last_v, step, gap_us, limits)
+    joined = same_next  # the interval to the next child counts inside the group
+
     return Buckets(
         index=key[starts],
         count=np.add.reduceat(b.count, starts),
@@ -167,7 +236,22 @@ def regroup(b: Buckets, key: np.ndarray, gap_us: int) -> Buckets:
         max_v=pick(hi, b.max_v, np.nan),
         null_t=pick(nul, b.null_t, NONE),
         gap_t=pick(gap, child_gap, NONE),
+        n=count,
+        total=total,
+        m2=np.add.reduceat(b.m2 + spread, starts),
+        lo=_nan_reduceat(np.fmin, b.lo, starts),
+        hi=_nan_reduceat(np.fmax, b.hi, starts),
+        area=np.add.reduceat(b.area + np.where(joined, area, 0.0), starts),
+        covered=np.add.reduceat(b.covered + np.where(joined, covered, 0), starts),
+        below=np.add.reduceat(b.below + np.where(joined, below, 0), starts),
+        above=np.add.reduceat(b.above + np.where(joined, above, 0), starts),
     )
+
+
+def _nan_reduceat(ufunc: np.ufunc, values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """``ufunc`` (fmin/fmax: NaN only where a whole group is NaN) reduced per group."""
+    with np.errstate(invalid="ignore"):
+        return ufunc.reduceat(values, starts)
 
 
 def grid_key(times_us: np.ndarray, origin_us: int, width_us: int) -> np.ndarray:
@@ -176,11 +260,33 @@ def grid_key(times_us: np.ndarray, origin_us: int, width_us: int) -> np.ndarray:
 
 
 def aggregate(
-    times_us: np.ndarray, values: np.ndarray, origin_us: int, width_us: int, gap_us: int
+    times_us: np.ndarray,
+    values: np.ndarray,
+    origin_us: int,
+    width_us: int,
+    gap_us: int,
+    limits: tuple[float, float] = NO_LIMITS,
 ) -> Buckets:
-    """Rows (time order) → one bucket per non-empty slot of the grid ``origin + k * width``."""
-    rows = Buckets.of_rows(times_us, values)
-    return regroup(rows, grid_key(rows.first_t, origin_us, width_us), gap_us)
+    """Rows (time order) → one bucket per non-empty slot of the grid ``origin + k * width``.
+
+    Rows are reduced :data:`CHUNK_ROWS` at a time (each row is a bucket of some 170 bytes
+    until it is merged), and the chunks' buckets merged: a bucket cut by a chunk's edge is
+    merged whole again, so the result is the same as in one go.
+    """
+    times_us = np.asarray(times_us, dtype="int64")
+    values = np.asarray(values, dtype="float64")
+    parts = []
+    for i in range(0, max(len(times_us), 1), CHUNK_ROWS):
+        rows = Buckets.of_rows(times_us[i : i + CHUNK_ROWS], values[i : i + CHUNK_ROWS])
+        parts.append(regroup(rows, grid_key(rows.first_t, origin_us, width_us), gap_us, limits))
+    if len(parts) == 1:
+        return parts[0]
+    return merge_same(Buckets.concat(parts), gap_us, limits)
+
+
+def merge_same(b: Buckets, gap_us: int, limits: tuple[float, float] = NO_LIMITS) -> Buckets:
+    """Consecutive buckets with the same index (parts of one bucket) merged into one."""
+    return regroup(b, b.index, gap_us, limits)
 
 
 @dataclass
@@ -220,9 +326,86 @@ def points(b: Buckets, gap_us: int) -> Points:
 
 
 def columns_of(
-    b: Buckets, bucket_us: int, start_us: int, column_us: int, columns: int, gap_us: int
+    b: Buckets,
+    bucket_us: int,
+    start_us: int,
+    column_us: int,
+    columns: int,
+    gap_us: int,
+    limits: tuple[float, float] = NO_LIMITS,
 ) -> Buckets:
     """Buckets of width ``bucket_us`` (grid at 0) merged into ``columns`` pixel columns of
     ``column_us`` from ``start_us``; buckets are placed by their start (error < one bucket)."""
     key = np.clip(grid_key(b.index * bucket_us, start_us, column_us), 0, columns - 1)
-    return regroup(b, key, gap_us)
+    return regroup(b, key, gap_us, limits)
+
+
+@dataclass(frozen=True)
+class Totals:
+    """A window's moments: what its statistics are made of (see :func:`window_totals`)."""
+
+    samples: int
+    total: float
+    m2: float
+    lo: float  # NaN: no sample
+    hi: float
+    area: float  # value x seconds over the data intervals
+    covered_us: int
+    below_us: int
+    above_us: int
+
+
+def window_totals(
+    b: Buckets,
+    before: tuple[int, float] | None,
+    start_us: int,
+    end_us: int,
+    gap_us: int,
+    limits: tuple[float, float] = NO_LIMITS,
+) -> Totals:
+    """The moments of the window ``[start, end]`` from buckets and rows (as one-row buckets)
+    of it, in time order, together holding every row of the window; ``before``: the last row
+    before ``start`` as (µs, value), which holds from ``start``.
+
+    By exception each row's value holds until the next row, the last row's until ``end``;
+    the row before the window's counts from ``start``, but whether it is data (no longer
+    than the gap limit) is judged on its whole interval, from its own time.
+    """
+    one = regroup(b, np.zeros(len(b), dtype="int64"), gap_us, limits) if len(b) else None
+    area = float(one.area[0]) if one is not None else 0.0
+    covered = int(one.covered[0]) if one is not None else 0
+    below = int(one.below[0]) if one is not None else 0
+    above = int(one.above[0]) if one is not None else 0
+    # The intervals at the ends: the row before, from start to the first row (or the end);
+    # the last row, to the end.
+    ends: list[tuple[float, int, int]] = []  # (value, whole interval µs, µs inside)
+    first_t = int(one.first_t[0]) if one is not None else end_us
+    if before is not None:
+        t0, v0 = before
+        ends.append((v0, first_t - t0, first_t - start_us))
+    if one is not None:
+        last_t = int(one.last_t[0])
+        ends.append((float(one.last_v[0]), end_us - last_t, end_us - last_t))
+    if ends:
+        values = np.array([e[0] for e in ends], dtype="float64")
+        whole = np.array([e[1] for e in ends], dtype="int64")
+        inside = np.array([e[2] for e in ends], dtype="int64")
+        data = np.isfinite(values) & (whole <= gap_us)
+        kept = np.where(data, np.maximum(inside, 0), 0)
+        area += float(np.sum(np.where(data, values, 0.0) * (kept / 1e6)))
+        covered += int(kept.sum())
+        below += int(np.where(values < limits[0], kept, 0).sum())
+        above += int(np.where(values > limits[1], kept, 0).sum())
+    if one is None:
+        return Totals(0, 0.0, 0.0, math.nan, math.nan, area, covered, below, above)
+    return Totals(
+        samples=int(one.n[0]),
+        total=float(one.total[0]),
+        m2=float(one.m2[0]),
+        lo=float(one.lo[0]),
+        hi=float(one.hi[0]),
+        area=area,
+        covered_us=covered,
+        below_us=below,
+        above_us=above,
+    )

@@ -4,9 +4,13 @@ A plot ``width`` pixels wide gets at most four rows per pixel column (M4): raw r
 window holds few enough that they and their step corners fit in that budget, the M4 points
 otherwise. Wide windows come from the in-memory :class:`~trending_panel.summary.Summary`
 (milliseconds, whatever the history); narrow ones from the database through the ``time``
-index, reduced in memory. plotly-resampler and HoloViews' ``downsample1d`` do the same on data
-already in memory; here the rows are still in the database, so the choice of source comes
-first.
+index. A wide window the summary cannot answer yet (it is still being built) is reduced at
+pixel width in one pass over its rows (:mod:`~trending_panel.scan`): no page waits for the
+summary. plotly-resampler and HoloViews' ``downsample1d`` do the same on data already in
+memory; here the rows are still in the database, so the choice of source comes first.
+
+Asked for, each trace also carries its window's moments (:class:`~trending_panel.reduce.Totals`),
+the statistics beside the trend: from the same pass over the database, or from the summary.
 """
 
 from __future__ import annotations
@@ -17,10 +21,9 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from . import reduce, traces
-from .limits import Busy
+from . import reduce, scan, traces
 from .settings import Settings
-from .store import Row, Series, Store
+from .store import Row, Series, Store, TooManyRows
 from .summary import Summary, from_us, to_us
 from .variables import Variable
 
@@ -39,6 +42,8 @@ class Drawn:
     last: Row | None  #: the newest row drawn (streaming continues from it)
     #: The raw rows of the window's last ``tail`` (what the live feed may deliver again).
     tail: list[Row] = field(default_factory=list)
+    #: The moments of the window (for its statistics), when they were asked for.
+    totals: reduce.Totals | None = None
 
     @property
     def samples(self) -> int:
@@ -95,6 +100,55 @@ def from_series(
     return _from_points(reduce.points(buckets, gap_us), series.before, column_us, gap, "database")
 
 
+def _us(row: Row | None) -> tuple[int, float] | None:
+    if row is None:
+        return None
+    return to_us(row[0]), np.nan if row[1] is None else float(row[1])
+
+
+async def _from_database(
+    store: Store,
+    var: Variable,
+    start: datetime,
+    end: datetime,
+    width: int,
+    settings: Settings,
+    with_totals: bool,
+    slot: scan.SlotFactory | None,
+) -> tuple[Drawn, Series | None]:
+    """``var``'s trace from the database: its raw rows when they fit the plot's budget (read
+    through the ``time`` index), else one pass reducing them at pixel width. Returns the raw
+    rows too when it has them."""
+    gap_us = settings.gap // _US
+    start_us, end_us = to_us(start), to_us(end)
+    try:
+        # Past the budget the read stops at once: a wide window costs one row more than that.
+        budget = min(raw_budget(width), settings.max_rows)
+        series = await store.series(var, start, end, limit=budget, carry_in=True)
+    except TooManyRows:
+        series = None
+    if series is not None:
+        drawn = from_series(series, start, end, width, settings.gap)
+        if with_totals:
+            rows = reduce.Buckets.of_rows(series.times.view("int64"), series.values)
+            drawn.totals = reduce.window_totals(
+                rows, _us(series.before), start_us, end_us, gap_us, var.limits
+            )
+        return drawn, series
+    column_us = max(1, -(-(end_us - start_us) // width))
+    buckets, before = await scan.read_buckets(
+        store, var, start, end, start_us, column_us, gap_us, slot=slot
+    )
+    drawn = await asyncio.to_thread(
+        _from_points, reduce.points(buckets, gap_us), before, column_us, settings.gap, "database"
+    )
+    if with_totals:
+        drawn.totals = reduce.window_totals(
+            buckets, _us(before), start_us, end_us, gap_us, var.limits
+        )
+    return drawn, None
+
+
 async def read(
     store: Store,
     summary: Summary | None,
@@ -104,12 +158,16 @@ async def read(
     width: int,
     settings: Settings,
     tail: timedelta = timedelta(0),
+    *,
+    with_totals: bool = False,
+    slot: scan.SlotFactory | None = None,
 ) -> tuple[dict[str, Drawn], datetime | None, datetime | None]:
     """Each variable's trace of ``[start, end]`` for a plot ``width`` px wide.
 
     ``None`` ends (the whole history) are resolved to the oldest/newest sample; the resolved
     ends are returned with the traces. Each trace carries the raw rows of the window's last
-    ``tail`` (read separately where the trace itself is reduced).
+    ``tail`` (read separately where the trace itself is reduced), and ``with_totals`` the
+    window's moments. ``slot``: held around each slice of a pass over many rows.
     """
     if start is None or end is None:
         extent = await store.extent(variables)
@@ -121,34 +179,23 @@ async def read(
     width = max(int(width), 1)
     column_us = max(1, -(-(to_us(end) - to_us(start)) // width))
     out: dict[str, Drawn] = {}
-    from_db: list[Variable] = []
-    # Reading a wide window row by row costs as much as the summary's whole build, which is
-    # under way: wait for it (up to half the load's deadline, then say so; the dashboard asks
-    # again) instead of doing the same work twice.
-    if (
-        summary is not None
-        and summary.state == "building"
-        and column_us >= 4 * summary.bucket_us
-        and not await summary.wait_ready(timeout=settings.query_timeout.total_seconds() / 2)
-    ):
-        raise Busy(
-            f"the history is still being summarised ({summary.progress:.0%} read); "
-            "this range is drawn when it is ready"
-        )
-    for var in variables:
+
+    async def one(var: Variable) -> None:
         if summary is not None and summary.covers(var.key, column_us):
             points, before = summary.window(var.key, start, end, width)
-            out[var.key] = _from_points(points, before, column_us, settings.gap, "summary")
-        else:
-            from_db.append(var)
-    if from_db:
-        series = await store.window(from_db, start, end, carry_in=True)
-        for var in from_db:
-            s = series[var.key]
-            # A large window's reduction is numpy work of some milliseconds: off the loop.
-            out[var.key] = await asyncio.to_thread(from_series, s, start, end, width, settings.gap)
-            if not out[var.key].reduced:
-                out[var.key].tail = rows_since(s, end - tail)
+            drawn = _from_points(points, before, column_us, settings.gap, "summary")
+            if with_totals:
+                drawn.totals = await summary.totals(var, start, end)
+            out[var.key] = drawn
+            return
+        drawn, series = await _from_database(
+            store, var, start, end, width, settings, with_totals, slot
+        )
+        if series is not None:
+            drawn.tail = rows_since(series, end - tail)
+        out[var.key] = drawn
+
+    await asyncio.gather(*(one(v) for v in variables))
     reduced = [v for v in variables if out[v.key].reduced]
     if reduced and tail > timedelta(0):
         tails = await store.window(reduced, end - tail, end)

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import signal
+import threading
 
 import panel as pn
 import tornado.iostream
@@ -23,6 +24,9 @@ from .summary import get_summary
 log = logging.getLogger(__name__)
 
 TITLE = "Bioreactor trends"
+#: A SIGTERM stops the server within this many seconds, whatever it is doing: the graceful
+#: path (Panel's Ctrl-C) gets this long, then the process exits regardless.
+STOP_DEADLINE_S = 4.5
 #: The CSV no longer crosses the websocket (it streams over HTTP): Bokeh's default suffices
 #: for the plots, whose points are bounded by their width.
 MAX_MESSAGE_BYTES = 20 * 1024 * 1024
@@ -117,7 +121,23 @@ def _children() -> list[int]:
 
 
 def _to_sigint(signum: int, frame: object) -> None:
+    _exit_by_deadline()
     os.kill(os.getpid(), signal.SIGINT)  # Panel's own Ctrl-C path
+
+
+def _exit_by_deadline() -> None:
+    """Leave within :data:`STOP_DEADLINE_S` even if the graceful stop hangs (a callback that
+    does not return, a database that does not answer a cancel, a worker thread in a long
+    reduction): what an orchestrator's stop timeout expects."""
+
+    def force() -> None:
+        log.warning("not stopped within %g s of SIGTERM: exiting now", STOP_DEADLINE_S)
+        logging.shutdown()
+        os._exit(0)
+
+    timer = threading.Timer(STOP_DEADLINE_S, force)
+    timer.daemon = True
+    timer.start()
 
 
 def _to_forked(signum: int, frame: object) -> None:

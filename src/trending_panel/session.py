@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 import pandas as pd
 import panel as pn
 import param
+from panel.io.callbacks import PeriodicCallback
 
 from . import export, frames, resolution
 from .convergence import get_convergence
@@ -28,7 +29,7 @@ from .feed import LiveFeed, Subscription, get_feed
 from .limits import EXPORTS, LOADS
 from .settings import Settings
 from .sources import TraceSources
-from .stats import Stats, window_stats
+from .stats import window_stats
 from .store import Row, TooManyRows, error_line
 from .summary import Summary, get_summary
 from .ticker import Ticker
@@ -48,8 +49,6 @@ from .window_load import DEFAULT_WIDTH, Loaded, Request, WindowReader
 log = logging.getLogger(__name__)
 
 TICK_MS = 250
-#: A live window's statistics are computed again this often (seconds), at the least.
-STATS_REFRESH_S = 15
 #: Zoom, pan and resize settle for this long before the visible range is read again.
 DEBOUNCE_S = 0.05
 #: How long the status line says that a span of the past was redrawn.
@@ -163,13 +162,14 @@ class Session(param.Parameterized):
         #: What a notebook must push over the comm when Bokeh models changed.
         self._notebook_panes: list[pn.viewable.Viewable] = []
         self._stats_task: asyncio.Task | None = None
-        self._stats_due: float | None = None
+        #: Rows arrived (or changed) since the statistics shown were computed.
+        self._stats_dirty = False
         self._stats_found: tuple[dict, dict] | None = None
         self._export_url = export_url
         self.csv_url = self._csv_url()
         self.x_range.on_change("start", self._range_moved)
         self.x_range.on_change("end", self._range_moved)
-        self._periodic: pn.io.PeriodicCallback | Ticker | None = None
+        self._periodic: PeriodicCallback | Ticker | None = None
         self._load_task: asyncio.Task | None = None
         self._retry_at: float | None = None
         self._retry_delay = 1.0
@@ -180,18 +180,25 @@ class Session(param.Parameterized):
                 self._sub.wake = self._wake
             self._schedule_load()
 
-    def _start_ticking(self) -> pn.io.PeriodicCallback | Ticker:
+    def _start_ticking(self) -> PeriodicCallback | Ticker:
         """The session's tick every :data:`TICK_MS`. Served, Bokeh's periodic callback (it
         skips a beat when a tick overruns). In a notebook, a task of our own on the kernel's
         loop that sleeps after every tick, however long it took: Panel's loop-based periodic
         callback yields only when a tick finishes within its period (panel#8751), so one
-        slow tick would starve the loads and the feed."""
+        slow tick would starve the loads and the feed.
+
+        A *background* callback: Panel otherwise marks the whole process busy around each
+        tick, and every session's Material page is bound to that flag, so each tick of each
+        session set a property on every page (a walk of each page's models): N viewers cost
+        N² such walks, and three saturated a core."""
         if not self._on_server:
             try:
                 return Ticker(self.tick, TICK_MS / 1000)
             except RuntimeError:
                 pass  # no running loop: Panel's own will do
-        return pn.state.add_periodic_callback(self.tick, period=TICK_MS)
+        periodic = PeriodicCallback(callback=self.tick, period=TICK_MS, background=True, log=False)
+        periodic.start()
+        return periodic
 
     # -- for the views -------------------------------------------------------------------------
 
@@ -232,6 +239,9 @@ class Session(param.Parameterized):
         notes = [("tp-msg", f"{table}: {why}") for table, why in self._problems.items()]
         notes += [("tp-note", note) for note in self._notes]
         notes += [("tp-changed", note) for _, note in self._changed]
+        summary = self.summary
+        if summary is not None and summary.state in ("building", "failed"):
+            notes.append(("tp-note", _summary_note(summary)))
         if self.loading:
             notes.append(("", "loading…"))
         notes += [("tp-msg", p) for p in (self._url_error, self._ref_note, self.message) if p]
@@ -420,12 +430,7 @@ class Session(param.Parameterized):
             found, ref = self._stats_found
             self._stats_found = None
             self.param.update(current_stats=found, reference_stats=ref)
-        if (
-            self._stats_due is not None
-            and time.monotonic() >= self._stats_due
-            and self.time_window.is_relative
-            and self.live
-        ):
+        if self._stats_dirty and self._can_follow_stats():
             self._schedule_stats()
         self.traces.refresh_holds(self._hold_until())
         changed = self.traces.changed
@@ -461,6 +466,7 @@ class Session(param.Parameterized):
             stale = True
         if stale:
             self._reload_view()
+            self._stats_dirty = True  # a zoomed view's reload brings no statistics
         now = time.monotonic()
         self._changed = [(until, text) for until, text in self._changed if until > now]
 
@@ -486,7 +492,13 @@ class Session(param.Parameterized):
             self._span = (loaded.start, loaded.end)
             self.loaded_span = self._span
             self.ref_labels = self._ref_labels(loaded)
-            self._schedule_stats()
+            # The window's statistics came with it (the same pass, or the summary).
+            found, ref = loaded.stats()
+            self._stats_found = None
+            self._stats_dirty = False
+            if self._stats_task is not None and not self._stats_task.done():
+                self._stats_task.cancel()
+            self.param.update(current_stats=found, reference_stats=ref)
         self.param.update(loading=False, message="")
 
     def _ref_labels(self, loaded: Loaded) -> dict[str, str]:
@@ -502,6 +514,8 @@ class Session(param.Parameterized):
             return  # a zoomed range in the past: the rows are read when it reaches the edge
         window = self.time_window
         newest, reread = self.traces.stream(batch, self.variables, window, self._span)
+        if newest is not None:
+            self._stats_dirty = True  # merged into the statistics by the next tick
         if newest is not None and window.is_relative:
             end = self._span[1]
             if end is None or newest > end:
@@ -514,45 +528,42 @@ class Session(param.Parameterized):
 
     # -- statistics of the window -------------------------------------------------------------
 
+    def _can_follow_stats(self) -> bool:
+        """Statistics follow new rows from the summary (memory, and a bucket of rows now and
+        then), never by a query over the window: until the summary is ready, the ones the
+        load brought stay."""
+        busy = self._stats_task is not None and not self._stats_task.done()
+        return not busy and self.summary is not None and self.summary.ready and self.live
+
     def _schedule_stats(self) -> None:
-        """Compute the window's statistics in the background (a running one is replaced)."""
+        """Merge the rows that arrived into the window's statistics, in the background."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        if self._stats_task is not None and not self._stats_task.done():
-            self._stats_task.cancel()
-        self._stats_due = None
+        self._stats_dirty = False
         self._stats_task = loop.create_task(self._compute_stats())
 
     async def _compute_stats(self) -> None:
         start = self._span[0] if self._span[0] is not None else self._extent[0]
         end = self._span[1] if self._span[1] is not None else self._extent[1]
-        variables = [v for v in self.selected if v.table not in self._problems]
-        # A pass over every row of the window: an export's limit, not a load's.
-        deadline = self.settings.export_timeout.total_seconds()
-        found: dict[str, Stats] = {}
-        ref: dict[str, Stats] = {}
-        if start is not None and end is not None and end > start:
-            try:
-                async with asyncio.timeout(deadline), LOADS.wait(self.settings.max_loads, deadline):
-                    now = await window_stats(self.store, variables, start, end, self.settings.gap)
-                    found = {s.variable: s for s in now}
-                    if self.ref is not None:  # the golden batch's numbers beside
-                        before = await window_stats(
-                            self.store, variables, self.ref, self.ref + (end - start),
-                            self.settings.gap,
-                        )  # fmt: skip
-                        ref = {s.variable: s for s in before}
-            except Exception as exc:
-                log.warning("window statistics failed: %s", error_line(exc))
-                # Keep what is shown.
-                found, ref = dict(self.current_stats), dict(self.reference_stats)
-        # A long window's statistics change slowly: again after a thousandth of its length
-        # (a day's every 86 s, a month's every 43 min), a live hour's every 15 s.
-        span = (end - start).total_seconds() if start is not None and end is not None else 0
-        self._stats_due = time.monotonic() + max(STATS_REFRESH_S, span / 1000)
-        self._stats_found = (found, ref)  # shown by the next tick, under the document lock
+        summary = self.summary
+        if start is None or end is None or end <= start or summary is None:
+            return
+        variables = [
+            v for v in self.selected
+            if v.table not in self._problems and summary.buckets(v.key) is not None
+        ]  # fmt: skip
+        try:
+            async with asyncio.timeout(self.settings.query_timeout.total_seconds()):
+                now = await window_stats(
+                    self.store, variables, start, end, self.settings.gap, summary=summary
+                )
+        except Exception as exc:
+            log.warning("window statistics failed: %s", error_line(exc))
+            return  # keep what is shown
+        found = {**self.current_stats, **{s.variable: s for s in now}}
+        self._stats_found = (found, dict(self.reference_stats))  # shown by the next tick
         if self._on_server and self._doc is not None:
             self._doc.add_next_tick_callback(self.tick)
 
@@ -658,7 +669,8 @@ class Session(param.Parameterized):
         start, end = self.resolved_window()
         deadline = self.settings.query_timeout.total_seconds()
         return self.store.wait(
-            frames.stats(self.store, self.selected, start, end, self.settings.gap), deadline
+            frames.stats(self.store, self.selected, start, end, self.settings.gap, self.summary),
+            deadline,
         )
 
     def _wake(self) -> None:
@@ -676,6 +688,15 @@ class Session(param.Parameterized):
         self.feed.unsubscribe(self._sub)
         if self._periodic is not None:
             self._periodic.stop()
+
+
+def _summary_note(summary: Summary) -> str:
+    if summary.state == "failed":
+        return f"history summary failed ({summary.error}); wide windows are read from the database"
+    return (
+        f"summarising the history ({summary.progress:.0%}): wide windows are read from the "
+        "database meanwhile"
+    )
 
 
 def _window_of(window: str, start: datetime | None, end: datetime | None) -> TimeWindow:

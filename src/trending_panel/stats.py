@@ -6,7 +6,12 @@ By exception, the time-weighted mean is what an engineer means by "average": eac
 holds until the next row, the row before the window from the window's start, the last row to
 the window's end; an interval longer than the gap limit, and a NULL/NaN row's interval, are no
 data. ``coverage`` is the share of the window with data; ``time_outside_limits_s`` the seconds
-of data beyond the variable's alarm limits. The SQL is :meth:`Store.window_stats`.
+of data beyond the variable's alarm limits.
+
+They are made of mergeable moments (:class:`~trending_panel.reduce.Totals`): with a summary,
+whole buckets merged in memory and the rows of the at most two buckets at the window's ends
+(:meth:`Summary.totals`); without one, one pass over the window's rows, a slice at a time
+(:mod:`~trending_panel.scan`).
 """
 
 from __future__ import annotations
@@ -14,13 +19,19 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import time
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
+from . import reduce, scan
 from .store import Store
+from .summary import Summary, to_us
 from .variables import Variable
+
+#: Buckets a window is cut into when its statistics are computed without a summary (any
+#: number gives the same result; this one bounds the memory of the pass).
+BUCKETS = 1000
 
 #: The CSV's columns, exactly (scripts depend on them).
 COLUMNS = (
@@ -68,52 +79,67 @@ def _text(value: object) -> str:
     return str(value)
 
 
-#: Statistics already computed, per store, variable and window, for a few seconds: sessions
-#: that show the same live window (the same preset, ending at the same newest sample) share
-#: one query, so the database's load does not grow with the number of viewers.
-_CACHE: dict[tuple, tuple[float, dict]] = {}
-CACHE_S = 10.0
-_CACHE_SIZE = 2000
+def from_totals(var: Variable, t: reduce.Totals, start: datetime, end: datetime) -> Stats:
+    """A variable's statistics from its window's moments."""
+    n = t.samples
+    span = (end - start).total_seconds()
+    covered = t.covered_us / 1e6
+    return Stats(
+        variable=var.key,
+        unit=var.unit,
+        samples=n,
+        min=t.lo if n else None,
+        max=t.hi if n else None,
+        mean=t.total / n if n else None,
+        time_weighted_mean=t.area / covered if covered > 0 else None,
+        std=math.sqrt(max(t.m2, 0.0) / (n - 1)) if n > 1 else None,
+        coverage=covered / span if span > 0 else 0.0,
+        time_outside_limits_s=(t.below_us + t.above_us) / 1e6,
+    )
 
 
-async def _cached(store: Store, var: Variable, start: datetime, end: datetime, gap: timedelta):
-    key = (id(store), var, start, end, gap)
-    now = time.monotonic()
-    hit = _CACHE.get(key)
-    if hit is not None and now - hit[0] < CACHE_S:
-        return hit[1]
-    found = await store.window_stats(var, start, end, gap)
-    if len(_CACHE) >= _CACHE_SIZE:
-        for old in sorted(_CACHE, key=lambda k: _CACHE[k][0])[: _CACHE_SIZE // 2]:
-            del _CACHE[old]
-    _CACHE[key] = (now, found)
-    return found
+async def scan_totals(
+    store: Store, var: Variable, start: datetime, end: datetime, gap: timedelta, **options
+) -> reduce.Totals:
+    """The moments of ``var`` over ``[start, end]`` from one pass over its rows (no summary).
+    ``options`` go to :func:`~trending_panel.scan.read_buckets` (``slot``)."""
+    s_us, e_us = to_us(start), to_us(end)
+    width = max(1, -(-(e_us - s_us + 1) // BUCKETS))
+    gap_us = gap // timedelta(microseconds=1)
+    buckets, before = await scan.read_buckets(
+        store, var, start, end, s_us, width, gap_us, **options
+    )
+    return reduce.window_totals(buckets, _us_row(before), s_us, e_us, gap_us, var.limits)
+
+
+def _us_row(row) -> tuple[int, float] | None:
+    if row is None:
+        return None
+    return to_us(row[0]), math.nan if row[1] is None else float(row[1])
 
 
 async def window_stats(
-    store: Store, variables: Sequence[Variable], start: datetime, end: datetime, gap: timedelta
+    store: Store,
+    variables: Sequence[Variable],
+    start: datetime,
+    end: datetime,
+    gap: timedelta,
+    *,
+    summary: Summary | None = None,
+    **options,
 ) -> list[Stats]:
-    """The statistics of each variable over ``[start, end]`` (the variables concurrently;
-    the same window asked again within :data:`CACHE_S` is answered from memory)."""
-    span = (end - start).total_seconds()
-    found = await asyncio.gather(*(_cached(store, v, start, end, gap) for v in variables))
-    out = []
-    for var, s in zip(variables, found, strict=True):
-        out.append(
-            Stats(
-                variable=var.key,
-                unit=var.unit,
-                samples=int(s["samples"] or 0),
-                min=s["min"],
-                max=s["max"],
-                mean=s["mean"],
-                time_weighted_mean=s["time_weighted_mean"],
-                std=s["std"],
-                coverage=float(s["covered_s"] or 0.0) / span if span > 0 else 0.0,
-                time_outside_limits_s=float(s["outside_s"] or 0.0),
-            )
-        )
-    return out
+    """The statistics of each variable over ``[start, end]`` (the variables concurrently):
+    from ``summary`` where it is ready and holds the variable, else from one pass over the
+    window's rows."""
+
+    async def one(var: Variable) -> Stats:
+        if summary is not None and summary.ready and summary.buckets(var.key) is not None:
+            found = await summary.totals(var, start, end)
+        else:
+            found = await scan_totals(store, var, start, end, gap, **options)
+        return from_totals(var, found, start, end)
+
+    return list(await asyncio.gather(*(one(v) for v in variables)))
 
 
 def to_csv(stats: Sequence[Stats]) -> str:

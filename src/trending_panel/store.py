@@ -395,15 +395,36 @@ class Store:
         )
         return {var.key: s for var, s in zip(variables, series, strict=True)}
 
+    @_on_db_loop
+    async def series(
+        self,
+        var: Variable,
+        start: datetime | None,
+        end: datetime | None,
+        *,
+        limit: int,
+        carry_in: bool = False,
+    ) -> Series:
+        """The rows of ``var`` in ``[start, end]``, at most ``limit`` of them (more raise
+        :class:`TooManyRows`); with ``carry_in``, also the last row before ``start``."""
+        return await self._window_one(var, start, end, carry_in, limit)
+
     async def _window_one(
-        self, var: Variable, start: datetime | None, end: datetime | None, carry_in: bool
+        self,
+        var: Variable,
+        start: datetime | None,
+        end: datetime | None,
+        carry_in: bool,
+        limit: int | None = None,
     ) -> Series:
         async with self.connection() as conn:
-            series = await read_series(conn, var, start, end, self.settings.max_rows)
+            limit = limit if limit is not None else self.settings.max_rows
+            series = await read_series(conn, var, start, end, limit)
             if carry_in and start is not None:
                 cur = await conn.execute(
                     sql.SQL(
-                        "SELECT time, value FROM {} WHERE time < %s ORDER BY time DESC LIMIT 1"
+                        "SELECT time, value FROM {} WHERE time < %s"
+                        " ORDER BY time DESC, value DESC LIMIT 1"
                     ).format(_table(var)),
                     (start,),
                 )
@@ -533,63 +554,6 @@ class Store:
             lane,
         )
         return {variables[k].key: (n, first, last) for k, n, first, last in rows if n}
-
-    @_on_db_loop
-    async def window_stats(
-        self, var: Variable, start: datetime, end: datetime, gap: timedelta
-    ) -> dict[str, float | int | None]:
-        """Statistics of ``var`` over ``[start, end]``, over every row (one pass in SQL).
-
-        Rows are taken in ``(time, value)`` order, as the plots draw them. A row's value holds
-        until the next row; the last row before ``start`` holds from ``start``; the last row
-        holds to ``end``. An interval longer than ``gap``, and the interval of a NULL, NaN or
-        infinite value, is no data. Returns ``samples`` (rows in the window with a finite
-        value), their ``min``, ``max``, ``mean`` and ``std`` (sample standard deviation),
-        ``time_weighted_mean`` and ``covered_s`` (seconds with data) over the data intervals,
-        and ``outside_s``: seconds of data beyond the variable's limits.
-        """
-        finite = "value IS NOT NULL AND value <> 'NaN' AND abs(value) <> 'Infinity'"
-        query = sql.SQL(
-            "WITH r AS ("
-            " (SELECT time, value FROM {t} WHERE time < %(start)s"
-            "  ORDER BY time DESC, value DESC LIMIT 1)"
-            " UNION ALL SELECT time, value FROM {t} WHERE time >= %(start)s AND time <= %(end)s"
-            "), s AS ("
-            " SELECT value, time >= %(start)s AS inside, " + finite + " AS finite,"
-            "  extract(epoch FROM lead(time, 1, %(end)s) OVER w - time) AS full_s,"
-            "  extract(epoch FROM lead(time, 1, %(end)s) OVER w - greatest(time, %(start)s))"
-            "   AS held_s"
-            " FROM r WINDOW w AS (ORDER BY time, value)"
-            "), d AS (SELECT *, finite AND full_s <= %(gap)s AS data FROM s)"
-            " SELECT count(*) FILTER (WHERE inside AND finite),"
-            "  min(value) FILTER (WHERE inside AND finite),"
-            "  max(value) FILTER (WHERE inside AND finite),"
-            "  avg(value) FILTER (WHERE inside AND finite),"
-            "  stddev_samp(value) FILTER (WHERE inside AND finite),"
-            "  sum(value * held_s) FILTER (WHERE data)"
-            "   / nullif(sum(held_s) FILTER (WHERE data), 0),"
-            "  coalesce(sum(held_s) FILTER (WHERE data), 0),"
-            "  coalesce(sum(held_s) FILTER (WHERE data AND (value < %(low)s OR value > %(high)s)),"
-            "   0)"
-            " FROM d"
-        ).format(t=_table(var))
-        params = {
-            "start": start,
-            "end": end,
-            "gap": gap.total_seconds(),
-            "low": var.low if var.low is not None else -math.inf,
-            "high": var.high if var.high is not None else math.inf,
-        }
-        async with self.connection() as conn, conn.transaction():
-            # One pass over the window's rows: a long window is like an export, not a load.
-            await self._allow_long(conn)
-            cur = await conn.execute(query, params)
-            row = await cur.fetchone()
-        assert row is not None
-        names = ("samples", "min", "max", "mean", "std", "time_weighted_mean", "covered_s",
-                 "outside_s")  # fmt: skip
-        return {n: (None if v is None else (int(v) if n == "samples" else float(v)))
-                for n, v in zip(names, row, strict=True)}  # fmt: skip
 
     # -- change detection (see convergence.py) ----------------------------------------------
 

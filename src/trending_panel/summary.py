@@ -1,15 +1,21 @@
-"""The per-process summary: every variable's whole history as M4 buckets, in memory.
+"""The per-process summary: every variable's whole history as buckets (M4 and moments), in
+memory, and what windows and statistics are answered from it.
 
-Built in the background when the server starts (the history is read once, a day at a time,
-with the read-only role), then kept up to date from the live feed: a row newer than
-everything held merges into its bucket; a row at or before the newest held time (late, or a
-duplicate) makes its bucket be read again from the database, so the summary always equals the
-same reduction of the rows in the database. Wide windows are answered from here in
-milliseconds; narrow ones go to the database through the ``time`` index.
+Built in the background when the server starts (each variable's history read once, a slice at
+a time, at background priority: a page's own reads go first), then kept up to date from the
+live feed: a row newer than everything held merges into its bucket; a row at or before the
+newest held time (late, or a duplicate) makes its bucket be read again from the database, so
+the summary always equals the same reduction of the rows in the database. Wide windows are
+drawn from here in milliseconds; narrow ones go to the database through the ``time`` index.
+
+A window's statistics are whole buckets merged in memory, plus the rows of the at most two
+buckets cut by the window's ends: the newest bucket's rows are held here as the feed brings
+them, older ones are read once (a bucket of rows) and kept for a while. A live window's
+statistics therefore follow the feed without a query.
 
 Memory grows with the span of history, not with the row rate or the number of viewers:
-96 bytes per variable per bucket (twelve 8-byte columns, see
-:class:`~trending_panel.reduce.Buckets`); with the default one-minute buckets 4.1 MB per
+168 bytes per variable per bucket (twenty-one 8-byte columns, see
+:class:`~trending_panel.reduce.Buckets`); with the default one-minute buckets 7.3 MB per
 variable per 30 days.
 """
 
@@ -17,22 +23,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
+from dataclasses import fields
 from datetime import datetime, timedelta
 
 import numpy as np
 import param
 
-from . import reduce
+from . import reduce, scan
 from .background import Background
 from .feed import Batch, Change, LiveFeed, Subscription
+from .limits import BACKGROUND, LOADS
 from .settings import Settings
-from .store import Row, error_line
+from .store import Row, Series, error_line
 from .variables import Variable
 
 log = logging.getLogger(__name__)
 
 _EPOCH = datetime(1970, 1, 1)
 _US = timedelta(microseconds=1)
+#: Buckets of rows kept for the ends of windows (a bucket of 1 Hz rows is about 1 KB).
+ROWS_KEPT = 512
+#: Merged whole-bucket spans and window totals kept (shared by the pages of one window).
+TOTALS_KEPT = 256
 
 
 def to_us(t: datetime) -> int:
@@ -44,8 +57,45 @@ def from_us(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=int(us))
 
 
+class History:
+    """A variable's buckets in arrays with room to grow at the end: a live row merges into
+    the last bucket, or appends one, without copying the history."""
+
+    def __init__(self, buckets: reduce.Buckets) -> None:
+        self._b = buckets
+        self.size = len(buckets)
+
+    @property
+    def buckets(self) -> reduce.Buckets:
+        """The buckets held (views, not copies)."""
+        return self._b.take(slice(0, self.size))
+
+    def splice(self, lo: int, hi: int, new: reduce.Buckets) -> None:
+        """Buckets at positions ``lo``..``hi - 1`` become ``new``."""
+        if hi == self.size and lo + len(new) <= len(self._b):  # at the end: in place
+            for f in fields(reduce.Buckets):
+                getattr(self._b, f.name)[lo : lo + len(new)] = getattr(new, f.name)
+            self.size = lo + len(new)
+            return
+        held = self.buckets
+        merged = reduce.Buckets.concat([held.take(slice(0, lo)), new, held.take(slice(hi, None))])
+        room = max(len(merged), 16) * 5 // 4  # a quarter spare: appends stay cheap
+        self._b = reduce.Buckets.concat([merged, _blank(merged, room - len(merged))])
+        self.size = len(merged)
+
+    @property
+    def nbytes(self) -> int:
+        return self._b.nbytes
+
+
+def _blank(like: reduce.Buckets, n: int) -> reduce.Buckets:
+    return reduce.Buckets(
+        **{f.name: np.zeros(n, dtype=getattr(like, f.name).dtype) for f in fields(like)}
+    )
+
+
 class Summary(Background, param.Parameterized):
-    """M4 buckets of a fixed width over each variable's whole history (one per process)."""
+    """Buckets of a fixed width over each variable's whole history (one per process)."""
 
     state = param.Selector(
         default="idle",
@@ -55,6 +105,10 @@ class Summary(Background, param.Parameterized):
     progress = param.Number(default=0.0, bounds=(0, 1), doc="Share of history read so far.")
     error = param.String(default="", doc="Why the last build or refresh failed.")
     refreshes = param.Integer(default=0, doc="Buckets read again for late rows (for tests).")
+    build_s = param.Number(default=None, allow_None=True, doc="Seconds the last build took.")
+    rows_read = param.Integer(
+        default=0, doc="Rows read from the database for the ends of windows (for tests)."
+    )
 
     def __init__(self, feed: LiveFeed, settings: Settings, **params: object) -> None:
         super().__init__(**params)
@@ -63,9 +117,20 @@ class Summary(Background, param.Parameterized):
         self.settings = settings
         self.bucket_us = settings.summary_bucket // _US
         self.gap_us = settings.gap // _US
-        self._data: dict[str, reduce.Buckets] = {}
+        self._data: dict[str, History] = {}
+        #: Rows of each variable's newest bucket: (its index, the rows in time order).
+        self._live: dict[str, tuple[int, list[Row]]] = {}
+        #: Rows of older buckets read for the ends of windows, least recently used first.
+        self._rows: OrderedDict[tuple[str, int], list[Row]] = OrderedDict()
+        #: Per variable, bumped whenever buckets behind the newest change (late rows).
+        self._epoch: dict[str, int] = {}
+        self._spans: OrderedDict[tuple, reduce.Buckets] = OrderedDict()
+        self._totals: OrderedDict[tuple, reduce.Totals] = OrderedDict()
         self._sub: Subscription | None = None
         self._ready = asyncio.Event()
+        self._stale: list[tuple[str, Row]] = []
+        self._changed: list[Change] = []
+        self._kick = asyncio.Event()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -73,9 +138,11 @@ class Summary(Background, param.Parameterized):
 
     def _starting(self) -> None:
         self._ready = asyncio.Event()
+        self._kick = asyncio.Event()
 
     def _stopped(self) -> None:
         if self._sub is not None:
+            self._sub.wake = None
             self.feed.unsubscribe(self._sub)
             self._sub = None
 
@@ -86,6 +153,10 @@ class Summary(Background, param.Parameterized):
         except TimeoutError:
             return False
         return True
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "ready"
 
     async def _run(self) -> None:
         # Subscribe first: rows written while history is read are then not missed.
@@ -102,130 +173,182 @@ class Summary(Background, param.Parameterized):
                 log.warning("summary build failed (%s); retrying", error_line(exc))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
-        interval = self.settings.poll_interval.total_seconds()
-        pending: Batch = {}
-        changed: list[Change] = []
+        # From now on new rows merge as soon as the feed hands them out, before any page
+        # streams them (the feed wakes its subscribers in order, and this one came first).
+        self._sub.wake = self._take_batches
+        self._take_batches()
         while True:
-            await asyncio.sleep(interval)
-            for key, rows in self._sub.drain().items():
-                pending.setdefault(key, []).extend(rows)
-            changed.extend(self._sub.drain_changes())
-            if not pending and not changed:
-                continue
+            await self._kick.wait()
+            self._kick.clear()
             try:
                 async with asyncio.timeout(2 * self.settings.query_timeout.total_seconds()):
-                    await self.apply(pending)
-                pending = {}
-                while changed:  # updated or deleted rows the feed saw vanish: read again
-                    change = changed[0]
-                    if change.key in self._data:
-                        await self.refresh_range(
-                            change.key,
-                            to_us(change.start) // self.bucket_us,
-                            to_us(change.end) // self.bucket_us,
-                        )
-                    changed.pop(0)
+                    await self._catch_up()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # keep the rows and try again on the next round
+            except Exception as exc:  # keep what is pending and try again shortly
                 self.error = error_line(exc)
                 log.warning("summary update failed (%s); retrying", self.error)
+                await asyncio.sleep(self.settings.poll_interval.total_seconds())
+                self._kick.set()
+
+    def _take_batches(self) -> None:
+        """Merge the feed's new rows now; late ones and changed spans are read again by the
+        background task."""
+        if self._sub is None:
+            return
+        for key, rows in self._sub.drain().items():
+            self._stale.extend((key, r) for r in self._merge_fresh(key, rows))
+        self._changed.extend(self._sub.drain_changes())
+        if self._stale or self._changed:
+            self._kick.set()
+
+    async def _catch_up(self) -> None:
+        while self._stale:
+            key, row = self._stale[0]
+            index = to_us(row[0]) // self.bucket_us
+            if key in self._data:
+                await self.refresh_range(key, index, index)
+            # one read per bucket: drop the others of the same bucket
+            self._stale = [
+                (k, r)
+                for k, r in self._stale
+                if not (k == key and to_us(r[0]) // self.bucket_us == index)
+            ]
+        while self._changed:  # updated or deleted rows the feed saw vanish: read again
+            change = self._changed[0]
+            if change.key in self._data:
+                await self.refresh_range(
+                    change.key,
+                    to_us(change.start) // self.bucket_us,
+                    to_us(change.end) // self.bucket_us,
+                )
+            self._changed.pop(0)
 
     # -- building -------------------------------------------------------------------------
 
     async def build(self) -> None:
-        """Read every variable's history, a day at a time, into buckets."""
+        """Read every variable's history, a slice at a time, into buckets."""
+        started = asyncio.get_running_loop().time()
         self.param.update(state="building", progress=0.0, error="")
         problems = await self.store.problems(self.settings.variables)
         variables = [v for v in self.settings.variables if v not in problems]
         spans = {v.key: await self.store.span(v) for v in variables}
-        chunk = self.bucket_us * max(1, -(-86_400_000_000 // self.bucket_us))
-        plan: list[tuple[Variable, int, int, datetime]] = []
-        for var in variables:
+        done: dict[str, float] = {}
+
+        def progress(key: str, share: float) -> None:
+            done[key] = share
+            self.progress = min(1.0, sum(done.values()) / max(len(variables), 1))
+
+        async def one(var: Variable) -> tuple[str, reduce.Buckets, tuple[int, list[Row]] | None]:
             span = spans[var.key]
             if span is None:
-                continue
-            first, last = to_us(span[0]), to_us(span[1])
-            for c0 in range(first // chunk * chunk, last + 1, chunk):
-                plan.append((var, c0, c0 + chunk, span[1]))
-        data: dict[str, list[reduce.Buckets]] = {v.key: [] for v in variables}
-        done = 0
-
-        async def read(var: Variable, c0: int, c1: int, last: datetime) -> reduce.Buckets:
-            nonlocal done
+                return var.key, reduce.Buckets.empty(), None
             # Up to the newest row seen at the start: later rows come from the feed.
-            end = min(from_us(c1) - _US, last)
-            async with asyncio.timeout(self.settings.query_timeout.total_seconds()):
-                series = (await self.store.window([var], from_us(c0), end))[var.key]
-            buckets = await asyncio.to_thread(self._aggregate, series)
-            done += 1
-            self.progress = done / len(plan)
-            return buckets
+            buckets, _ = await scan.read_buckets(
+                self.store, var, span[0], span[1], 0, self.bucket_us, self.gap_us,
+                slot=self._slot, progress=lambda share: progress(var.key, share),
+            )  # fmt: skip
+            live = None
+            if len(buckets):
+                index = int(buckets.index[-1])
+                rows = await self._read_rows(var, index, until=span[1])
+                live = (index, rows)
+            return var.key, buckets, live
 
-        # Two chunks at a time: the database works on one while numpy reduces the other, and
-        # the feed keeps a pooled connection for itself.
+        # Two variables at a time: the database reads for one while numpy reduces the other,
+        # and the feed and the pages keep connections of their own.
         lanes = asyncio.Semaphore(2)
 
-        async def lane(item: tuple[Variable, int, int, datetime]) -> reduce.Buckets:
+        async def lane(var: Variable):
             async with lanes:
-                return await read(*item)
+                return await one(var)
 
-        for item, buckets in zip(
-            plan, await asyncio.gather(*(lane(item) for item in plan)), strict=True
-        ):
-            data[item[0].key].append(buckets)
-        self._data = {key: reduce.Buckets.concat(parts) for key, parts in data.items()}
+        results = await asyncio.gather(*(lane(v) for v in variables))
+        self._data = {key: History(b) for key, b, _ in results}
+        self._live = {key: live for key, _, live in results if live is not None}
+        self._epoch = {key: self._epoch.get(key, 0) + 1 for key in self._data}
+        self._rows.clear()
+        self._spans.clear()
+        self._totals.clear()
+        self.build_s = asyncio.get_running_loop().time() - started
         self.param.update(state="ready", progress=1.0)
         self._ready.set()
         log.info(
-            "summary ready: %d buckets of %s, %.1f MB",
-            sum(len(b) for b in self._data.values()),
+            "summary ready in %.1f s: %d buckets of %s, %.1f MB",
+            self.build_s,
+            sum(h.size for h in self._data.values()),
             self.settings.summary_bucket,
             self.nbytes / 1e6,
         )
 
-    def _aggregate(self, series) -> reduce.Buckets:
-        return reduce.aggregate(
-            series.times.view("int64"), series.values, 0, self.bucket_us, self.gap_us
-        )
+    def _slot(self):
+        """The summary's reads wait behind every page's (background priority)."""
+        return LOADS.wait(self.settings.max_loads, None, kind=BACKGROUND)
 
     @property
     def nbytes(self) -> int:
-        return sum(b.nbytes for b in self._data.values())
+        return sum(h.nbytes for h in self._data.values())
 
     def buckets(self, key: str) -> reduce.Buckets | None:
         """The buckets held for ``key`` (None if the variable is not summarised)."""
-        return self._data.get(key)
+        held = self._data.get(key)
+        return held.buckets if held is not None else None
+
+    def newest(self, key: str) -> int | None:
+        """The newest row time held for ``key`` (µs), or None."""
+        held = self._data.get(key)
+        if held is None or not held.size:
+            return None
+        return int(held.buckets.last_t[-1])
 
     # -- following the feed -----------------------------------------------------------------
 
     async def apply(self, batch: Batch) -> None:
         """Merge new rows; read again every bucket that a late or duplicate row touches."""
         for key, rows in batch.items():
-            held = self._data.get(key)
-            if held is None or not rows:
-                continue
-            newest = int(held.last_t[-1]) if len(held) else reduce.NONE
-            fresh = sorted((r for r in rows if to_us(r[0]) > newest), key=lambda r: r[0])
-            stale = {to_us(r[0]) // self.bucket_us for r in rows if to_us(r[0]) <= newest}
-            if fresh:
-                self._append(key, fresh)
-            for index in sorted(stale):
+            stale = self._merge_fresh(key, rows)
+            for index in sorted({to_us(r[0]) // self.bucket_us for r in stale}):
                 await self.refresh_range(key, index, index)
 
+    def _merge_fresh(self, key: str, rows: list[Row]) -> list[Row]:
+        """Merge the rows newer than everything held for ``key``; return the others."""
+        held = self._data.get(key)
+        if held is None or not rows:
+            return []
+        newest = self.newest(key)
+        newest = reduce.NONE if newest is None else newest
+        fresh = sorted(
+            (r for r in rows if to_us(r[0]) > newest), key=lambda r: (r[0], _order(r[1]))
+        )
+        if fresh:
+            self._append(key, fresh)
+        return [r for r in rows if to_us(r[0]) <= newest]
+
     def _append(self, key: str, rows: list[Row]) -> None:
-        times = np.array([to_us(r[0]) for r in rows], dtype="int64")
-        values = np.array([np.nan if r[1] is None else r[1] for r in rows], dtype="float64")
-        new = reduce.aggregate(times, values, 0, self.bucket_us, self.gap_us)
+        var = self.settings.by_key[key]
+        series = Series.from_rows(rows)
+        times = series.times.view("int64")
+        new = reduce.aggregate(times, series.values, 0, self.bucket_us, self.gap_us, var.limits)
         held = self._data[key]
-        if len(held) and held.index[-1] == new.index[0]:
-            merged = reduce.Buckets.concat([held.take(slice(-1, None)), new.take(slice(0, 1))])
-            head = reduce.regroup(merged, merged.index, self.gap_us)
-            self._data[key] = reduce.Buckets.concat(
-                [held.take(slice(0, -1)), head, new.take(slice(1, None))]
+        if held.size and int(held.buckets.index[-1]) == int(new.index[0]):
+            last = held.buckets.take(slice(-1, None))
+            head = reduce.merge_same(
+                reduce.Buckets.concat([last, new.take(slice(0, 1))]), self.gap_us, var.limits
             )
+            held.splice(held.size - 1, held.size, reduce.Buckets.concat([head, new.take(
+                slice(1, None))]))  # fmt: skip
         else:
-            self._data[key] = reduce.Buckets.concat([held, new])
+            held.splice(held.size, held.size, new)
+        # The newest bucket's rows, for the ends of live windows; a finished one is kept.
+        index, kept = self._live.get(key, (None, []))
+        for row in rows:
+            at = to_us(row[0]) // self.bucket_us
+            if at != index:
+                if index is not None:
+                    self._keep_rows(key, index, kept)
+                index, kept = at, []
+            kept.append(row)
+        self._live[key] = (index, kept)  # type: ignore[assignment]
 
     async def refresh_range(self, key: str, first: int, last: int) -> tuple[datetime, datetime]:
         """Read buckets ``first``..``last`` (inclusive) of ``key`` again from the database and
@@ -233,14 +356,20 @@ class Summary(Background, param.Parameterized):
         var = self.settings.by_key[key]
         start = from_us(first * self.bucket_us)
         end = from_us((last + 1) * self.bucket_us) - _US
-        series = (await self.store.window([var], start, end))[key]
-        fresh = self._aggregate(series)
-        held = self._data[key]
-        lo = int(np.searchsorted(held.index, first, side="left"))
-        hi = int(np.searchsorted(held.index, last, side="right"))
-        self._data[key] = reduce.Buckets.concat(
-            [held.take(slice(0, lo)), fresh, held.take(slice(hi, None))]
+        fresh, _ = await scan.read_buckets(
+            self.store, var, start, end, 0, self.bucket_us, self.gap_us, slot=self._slot
         )
+        held = self._data[key]
+        index = held.buckets.index
+        lo = int(np.searchsorted(index, first, side="left"))
+        hi = int(np.searchsorted(index, last, side="right"))
+        held.splice(lo, hi, fresh)
+        self._epoch[key] = self._epoch.get(key, 0) + 1
+        for k in [k for k in self._rows if k[0] == key and first <= k[1] <= last]:
+            del self._rows[k]
+        live = self._live.get(key)
+        if live is not None and first <= live[0] <= last:
+            self._live[key] = (live[0], await self._read_rows(var, live[0]))
         self.refreshes += 1
         return start, end
 
@@ -250,13 +379,13 @@ class Summary(Background, param.Parameterized):
         """True when ``key`` can be drawn from here at ``column_us`` per pixel column: the
         summary is ready and its buckets are at most a quarter of a column (so a bucket's
         placement errs by under a quarter pixel)."""
-        return self.state == "ready" and key in self._data and column_us >= 4 * self.bucket_us
+        return self.ready and key in self._data and column_us >= 4 * self.bucket_us
 
     def window(
         self, key: str, start: datetime, end: datetime, columns: int
     ) -> tuple[reduce.Points, Row | None]:
         """The window's M4 points at ``columns`` pixel columns, and the row before it."""
-        held = self._data[key]
+        held = self._data[key].buckets
         start_us, end_us = to_us(start), to_us(end)
         lo = int(np.searchsorted(held.index, start_us // self.bucket_us, side="left"))
         hi = int(np.searchsorted(held.index, end_us // self.bucket_us, side="right"))
@@ -269,6 +398,162 @@ class Summary(Background, param.Parameterized):
             held.take(slice(lo, hi)), self.bucket_us, start_us, column_us, columns, self.gap_us
         )
         return reduce.points(merged, self.gap_us), before
+
+    async def totals(self, var: Variable, start: datetime, end: datetime) -> reduce.Totals:
+        """The moments of ``var`` over ``[start, end]``: whole buckets merged in memory, the
+        rows of the at most two buckets cut by its ends (held, kept, or read once), and the
+        row before it. Equal to the same definitions over every row of the window."""
+        key = var.key
+        W = self.bucket_us
+        s_us, e_us = to_us(start), to_us(end)
+        newest = self.newest(key)
+        held = self._data[key].buckets
+        last_index = int(held.index[-1]) if len(held) else None
+        cacheable = newest is not None and e_us <= newest
+        memo = (key, s_us, e_us, self._epoch.get(key, 0))
+        if cacheable and (hit := self._totals.get(memo)) is not None:
+            self._totals.move_to_end(memo)
+            return hit
+        first_cut = s_us // W  # the bucket the start falls in (its rows before it: not ours)
+        b0 = -(-s_us // W)  # the first bucket wholly inside
+        b1 = (e_us + 1) // W  # whole buckets end before this one
+        if last_index is not None:
+            b1 = min(b1, last_index)  # the newest bucket is never taken whole
+        parts: list[reduce.Buckets] = []
+        if b0 < b1:
+            head, before = await self._rows_between(var, first_cut, s_us, b0 * W - 1)
+            parts += [_row_buckets(head), self._whole(key, b0, b1, var)]
+            tail, _ = await self._rows_between(var, b1, b1 * W, e_us)
+            parts.append(_row_buckets(tail))
+        else:  # no whole bucket: the rows of the (at most two) buckets it touches
+            rows, before = await self._rows_between(var, first_cut, s_us, e_us)
+            parts.append(_row_buckets(rows))
+        if before is None:
+            before = self._row_before(key, first_cut)
+        found = reduce.window_totals(
+            reduce.Buckets.concat(parts), before, s_us, e_us, self.gap_us, var.limits
+        )
+        if cacheable:
+            self._totals[memo] = found
+            while len(self._totals) > TOTALS_KEPT:
+                self._totals.popitem(last=False)
+        return found
+
+    def _whole(self, key: str, b0: int, b1: int, var: Variable) -> reduce.Buckets:
+        """Buckets ``b0``..``b1 - 1`` merged into one (kept: live windows ask again)."""
+        memo = (key, b0, b1, self._epoch.get(key, 0))
+        hit = self._spans.get(memo)
+        if hit is not None:
+            self._spans.move_to_end(memo)
+            return hit
+        held = self._data[key].buckets
+        lo = int(np.searchsorted(held.index, b0, side="left"))
+        hi = int(np.searchsorted(held.index, b1, side="left"))
+        part = held.take(slice(lo, hi))
+        merged = (
+            reduce.regroup(part, np.zeros(len(part), dtype="int64"), self.gap_us, var.limits)
+            if len(part)
+            else part
+        )
+        self._spans[memo] = merged
+        while len(self._spans) > TOTALS_KEPT:
+            self._spans.popitem(last=False)
+        return merged
+
+    def _row_before(self, key: str, index: int) -> tuple[int, float] | None:
+        """The last row of the newest bucket before bucket ``index``, as (µs, value)."""
+        held = self._data[key].buckets
+        pos = int(np.searchsorted(held.index, index, side="left"))
+        if pos == 0:
+            return None
+        return int(held.last_t[pos - 1]), float(held.last_v[pos - 1])
+
+    async def _rows_between(
+        self, var: Variable, first: int, s_us: int, e_us: int
+    ) -> tuple[list[Row], tuple[int, float] | None]:
+        """Rows with ``s_us <= time <= e_us`` from bucket ``first`` on (at most two buckets
+        apart), and the last row of bucket ``first`` before ``s_us``."""
+        out: list[Row] = []
+        before: tuple[int, float] | None = None
+        if e_us < s_us:
+            return out, before
+        W = self.bucket_us
+        newest = self.newest(var.key)
+        for index in range(first, e_us // W + 1):
+            if newest is not None and index * W > newest:
+                # Beyond everything held (rows of a clock set wrong, or not yet polled).
+                tail = await self.store.series(
+                    var, from_us(index * W), from_us(e_us), limit=self.settings.max_rows
+                )
+                self.rows_read += len(tail)
+                out.extend(_rows_of(tail))
+                break
+            for row in await self._bucket_rows(var, index):
+                t = to_us(row[0])
+                if t < s_us:
+                    before = (t, np.nan if row[1] is None else row[1])
+                elif t <= e_us:
+                    out.append(row)
+        return out, before
+
+    async def _bucket_rows(self, var: Variable, index: int) -> list[Row]:
+        """Every row of bucket ``index`` in time order: held (the newest bucket), kept, or
+        read (and kept)."""
+        key = var.key
+        live = self._live.get(key)
+        if live is not None and live[0] == index:
+            return live[1]
+        hit = self._rows.get((key, index))
+        if hit is not None:
+            self._rows.move_to_end((key, index))
+            return hit
+        held = self._data[key].buckets
+        pos = int(np.searchsorted(held.index, index, side="left"))
+        if pos >= len(held) or int(held.index[pos]) != index:
+            rows: list[Row] = []  # an empty bucket: nothing to read
+        else:
+            rows = await self._read_rows(var, index)
+        self._keep_rows(key, index, rows)
+        return rows
+
+    async def _read_rows(self, var: Variable, index: int, until: datetime | None = None):
+        end = from_us((index + 1) * self.bucket_us) - _US
+        series = await self.store.series(
+            var, from_us(index * self.bucket_us), min(end, until) if until else end,
+            limit=self.settings.max_rows,
+        )  # fmt: skip
+        self.rows_read += len(series)
+        return _rows_of(series)
+
+    def _keep_rows(self, key: str, index: int, rows: list[Row]) -> None:
+        self._rows[(key, index)] = rows
+        self._rows.move_to_end((key, index))
+        while len(self._rows) > ROWS_KEPT:
+            self._rows.popitem(last=False)
+
+
+def _order(value: float | None) -> tuple[int, float]:
+    """PostgreSQL's order of values: numbers, then NaN, then NULL."""
+    if value is None:
+        return (2, 0.0)
+    if value != value:
+        return (1, 0.0)
+    return (0, value)
+
+
+def _rows_of(series: Series) -> list[Row]:
+    values = series.values
+    return [
+        (from_us(t), None if np.isnan(v) else float(v))
+        for t, v in zip(series.times.view("int64").tolist(), values.tolist(), strict=True)
+    ]
+
+
+def _row_buckets(rows: list[Row]) -> reduce.Buckets:
+    if not rows:
+        return reduce.Buckets.empty()
+    series = Series.from_rows(rows)
+    return reduce.Buckets.of_rows(series.times.view("int64"), series.values)
 
 
 # -- the process-wide instance ----------------------------------------------------------------

@@ -6,6 +6,7 @@ These are the spec's four, used unless ``TRENDING_CONFIG`` names a file of other
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -28,6 +29,13 @@ class Variable:
     def title(self) -> str:
         """Name with unit, e.g. ``Temperature (°C)``."""
         return f"{self.label} ({self.unit})" if self.unit else self.label
+
+    @property
+    def limits(self) -> tuple[float, float]:
+        """(low, high), infinite where there is no limit: what time beyond limits counts."""
+        low = self.low if self.low is not None else -math.inf
+        high = self.high if self.high is not None else math.inf
+        return low, high
 
     @property
     def csv_header(self) -> str:

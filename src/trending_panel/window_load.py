@@ -7,13 +7,14 @@ next tick, under the document lock; nothing here touches a Bokeh model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from . import resolution
 from .feed import LiveFeed
 from .resolution import Drawn
 from .settings import Settings
+from .stats import Stats, from_totals
 from .summary import Summary
 from .timewindow import TimeWindow
 from .variables import Variable
@@ -39,6 +40,27 @@ class Loaded:
     ref_shift: timedelta = timedelta(0)
     attached: bool = True  #: reaches the live edge: streamed rows continue it
     width: int = DEFAULT_WIDTH
+    #: The shown variables by key (for their statistics).
+    variables: dict[str, Variable] = field(default_factory=dict)
+
+    def stats(self) -> tuple[dict[str, Stats], dict[str, Stats]]:
+        """The window's statistics per variable key, and the reference period's (when they
+        came with the load: a zoom brings none)."""
+        start, end = self.extent
+        found: dict[str, Stats] = {}
+        ref: dict[str, Stats] = {}
+        if start is None or end is None or self.zoomed:
+            return found, ref
+        for key, drawn in self.drawn.items():
+            if drawn.totals is not None:
+                found[key] = from_totals(self.variables[key], drawn.totals, start, end)
+        for key, drawn in (self.reference or {}).items():
+            if drawn.totals is not None:
+                ref_start = start - self.ref_shift
+                ref[key] = from_totals(
+                    self.variables[key], drawn.totals, ref_start, ref_start + (end - start)
+                )
+        return found, ref
 
     def notes(self, variables: tuple[Variable, ...]) -> list[str]:
         """What the user should know about how the window is drawn."""
@@ -113,6 +135,7 @@ class WindowReader:
             self.settings,
             # Only a trace that streamed rows continue needs the rows they may repeat.
             tail=self.settings.lookback if attached else timedelta(0),
+            with_totals=req.zoom is None,  # the window's statistics, from the same pass
         )
         reference, ref_shift = None, timedelta(0)
         if req.ref is not None and req.zoom is None and first is not None and last is not None:
@@ -120,7 +143,7 @@ class WindowReader:
             ref_shift = first - req.ref
             reference, _, _ = await resolution.read(
                 self.store, self.summary, selected, req.ref, req.ref + (last - first),
-                req.width, self.settings,
+                req.width, self.settings, with_totals=True,
             )  # fmt: skip
         return Loaded(
             req.generation,
@@ -134,4 +157,5 @@ class WindowReader:
             width=req.width,
             reference=reference,
             ref_shift=ref_shift,
+            variables={v.key: v for v in selected},
         )
