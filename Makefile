@@ -45,10 +45,10 @@ screenshot: $(STAMP) browser
 	$(BIN)/python -m trending_panel.screenshot docs
 
 bench: $(STAMP) browser
-	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python -m benchmarks.bench
 
 soak: $(STAMP) browser
-	$(BIN)/python benchmarks/soak.py
+	$(BIN)/python -m benchmarks.soak
 
 # Pinned, hashed runtime requirements for the Docker image (two builds a month apart agree).
 lock: $(STAMP)

@@ -10,20 +10,14 @@ times on a shared machine.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import platform
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -34,6 +28,16 @@ import psycopg
 from psycopg import sql
 
 import trending_panel.csv_button  # noqa: F401  (and the CSV button's)
+from benchmarks import users
+from benchmarks.common import (
+    PeakRss,
+    close_sessions,
+    open_sessions,
+    pg_postmaster,
+    rss_mb,
+    say,
+    server,
+)
 from trending_panel import resolution, traces
 from trending_panel.browser import CHROMIUM_ARGS, chromium_path, free_port, read_sources
 from trending_panel.dashboard import to_ms
@@ -51,10 +55,6 @@ WIDTH = 1000  # plot width for the server-side figures (Chromium reports its own
 WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7),
            "30d": timedelta(days=30)}  # fmt: skip
 RESULTS: dict = {}
-
-
-def say(text: str) -> None:
-    print(text, flush=True)
 
 
 # -- the database -----------------------------------------------------------------------------
@@ -86,91 +86,6 @@ def xacts(settings: Settings) -> int:
             "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
         ).fetchone()
         return int(row[0])
-
-
-# -- processes --------------------------------------------------------------------------------
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-class PeakRss:
-    """Samples a process's resident memory every 20 ms until stopped."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid, self.peak, self._stop = pid, 0.0, threading.Event()
-        self.start = rss_mb(pid)
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(OSError):
-                self.peak = max(self.peak, rss_mb(self.pid))
-            time.sleep(0.02)
-
-    def stop(self) -> float:
-        self._stop.set()
-        self._thread.join()
-        return self.peak
-
-
-@contextlib.contextmanager
-def server(cmd: list[str], env: dict, port: int, log: Path) -> Iterator[subprocess.Popen]:
-    bindir = os.path.dirname(sys.executable)
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            cmd,
-            env={**os.environ, "PATH": bindir + os.pathsep + os.environ["PATH"], **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/liveness", timeout=2):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline or proc.poll() is not None:
-                        raise RuntimeError(f"server did not start: {log.read_text()}") from None
-                    time.sleep(0.2)
-            yield proc
-        finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
-# Bokeh's client runs an event loop of its own, which cannot share Playwright's thread.
-_CLIENT = ThreadPoolExecutor(
-    1, initializer=lambda: asyncio.set_event_loop(asyncio.new_event_loop())
-)
-
-
-def open_sessions(url: str, n: int, window: str = "1h") -> list:
-    """``n`` Bokeh client sessions of the app (each a server-side session, as a tab is)."""
-    from bokeh.client import pull_session
-
-    def pull() -> list:
-        return [pull_session(url=url, arguments={"window": window}) for _ in range(n)]
-
-    return _CLIENT.submit(pull).result()
-
-
-def close_sessions(sessions: list) -> None:
-    def close() -> None:
-        for s in sessions:
-            s.close()
-
-    _CLIENT.submit(close).result()
 
 
 # -- A. window loads, server side -------------------------------------------------------------
@@ -237,7 +152,52 @@ async def server_side(settings: Settings) -> None:
             say(f"window {label}: ready {row['ready_repeated_ms']} ms ({source}), "
                 f"{points} points/plot; naive {row['naive_ready_repeated_ms']} ms, "
                 f"{naive[0][1]} points/plot")  # fmt: skip
+            row.update(await stats_cost(store, summary, settings, start))
+            say(f"window {label}: statistics {row['stats_ms']} ms, {row['stats_rows_read']} rows "
+                f"read; SQL over every row {row['sql_stats_ms']} ms, "
+                f"{row['sql_stats_rows_read']:,} rows")  # fmt: skip
         await summary.stop()
+
+
+async def stats_cost(store: Store, summary: Summary, settings: Settings, start: datetime) -> dict:
+    """A window's statistics for the four variables: from the summary (time, and rows read
+    from the database), against the SQL definition over every row (the way before)."""
+    from tests.stats_reference import sql_stats
+    from trending_panel.stats import window_stats
+
+    times, read = [], 0
+    for k in range(4):
+        # a window a few seconds later each time, so no answer is remembered from the last
+        s, e = start + timedelta(seconds=7 * k + 0.5), T_END - timedelta(seconds=7 * (3 - k))
+        before = summary.rows_read
+        t = time.perf_counter()
+        await window_stats(store, VARIABLES, s, e, settings.gap, summary=summary)
+        times.append(time.perf_counter() - t)
+        read = max(read, summary.rows_read - before)
+
+    def one(var) -> None:
+        with psycopg.connect(settings.conninfo()) as conn:
+            sql_stats(conn, var, start, T_END, settings.gap)
+
+    t = time.perf_counter()
+    await asyncio.gather(*(asyncio.to_thread(one, v) for v in VARIABLES))
+    sql_s = time.perf_counter() - t
+    with psycopg.connect(settings.conninfo()) as conn:
+        rows = sum(
+            conn.execute(
+                sql.SQL("SELECT count(*) FROM {} WHERE time >= %s AND time <= %s").format(
+                    sql.Identifier(v.table)
+                ),
+                (start, T_END),
+            ).fetchone()[0]
+            for v in VARIABLES
+        )
+    return {
+        "stats_ms": round(1000 * statistics.median(times), 1),
+        "stats_rows_read": read,
+        "sql_stats_ms": round(1000 * sql_s, 1),
+        "sql_stats_rows_read": rows + len(VARIABLES),
+    }
 
 
 # -- H. convergence: what watching for late, corrected and deleted rows costs ------------------
@@ -354,7 +314,18 @@ def page_load(page, url: str, timeout: float = 180) -> dict:
     return {"drawn_ms": None, "points_per_plot": None, "timed_out_s": timeout}
 
 
+WIDTH_JS = """
+() => { for (const m of Bokeh.documents[0].all_models)
+          if (m.name === "trend-temperature") return m.inner_width; }
+"""
+
+
 def zoom(page, start: datetime, end: datetime, rows_expected: int) -> float | None:
+    """Zoom to ``[start, end]``; ms until every trend shows it at its resolution: the rows
+    themselves, or (more rows than four per pixel column) their M4 points, nearly four per
+    column of the plot's real width."""
+    width = page.evaluate(WIDTH_JS) or WIDTH
+    need = min(int(0.9 * rows_expected), int(3.5 * width))
     page.evaluate(ZOOM_JS, [to_ms(start), to_ms(end)])
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -364,7 +335,7 @@ def zoom(page, start: datetime, end: datetime, rows_expected: int) -> float | No
                 if f == 1 and to_ms(start) <= t <= to_ms(end))
             for s in src.values()
         ]  # fmt: skip
-        if len(samples) == 4 and min(samples) >= rows_expected:
+        if len(samples) == 4 and min(samples) >= need:
             drawn = page.evaluate("() => Math.max(...Object.values(window.__drawn))")
             return round(drawn - page.evaluate("() => window.__zoom0"))
         time.sleep(0.02)
@@ -424,7 +395,10 @@ def served_phase(
     tmp: Path,
     timeout: float = 120,
     windows: tuple[str, ...] = tuple(WINDOWS),
+    stats: int = users.STATS_SHOWN,
 ) -> dict:
+    """Each window in one tab (what the user sees: data, statistics, rendered), a zoom,
+    database transactions with 1, 10 and 50 sessions, memory, latency and drift."""
     from playwright.sync_api import sync_playwright
 
     out: dict = {}
@@ -433,14 +407,13 @@ def served_phase(
     with server(cmd, settings.to_env(), port, log) as proc, sync_playwright() as pw:
         started = time.monotonic()
         browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1100, "height": 1100},
-                                      accept_downloads=True)  # fmt: skip
+        context = browser.new_context(viewport=users.VIEWPORT, accept_downloads=True)
         page = context.new_page()
         time.sleep(max(0.0, 10 - (time.monotonic() - started)))
-        skipped = {"drawn_ms": None, "points_per_plot": None, "not_attempted": True}
+        skipped = {"data_ms": None, "not_attempted": True}
         if "30d" in windows:
             say(f"[{name}] 30 d window on a server started 10 s earlier…")
-            out["30d_after_10s"] = page_load(page, f"{url}?window=30d", timeout)
+            out["30d_after_10s"] = users.page_times(page, f"{url}?window=30d", stats, timeout)
         else:
             out["30d_after_10s"] = skipped
         for label in WINDOWS:
@@ -448,14 +421,16 @@ def served_phase(
                 out[f"{label}_chromium"] = skipped
                 continue
             say(f"[{name}] {label} window in Chromium…")
-            out[f"{label}_chromium"] = page_load(page, f"{url}?window={label}", timeout)
+            out[f"{label}_chromium"] = users.page_times(
+                page, f"{url}?window={label}", stats, timeout
+            )
         out["zoom_30d_to_1h_ms"] = None  # no 30 d view: nothing to zoom from
         if "30d" in windows:
             say(f"[{name}] zoom 30 d → 1 h…")
             page_load(page, f"{url}?window=30d", timeout)
             page.evaluate(WATCH_JS)
             out["zoom_30d_to_1h_ms"] = zoom(
-                page, T_END - timedelta(hours=8), T_END - timedelta(hours=7), 3000
+                page, T_END - timedelta(hours=8), T_END - timedelta(hours=7), 3600
             )
         for n in (1, 10, 50):
             say(f"[{name}] {n} session(s)…")
@@ -620,6 +595,7 @@ def report() -> str:
     lines = ["| what | trending-panel | naive baseline | better by |", "|---|---|---|---|"]
     if all(k in RESULTS for k in ("windows", "served", "naive", "csv")):
         lines += _main_rows()
+    lines += users.report_rows(RESULTS)
     if "convergence" in RESULTS:
         cv = RESULTS["convergence"]
         lines.append(f"| watching for late/corrected/deleted rows, live writer, any number of "
@@ -630,12 +606,14 @@ def report() -> str:
     return "\n".join(lines)
 
 
-def _drawn(r: dict) -> str:
+def _seen(r: dict) -> str:
+    """A page's times: data / statistics / rendered (ms from navigation)."""
     if r.get("not_attempted"):
         return "not attempted (see points per plot)"
-    if r["drawn_ms"] is None:
-        return f"not drawn within {r.get('timed_out_s')} s"
-    return f"{r['drawn_ms']} ms"
+    if r.get("data_ms") is None:
+        return "no data within the time allowed"
+    parts = [f"{r['data_ms']}", f"{r.get('stats_ms', '—')}", f"{r.get('rendered_ms')}"]
+    return " / ".join(parts) + " ms"
 
 
 def _main_rows() -> list[str]:
@@ -649,20 +627,27 @@ def _main_rows() -> list[str]:
             f"{r['naive_ready_first_ms']} / {r['naive_ready_repeated_ms']} ms | "
             f"{ratio(r['ready_repeated_ms'], r['naive_ready_repeated_ms'])} |"
         )
+        if "stats_ms" in r:
+            lines.append(
+                f"| {label} window, statistics of 4 variables (server; rows read) | "
+                f"{r['stats_ms']} ms; {r['stats_rows_read']} rows | SQL over every row: "
+                f"{r['sql_stats_ms']} ms; {r['sql_stats_rows_read']:,} rows | "
+                f"{ratio(r['stats_ms'], r['sql_stats_ms'])} |"
+            )
         a, b = s[f"{label}_chromium"], n[f"{label}_chromium"]
         lines.append(
-            f"| {label} window, drawn in Chromium | {_drawn(a)} | "
-            f"{_drawn(b)} | "
-            f"{ratio(a['drawn_ms'], b['drawn_ms'])} |"
+            f"| {label} window in Chromium: data / statistics / rendered | {_seen(a)} | "
+            f"{_seen(b)} | {ratio(a.get('data_ms'), b.get('data_ms'))} |"
         )
+        theirs = b.get("points_per_plot") or r["naive_points_per_plot"]
         lines.append(
-            f"| {label} window, points per plot | {a['points_per_plot']} | "
-            f"{b['points_per_plot'] or r['naive_points_per_plot']} | "
-            f"{ratio(a['points_per_plot'], b['points_per_plot'] or r['naive_points_per_plot'])} |"
+            f"| {label} window, points per plot | {a['points_per_plot']} | {theirs} | "
+            f"{ratio(a['points_per_plot'], theirs)} |"
         )
     a, b = s["30d_after_10s"], n["30d_after_10s"]
-    lines.append(f"| 30 d window on a server started 10 s earlier | {a['drawn_ms']} ms | "
-                 f"{b['drawn_ms']} ms | {ratio(a['drawn_ms'], b['drawn_ms'])} |")  # fmt: skip
+    lines.append(f"| 30 d window on a server started 10 s earlier: data / statistics / "
+                 f"rendered | {_seen(a)} | {_seen(b)} | "
+                 f"{ratio(a.get('data_ms'), b.get('data_ms'))} |")  # fmt: skip
     za, zb = s["zoom_30d_to_1h_ms"], n["zoom_30d_to_1h_ms"]
     lines.append(
         f"| zoom 30 d → 1 h, raw rows drawn | {za} ms | "
@@ -723,7 +708,8 @@ def main() -> None:
             say(f"seeded {4 * ROWS:,} rows in {time.perf_counter() - t:.0f} s")
 
             # `make bench` runs every part; `bench.py PART[,PART]` runs some again (and keeps
-            # the others' last figures): convergence, windows, csv, served, naive, latency.
+            # the others' last figures): convergence, windows, csv, served, naive, latency,
+            # build, contention, viewers.
             def part(name: str) -> bool:
                 return only == "all" or name in only.split(",")
 
@@ -766,11 +752,32 @@ def main() -> None:
                     f"http://localhost:{port}/naive_app", settings, tmp, timeout=60,
                     # 7 d and 30 d: 1.2 M and 5.2 M points per plot (see the server-side
                     # rows); the naive server blocks for minutes on them: not drawn.
-                    windows=("1h", "24h"),
+                    windows=("1h", "24h"), stats=0,
                 )  # fmt: skip
+                _save(out)
+            # The parts with a live writer come last: they add rows after the month.
+            if part("build"):
+                RESULTS["build"] = users.build(settings, tmp)
+                _save(out)
+            if part("contention"):
+                postmaster = pg_postmaster(tmp / "pgdata")
+                RESULTS["contention"] = users.contention(settings, tmp, postmaster)
+                _save(out)
+            if part("viewers"):
+                RESULTS["viewers"] = users.viewers(settings, tmp, naive_cmd, NAIVE_PATH)
+                _save(out)
         finally:
             pg.cleanup()
     _finish(out)
+
+
+NAIVE_PATH = "http://localhost:{port}/naive_app"
+
+
+def naive_cmd(port: int) -> list[str]:
+    app = str(ROOT / "benchmarks" / "naive_app.py")
+    return ["panel", "serve", app, "--port", str(port), "--liveness",
+            "--allow-websocket-origin", f"localhost:{port}"]  # fmt: skip
 
 
 def _save(out: Path) -> None:

@@ -55,7 +55,7 @@ for var in VARIABLES:
         traces.step_vertices(series.times, series.values, settings.gap), name=f"source-{var.key}"
     )
     last[var.key] = rows[-1][0] if rows else end
-    hold = plots.new_hold(var)
+    hold = ColumnDataSource({"time": [], "value": []}, name=f"hold-{var.key}")
     figures.append(
         pn.pane.Bokeh(
             plots.trend_figure(var, sources[var.key], hold, x_range, time_label="Time"),

@@ -35,8 +35,7 @@ import psycopg
 from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import close_sessions, open_sessions, rss_mb, server
-
+from benchmarks.common import close_sessions, open_sessions, rss_mb, server
 from trending_panel.browser import CHROMIUM_ARGS, chromium_path, free_port
 from trending_panel.dashboard import to_ms
 from trending_panel.settings import Settings

@@ -371,3 +371,37 @@ def test_a_wide_window_opened_while_the_summary_builds_is_drawn_at_once_with_sta
     want = sql_stats(tables, TEMP, start, end, db.gap)
     assert_equal_stats(dash.current_stats["temperature"], want, (end - start).total_seconds())
     assert "summarising the history (25%)" in status
+
+
+def test_a_served_page_is_freed_with_its_session_and_leaves_no_watcher_behind(db):
+    """panel-material-ui binds each Page's busy bar to Panel's process-wide state: the page
+    unbinds it (a watcher on a global kept every closed session alive), and follows its own
+    session's loads instead."""
+    import gc
+    import weakref
+
+    from panel.io.state import state
+
+    from trending_panel.layout import page
+
+    def busy_watchers() -> int:
+        return sum(len(w) for w in state._param__private.watchers.get("busy", {}).values())
+
+    async def main():
+        async with Store(db) as store:
+            feed = LiveFeed(store, db)
+            before = busy_watchers()
+            dash = Dashboard(db, feed=feed, autostart=False)
+            shell = page(dash)
+            assert busy_watchers() == before
+            dash.loading = True
+            assert shell.busy  # the bar shows this session's load
+            dash.loading = False
+            assert not shell.busy
+            refs = weakref.ref(dash), weakref.ref(shell)
+            feed.unsubscribe(dash._sub)
+            del dash, shell
+            gc.collect()
+            return [r() is None for r in refs]
+
+    assert asyncio.run(main()) == [True, True]

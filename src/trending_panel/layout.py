@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import panel as pn
 import panel_material_ui as pmui
+from panel.util import edit_readonly
 
 from .session import Session
 from .theme import follow_browser
@@ -36,6 +37,12 @@ def page(session: Session) -> pmui.Page:
     )
     if (scheme := follow_browser(shell)) is not None:
         shell.header = [scheme]
+    # panel-material-ui binds every Page's busy bar to Panel's process-wide busy flag: a
+    # watcher on a global that is never removed, so each closed page (and its whole session)
+    # stayed in memory, and any session's callback showed the bar on every page. The bar
+    # shows this session's own loads instead.
+    with edit_readonly(shell):
+        shell.busy = session.param.loading
     return shell
 
 

@@ -14,6 +14,8 @@ from bokeh.models import (
     BoxAnnotation,
     ColumnDataSource,
     CustomJS,
+    DatetimeTicker,
+    DatetimeTickFormatter,
     Div,
     HoverTool,
     Label,
@@ -28,6 +30,30 @@ from .variables import Variable
 MIN_BORDER_LEFT = 70
 
 
+def plain(renderer):
+    """``renderer`` without the glyph variants a trend never shows (nothing is selected or
+    muted on it). Every model of a page is walked for each message the server sends it:
+    fewer models, cheaper viewers."""
+    renderer.nonselection_glyph = None
+    renderer.muted_glyph = None
+    return renderer
+
+
+class TimeTicks:
+    """One datetime ticker and formatter for every time axis and grid of a page (a
+    ``DatetimeTicker`` is a dozen models; shared, a page holds one instead of one per trend)."""
+
+    def __init__(self) -> None:
+        self.ticker = DatetimeTicker()
+        self.formatter = DatetimeTickFormatter()
+
+    def apply(self, fig: figure) -> None:
+        for axis in fig.xaxis:
+            axis.ticker, axis.formatter = self.ticker, self.formatter
+        for grid in fig.xgrid:
+            grid.ticker = self.ticker
+
+
 def trend_figure(
     var: Variable,
     source: ColumnDataSource,
@@ -36,8 +62,10 @@ def trend_figure(
     *,
     time_label: str,
     reference: ColumnDataSource | None = None,
+    ticks: TimeTicks | None = None,
 ) -> figure:
-    """A step trend of ``var`` with hover (time and value with unit), x-pan and x-zoom."""
+    """A step trend of ``var`` with hover (time and value with unit), x-pan and x-zoom;
+    ``ticks``: the page's shared time ticks."""
     fig = figure(
         height=210,
         sizing_mode="stretch_width",
@@ -53,13 +81,18 @@ def trend_figure(
         toolbar_inner=True,  # over the plot, shown on hover: the frames line up
     )
     fig.toolbar.autohide = True
-    line = fig.line(
-        "time", "value", source=source, color=var.color, line_width=1.6, name=f"line-{var.key}"
-    )
+    if ticks is not None:
+        ticks.apply(fig)
+    line = plain(
+        fig.line(
+            "time", "value", source=source, color=var.color, line_width=1.6,
+            name=f"line-{var.key}",
+        )
+    )  # fmt: skip
     if reference is not None:
         # The golden batch: the reference period shifted onto the window, dashed and lighter.
-        fig.line("time", "value", source=reference, color=var.color, line_width=1.4,
-                 line_dash="dashed", line_alpha=0.5, name=f"ref-line-{var.key}")  # fmt: skip
+        plain(fig.line("time", "value", source=reference, color=var.color, line_width=1.4,
+                       line_dash="dashed", line_alpha=0.5, name=f"ref-line-{var.key}"))  # fmt: skip
         fig.add_layout(
             Label(
                 x=8,
@@ -73,7 +106,8 @@ def trend_figure(
             )
         )
     # The last value, held up to the newest sample of any table (no row = no change).
-    fig.line("time", "value", source=hold, color=var.color, line_width=1.6, name=f"hold-{var.key}")
+    plain(fig.line("time", "value", source=hold, color=var.color, line_width=1.6,
+                   name=f"hold-{var.key}"))  # fmt: skip
     # The y-range fits the data alone: a limit far from the values (its band is a renderer
     # too) must not squash the trend into a line.
     fig.y_range.renderers = [r for r in fig.renderers if r.name in (
@@ -99,7 +133,9 @@ def trend_figure(
     return fig
 
 
-def time_axis(x_range: Range1d, *, time_label: str, height: int = 76) -> figure:
+def time_axis(
+    x_range: Range1d, *, time_label: str, height: int = 76, ticks: TimeTicks | None = None
+) -> figure:
     """The shared time axis alone, to place under trends stacked without their own axes
     (a page that shares its height among the trends gives it to the data, not to axes)."""
     fig = figure(
@@ -115,7 +151,9 @@ def time_axis(x_range: Range1d, *, time_label: str, height: int = 76) -> figure:
         outline_line_color=None,
         name="time-axis",
     )
-    fig.line(x=[], y=[])  # nothing to draw, but Bokeh wants a renderer in a plot
+    if ticks is not None:
+        ticks.apply(fig)
+    plain(fig.line(x=[], y=[]))  # nothing to draw, but Bokeh wants a renderer in a plot
     fig.yaxis.visible = False
     fig.ygrid.visible = False
     fig.xgrid.visible = False

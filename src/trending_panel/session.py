@@ -49,6 +49,9 @@ from .window_load import DEFAULT_WIDTH, Loaded, Request, WindowReader
 log = logging.getLogger(__name__)
 
 TICK_MS = 250
+#: A live window's statistics follow new rows at most this often (seconds): each refresh is a
+#: message per trend to the page.
+STATS_FOLLOW_S = 1.0
 #: Zoom, pan and resize settle for this long before the visible range is read again.
 DEBOUNCE_S = 0.05
 #: How long the status line says that a span of the past was redrawn.
@@ -164,6 +167,7 @@ class Session(param.Parameterized):
         self._stats_task: asyncio.Task | None = None
         #: Rows arrived (or changed) since the statistics shown were computed.
         self._stats_dirty = False
+        self._stats_at = 0.0  #: when the statistics last followed new rows (monotonic)
         self._stats_found: tuple[dict, dict] | None = None
         self._export_url = export_url
         self.csv_url = self._csv_url()
@@ -408,7 +412,19 @@ class Session(param.Parameterized):
     # -- the session's periodic callback (under the document lock) ---------------------------
 
     def tick(self) -> None:
-        """Apply a parked load, stream new rows, let the views refresh."""
+        """Apply a parked load, stream new rows, let the views refresh.
+
+        Served, once the page has loaded, everything the tick changes goes to it as one
+        message: Bokeh sends one per change, and each walks every model of the page. Not
+        before: until the browser reports the page ready, Panel's hold drops what it held,
+        counting on a full document that the page has in fact already received."""
+        if self._on_server and self._doc is not None and pn.state.loaded:
+            with pn.io.hold(self._doc):
+                self._tick()
+        else:
+            self._tick()
+
+    def _tick(self) -> None:
         if self._pending is not None:
             pending, self._pending = self._pending, None
             # A newer request (a click that arrived meanwhile) supersedes a parked load.
@@ -480,6 +496,8 @@ class Session(param.Parameterized):
         return min(filter(None, (end, newest)), default=None)
 
     def _apply(self, loaded: Loaded) -> None:
+        if self._load_task is not None and self._load_task.done():
+            self._load_task = None  # its result (this load) now lives in the sources alone
         self.loaded_once = True
         self._problems = loaded.problems
         self._notes = loaded.notes(self.all_variables)
@@ -519,7 +537,7 @@ class Session(param.Parameterized):
         if newest is not None and window.is_relative:
             end = self._span[1]
             if end is None or newest > end:
-                self._span = self.traces.follow(newest, self.window, self._span)
+                self._span = self.traces.follow(newest, self.window, self._span, self._drawn_width)
                 # The range inputs are not moved along: they may be in the user's hands.
         if reread or (self.traces.reduced and self.traces.streamed > self._drawn_width):
             # Raw rows streamed onto reduced traces: reduce again before they exceed the budget.
@@ -530,10 +548,12 @@ class Session(param.Parameterized):
 
     def _can_follow_stats(self) -> bool:
         """Statistics follow new rows from the summary (memory, and a bucket of rows now and
-        then), never by a query over the window: until the summary is ready, the ones the
-        load brought stay."""
+        then), never by a query over the window, at most every :data:`STATS_FOLLOW_S`: until
+        the summary is ready, the ones the load brought stay."""
         busy = self._stats_task is not None and not self._stats_task.done()
-        return not busy and self.summary is not None and self.summary.ready and self.live
+        recent = time.monotonic() - self._stats_at < STATS_FOLLOW_S
+        ready = self.summary is not None and self.summary.ready
+        return not busy and not recent and ready and self.live
 
     def _schedule_stats(self) -> None:
         """Merge the rows that arrived into the window's statistics, in the background."""
@@ -542,6 +562,7 @@ class Session(param.Parameterized):
         except RuntimeError:
             return
         self._stats_dirty = False
+        self._stats_at = time.monotonic()
         self._stats_task = loop.create_task(self._compute_stats())
 
     async def _compute_stats(self) -> None:

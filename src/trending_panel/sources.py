@@ -170,15 +170,24 @@ class TraceSources:
         return False
 
     def follow(
-        self, newest: datetime, preset: str, span: tuple[datetime | None, datetime | None]
+        self,
+        newest: datetime,
+        preset: str,
+        span: tuple[datetime | None, datetime | None],
+        width: int,
     ) -> tuple[datetime | None, datetime]:
         """A relative window's new ends after rows up to ``newest`` arrived; the axis moves
-        along unless the user zoomed or panned."""
+        along unless the user zoomed or panned, by at least a quarter of a pixel column of the
+        plot ``width`` px wide: a smaller step redraws nothing (the newest rows are then less
+        than that beyond the right edge), and each move is a message to the page."""
         start, _ = span
         length = PRESETS.get(preset)
         new_start = start if length is None else newest - length
         if not self.user_moved_range() and new_start is not None:
-            self.set_range(new_start, newest)
+            assert self.range_set is not None
+            column_ms = (self.range_set[1] - self.range_set[0]) / max(width, 1)
+            if to_ms(newest) - self.range_set[1] >= column_ms / 4:
+                self.set_range(new_start, newest)
         return new_start, newest
 
     def refresh_holds(self, until: datetime | None) -> None:

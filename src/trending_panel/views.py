@@ -104,6 +104,7 @@ class Trends(pn.viewable.Viewer):
         settings = session.settings
         sizing = "stretch_both" if self.fill else "stretch_width"
         self.figures = {}
+        ticks = plots.TimeTicks()
         for v in session.all_variables:
             fig = plots.trend_figure(
                 v,
@@ -112,6 +113,7 @@ class Trends(pn.viewable.Viewer):
                 session.x_range,
                 time_label=f"Time ({settings.timezone})",
                 reference=session.ref_sources[v.key],
+                ticks=ticks,
             )
             if self.fill:
                 fig.sizing_mode, fig.height = "stretch_both", None
@@ -168,7 +170,9 @@ class Trends(pn.viewable.Viewer):
                 fig.min_border_bottom = 4
             self.time_axis = pn.Row(
                 pn.pane.Bokeh(
-                    plots.time_axis(session.x_range, time_label=f"Time ({settings.timezone})"),
+                    plots.time_axis(
+                        session.x_range, time_label=f"Time ({settings.timezone})", ticks=ticks
+                    ),
                     sizing_mode="stretch_width",
                     margin=(0, 5),
                 ),
