@@ -96,11 +96,18 @@ _CLIENT = ThreadPoolExecutor(
 
 
 def open_sessions(url: str, n: int, window: str = "1h") -> list:
-    """``n`` Bokeh client sessions of the app (each a server-side session, as a tab is)."""
+    """``n`` Bokeh client sessions of the app (each a server-side session, as a tab is),
+    each announcing itself ready as a browser does once it has drawn the page (Panel treats
+    a session that never does as not yet connected)."""
     from bokeh.client import pull_session
+    from bokeh.events import DocumentReady
 
     def pull() -> list:
-        return [pull_session(url=url, arguments={"window": window}) for _ in range(n)]
+        sessions = [pull_session(url=url, arguments={"window": window}) for _ in range(n)]
+        for session in sessions:
+            session.document.callbacks.send_event(DocumentReady())
+            session.request_server_info()  # a round trip: the event is sent meanwhile
+        return sessions
 
     return _CLIENT.submit(pull).result()
 
