@@ -696,6 +696,7 @@ def main() -> None:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "date": datetime.now().isoformat(timespec="seconds"),
+        "commit": _commit(),
     }
     with tempfile.TemporaryDirectory(prefix="trending-bench-") as tmpdir:
         tmp = Path(tmpdir)
@@ -779,6 +780,18 @@ def naive_cmd(port: int) -> list[str]:
     app = str(ROOT / "benchmarks" / "naive_app.py")
     return ["panel", "serve", app, "--port", str(port), "--liveness",
             "--allow-websocket-origin", f"localhost:{port}"]  # fmt: skip
+
+
+def _commit() -> str:
+    """The commit measured (``+changes`` when the work tree differs from it)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=True,
+                              capture_output=True, text=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+changes" if dirty else "")
 
 
 def _save(out: Path) -> None:

@@ -45,17 +45,19 @@ async def read_buckets(
     *,
     slot: SlotFactory | None = None,
     progress: Callable[[float], None] | None = None,
+    lane: str | None = None,
 ) -> tuple[reduce.Buckets, Row | None]:
     """The rows of ``var`` in ``[start, end]`` as buckets of the grid ``origin + k·width``
     (µs since 1970), and the last row before ``start``. ``slot``: held around each read, so
     work of higher priority goes first between slices; ``progress``: told the share of the
-    window read so far."""
+    window read so far; ``lane``: read on that lane's own connection (see
+    :meth:`Store.series`)."""
     limits = var.limits
     parts: list[reduce.Buckets] = []
     before: Row | None = None
     pending: asyncio.Task | None = None
     span = end - start
-    async for series, done in _slices(store, var, start, end, slot):
+    async for series, done in _slices(store, var, start, end, slot, lane):
         if before is None and series.before is not None and not parts:
             before = series.before
         if pending is not None:
@@ -82,7 +84,12 @@ async def read_buckets(
 
 
 async def _slices(
-    store: Store, var: Variable, start: datetime, end: datetime, slot: SlotFactory | None
+    store: Store,
+    var: Variable,
+    start: datetime,
+    end: datetime,
+    slot: SlotFactory | None,
+    lane: str | None,
 ) -> AsyncIterator[tuple]:
     """The window's rows, slice after slice in time order, with how far each reaches; the
     first slice also brings the row before ``start``."""
@@ -94,7 +101,7 @@ async def _slices(
         b = min(a + step, end + _US)  # [a, b)
         try:
             async with slot() if slot is not None else contextlib.nullcontext():
-                series = await store.series(var, a, b - _US, limit=limit, carry_in=first)
+                series = await store.series(var, a, b - _US, limit=limit, carry_in=first, lane=lane)
         except TooManyRows:
             if step <= _US:
                 raise

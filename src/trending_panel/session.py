@@ -714,10 +714,9 @@ class Session(param.Parameterized):
 def _summary_note(summary: Summary) -> str:
     if summary.state == "failed":
         return f"history summary failed ({summary.error}); wide windows are read from the database"
-    return (
-        f"summarising the history ({summary.progress:.0%}): wide windows are read from the "
-        "database meanwhile"
-    )
+    # In tens of percent: each change of the text is a message to every page.
+    done = int(summary.progress * 10) * 10
+    return f"summarising the history ({done}%): wide windows are read from the database meanwhile"
 
 
 def _window_of(window: str, start: datetime | None, end: datetime | None) -> TimeWindow:

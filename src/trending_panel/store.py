@@ -404,10 +404,13 @@ class Store:
         *,
         limit: int,
         carry_in: bool = False,
+        lane: str | None = None,
     ) -> Series:
         """The rows of ``var`` in ``[start, end]``, at most ``limit`` of them (more raise
-        :class:`TooManyRows`); with ``carry_in``, also the last row before ``start``."""
-        return await self._window_one(var, start, end, carry_in, limit)
+        :class:`TooManyRows`); with ``carry_in``, also the last row before ``start``.
+        ``lane``: on that lane's own connection instead of the pool's (long passes that
+        must not hold pooled connections from the pages)."""
+        return await self._window_one(var, start, end, carry_in, limit, lane)
 
     async def _window_one(
         self,
@@ -416,8 +419,9 @@ class Store:
         end: datetime | None,
         carry_in: bool,
         limit: int | None = None,
+        lane: str | None = None,
     ) -> Series:
-        async with self.connection() as conn:
+        async with self.connection(lane) as conn:
             limit = limit if limit is not None else self.settings.max_rows
             series = await read_series(conn, var, start, end, limit)
             if carry_in and start is not None:

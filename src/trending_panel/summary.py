@@ -239,14 +239,16 @@ class Summary(Background, param.Parameterized):
             done[key] = share
             self.progress = min(1.0, sum(done.values()) / max(len(variables), 1))
 
-        async def one(var: Variable) -> tuple[str, reduce.Buckets, tuple[int, list[Row]] | None]:
+        async def one(
+            var: Variable, lane: str
+        ) -> tuple[str, reduce.Buckets, tuple[int, list[Row]] | None]:
             span = spans[var.key]
             if span is None:
                 return var.key, reduce.Buckets.empty(), None
             # Up to the newest row seen at the start: later rows come from the feed.
             buckets, _ = await scan.read_buckets(
                 self.store, var, span[0], span[1], 0, self.bucket_us, self.gap_us,
-                slot=self._slot, progress=lambda share: progress(var.key, share),
+                slot=self._slot, progress=lambda share: progress(var.key, share), lane=lane,
             )  # fmt: skip
             live = None
             if len(buckets):
@@ -255,13 +257,18 @@ class Summary(Background, param.Parameterized):
                 live = (index, rows)
             return var.key, buckets, live
 
-        # Two variables at a time: the database reads for one while numpy reduces the other,
-        # and the feed and the pages keep connections of their own.
-        lanes = asyncio.Semaphore(2)
+        # Two variables at a time, each lane on a connection of its own: the database reads
+        # for one while numpy reduces the other, and the pool stays the pages'.
+        lanes: asyncio.Queue[str] = asyncio.Queue()
+        for k in range(2):
+            lanes.put_nowait(f"summary-{k}")
 
         async def lane(var: Variable):
-            async with lanes:
-                return await one(var)
+            name = await lanes.get()
+            try:
+                return await one(var, name)
+            finally:
+                lanes.put_nowait(name)
 
         results = await asyncio.gather(*(lane(v) for v in variables))
         self._data = {key: History(b) for key, b, _ in results}
@@ -357,8 +364,9 @@ class Summary(Background, param.Parameterized):
         start = from_us(first * self.bucket_us)
         end = from_us((last + 1) * self.bucket_us) - _US
         fresh, _ = await scan.read_buckets(
-            self.store, var, start, end, 0, self.bucket_us, self.gap_us, slot=self._slot
-        )
+            self.store, var, start, end, 0, self.bucket_us, self.gap_us, slot=self._slot,
+            lane="summary-refresh",
+        )  # fmt: skip
         held = self._data[key]
         index = held.buckets.index
         lo = int(np.searchsorted(index, first, side="left"))
