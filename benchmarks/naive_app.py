@@ -15,12 +15,12 @@ import psycopg
 from bokeh.models import ColumnDataSource, Range1d
 from psycopg import sql
 
-from trending_panel import plots, traces
-from trending_panel.dashboard import to_ms
-from trending_panel.settings import Settings
-from trending_panel.store import Series
-from trending_panel.timewindow import TimeWindow
-from trending_panel.variables import VARIABLES
+from trending_panel.core import steps as traces
+from trending_panel.core.rows import Series, to_ms
+from trending_panel.core.settings import Settings
+from trending_panel.core.timewindow import TimeWindow
+from trending_panel.core.variables import VARIABLES
+from trending_panel.web import plots
 
 settings = Settings.from_env()
 args = pn.state.session_args or {}

@@ -36,10 +36,10 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchmarks.common import close_sessions, open_sessions, rss_mb, server
-from trending_panel.browser import CHROMIUM_ARGS, chromium_path, free_port
-from trending_panel.dashboard import to_ms
-from trending_panel.settings import Settings
-from trending_panel.variables import VARIABLES
+from tests.harness.browser import CHROMIUM_ARGS, chromium_path, free_port
+from trending_panel.core.rows import to_ms
+from trending_panel.core.settings import Settings
+from trending_panel.core.variables import VARIABLES
 
 ROOT = Path(__file__).resolve().parent.parent
 MINUTES = float(os.environ.get("SOAK_MINUTES", "30"))

@@ -25,8 +25,8 @@ from benchmarks.common import (
     say,
     server,
 )
-from trending_panel.browser import CHROMIUM_ARGS, chromium_path, free_port
-from trending_panel.settings import Settings
+from tests.harness.browser import CHROMIUM_ARGS, chromium_path, free_port
+from trending_panel.core.settings import Settings
 
 PAGE_JS = """
 () => {

@@ -7,7 +7,6 @@ machine needs nothing running.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 import uuid
@@ -20,10 +19,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from trending_panel.settings import Settings
-from trending_panel.variables import VARIABLES
-
-from .pg import PgServer
+from tests.harness.database import create_tables
+from tests.harness.pg import PgServer
+from trending_panel.core.settings import Settings
 
 
 @pytest.fixture(scope="session")
@@ -47,24 +45,6 @@ def admin_settings(pg_server: PgServer | None) -> Settings:
     if pg_server is None:
         return Settings.from_env()
     return pg_server.settings()
-
-
-@contextlib.contextmanager
-def scratch_database(
-    admin_settings: Settings, prefix: str = "tp"
-) -> Iterator[tuple[Settings, psycopg.Connection]]:
-    """A new database (dropped afterwards) and an autocommit connection to it."""
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_settings.conninfo(), autocommit=True) as c:
-        c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    settings = replace(admin_settings, dbname=name)
-    conn = psycopg.connect(settings.conninfo(), autocommit=True)
-    try:
-        yield settings, conn
-    finally:
-        conn.close()
-        with psycopg.connect(admin_settings.conninfo(), autocommit=True) as c:
-            c.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.fixture
@@ -95,27 +75,16 @@ def conn(db: Settings) -> Iterator[psycopg.Connection]:
         yield c
 
 
-def create_tables(conn: psycopg.Connection) -> psycopg.Connection:
-    """The four process tables, created exactly as the plant has them (no index, no key)."""
-    for var in VARIABLES:
-        conn.execute(
-            sql.SQL(
-                "CREATE TABLE {} (time timestamp without time zone, value double precision)"
-            ).format(sql.Identifier(var.table))
-        )
-    return conn
-
-
 @pytest.fixture
 def tables(conn: psycopg.Connection) -> psycopg.Connection:
     """The four process tables in the test's database."""
     return create_tables(conn)
 
 
-def insert(conn: psycopg.Connection, table: str, rows: list[tuple]) -> None:
-    """Insert ``(time, value)`` rows into a process table."""
-    with conn.cursor() as cur:
-        cur.executemany(
-            sql.SQL("INSERT INTO {} (time, value) VALUES (%s, %s)").format(sql.Identifier(table)),
-            rows,
-        )
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under ``tests/browser`` is end to end: marked ``browser`` (so that
+    ``-m "not browser"`` runs the fast part), whether or not its file says so."""
+    browser = Path(__file__).parent / "browser"
+    for item in items:
+        if browser in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.browser)

@@ -16,18 +16,18 @@ __version__ = "0.1.0"
 __all__ = ["Dashboard", "Settings", "__version__"]
 
 if TYPE_CHECKING:
-    from .dashboard import Dashboard
-    from .settings import Settings
+    from trending_panel.core.settings import Settings
+    from trending_panel.web.dashboard import Dashboard
 
 
 def __getattr__(name: str) -> Any:
     # Lazy, so that `trending-panel export` and the settings check don't import Panel.
     if name == "Dashboard":
-        from .dashboard import Dashboard
+        from trending_panel.web.dashboard import Dashboard
 
         return Dashboard
     if name == "Settings":
-        from .settings import Settings
+        from trending_panel.core.settings import Settings
 
         return Settings
     raise AttributeError(name)

@@ -1,0 +1,77 @@
+"""Writing (the simulator, the demo and the tests; never the dashboard): the tables, their
+``time`` index, and rows by ``COPY``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+
+from psycopg import AsyncConnection, errors, sql
+
+from trending_panel.core.rows import Row
+from trending_panel.core.variables import VARIABLES, Variable
+from trending_panel.db.pool import Pool, on_db_loop, table
+
+log = logging.getLogger(__name__)
+
+
+class Schema(Pool):
+    """The writing half: only a store opened with a writing role uses it."""
+
+    @on_db_loop
+    async def ensure_schema(self, variables: Sequence[Variable] | None = None) -> None:
+        """Create missing tables and a btree index on ``time`` for each (idempotent); by
+        default the settings' variables."""
+        async with self.connection() as conn:
+            await create_schema(conn, variables or self.settings.variables)
+
+    @on_db_loop
+    async def insert(self, var: Variable, rows: Iterable[Row]) -> int:
+        """Append rows with COPY (fast for back-fill, fine for a live trickle)."""
+        n = 0
+        async with self.connection() as conn, conn.transaction():
+            cur = conn.cursor()
+            copy_sql = sql.SQL("COPY {} (time, value) FROM STDIN").format(table(var))
+            async with cur.copy(copy_sql) as copy:
+                for row in rows:
+                    await copy.write_row(row)
+                    n += 1
+        return n
+
+
+async def create_schema(conn: AsyncConnection, variables: Sequence[Variable] = VARIABLES) -> None:
+    """Create missing tables, and a btree index on ``time`` where a table has none.
+
+    Existing tables are left alone, so a role that may only insert (the simulator's writer)
+    passes; a missing index it may not create is reported, not fatal.
+    """
+    for var in variables:
+        cur = await conn.execute(
+            "SELECT c.oid, EXISTS (SELECT 1 FROM pg_catalog.pg_index i"
+            "  JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid"
+            "   AND a.attnum = i.indkey[0]"
+            "  WHERE i.indrelid = c.oid AND a.attname = 'time')"
+            " FROM pg_catalog.pg_class c WHERE c.relname = %s"
+            " AND pg_catalog.pg_table_is_visible(c.oid)",
+            (var.table,),
+        )
+        found = await cur.fetchone()
+        if found is None:
+            await conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (time timestamp without time zone,"
+                    " value double precision)"
+                ).format(table(var))
+            )
+        elif found[1]:
+            continue
+        try:
+            await conn.execute(
+                sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (time)").format(
+                    sql.Identifier(f"{var.key}_time_idx"), table(var)
+                )
+            )
+        except errors.InsufficientPrivilege:
+            log.warning(
+                "no index on time of %s and no right to create one: polls will be slow", var.table
+            )

@@ -1,0 +1,22 @@
+"""The store: every SQL statement of the project, behind one object per process.
+
+:class:`Store` is its parts together: the connections (:mod:`.pool`), the reads
+(:mod:`.reads`), the change census (:mod:`.census`), the CSV's ``COPY`` (:mod:`.copy`) and,
+for the simulator and the tests, the writes (:mod:`.schema`).
+"""
+
+from __future__ import annotations
+
+from trending_panel.db.census import Census
+from trending_panel.db.copy import Copy
+from trending_panel.db.reads import Reads
+from trending_panel.db.schema import Schema
+
+
+class Store(Reads, Census, Copy, Schema):
+    """Asynchronous access to the process tables through one connection pool (see
+    :class:`~.pool.Pool`): what the dashboard reads, and what the simulator writes."""
+
+    async def __aenter__(self) -> Store:
+        await self.open(wait=True)
+        return self

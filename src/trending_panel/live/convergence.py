@@ -1,0 +1,176 @@
+"""Every open page converges to the database: rows inserted late, updated or deleted.
+
+The live feed looks back a minute; a collector forwarding its buffer hours late, a corrected
+lab value or a deleted bad reading lands behind it. One :class:`Convergence` per process (like
+the feed, so the database cost does not grow with the number of viewers) finds such changes
+and hands them on:
+
+1. Once a second it reads the tables' write counters from ``pg_stat_user_tables`` (nothing to
+   scan, any role may). Rows inserted beyond those the feed delivered, or any update or
+   delete, make the table suspect.
+2. A suspect table gets one pass over its rows: per summary bucket, the row count and whether
+   a row was written since the last pass (``xmin``, the writing transaction). Buckets whose
+   count differs from the summary's (an insert or a delete), or that hold a freshly written
+   row behind the live edge (an update, a late insert), are read again into the summary.
+3. Each changed span is announced to every session (:meth:`LiveFeed.announce`); a session
+   that shows it reads its view again and says so.
+
+No trigger, table or ``LISTEN`` is needed: it works with the read-only role. The pass costs
+about what the summary's build reads per table, and runs at most every ``min_interval``
+seconds per table, and only after a write behind the live edge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+import numpy as np
+import param
+
+from trending_panel.core.errors import error_line
+from trending_panel.live.background import Background
+from trending_panel.live.feed import Change
+from trending_panel.live.summary import Summary
+
+log = logging.getLogger(__name__)
+
+
+class Convergence(Background, param.Parameterized):
+    """Finds rows written behind the live edge and makes the summary and the pages follow."""
+
+    passes = param.Integer(default=0, doc="Census passes run (for tests and benchmarks).")
+    changes = param.Integer(default=0, doc="Changed spans announced.")
+    error = param.String(default="", doc="Why the last check failed.")
+
+    def __init__(
+        self,
+        summary: Summary,
+        *,
+        interval: float = 1.0,
+        min_interval: float = 3.0,
+        **params: object,
+    ) -> None:
+        super().__init__(**params)
+        self.summary = summary
+        self.feed = summary.feed
+        self.store = summary.store
+        self.interval = interval
+        self.min_interval = min_interval
+        self._counters: dict[str, tuple[int, ...]] = {}
+        self._delivered: dict[str, int] = {}
+        self._since_xid: dict[str, int] = {}
+        self._last_pass: dict[str, float] = {}
+        self._suspect: set[str] = set()
+        self._unexplained: set[str] = set()
+
+    async def _run(self) -> None:
+        await self.summary.wait_ready()
+        while True:
+            try:
+                # A census pass may take long on a big table (its own statement timeout,
+                # the export's); a server that stops answering must not stall this forever.
+                async with asyncio.timeout(self.summary.settings.export_timeout.total_seconds()):
+                    await self.check()
+                self.error = ""
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # an outage: the feed reports it; look again later
+                self.error = error_line(exc)
+                log.debug("convergence check failed: %s", self.error)
+            await asyncio.sleep(self.interval)
+
+    async def check(self) -> list[Change]:
+        """One round: read the write counters, take a census of suspect tables, announce."""
+        by_key = self.summary.settings.by_key
+        variables = [v for v in by_key.values() if self.summary.buckets(v.key) is not None]
+        counters = await self.store.write_counters(variables)
+        delivered = dict(self.feed.delivered)
+        for key, now in counters.items():
+            before = self._counters.get(key)
+            if before is None:  # the first look: the summary was just read, all is known
+                self._rebase(key, now, delivered.get(key, 0), await self.store.xid_horizon())
+                continue
+            # Since the last pass: rows inserted beyond those the feed delivered (the counters
+            # trail commits by up to a second, so the difference only ever runs behind)...
+            inserted, updated, deleted = (a - b for a, b in zip(now, before, strict=True))
+            fed = delivered.get(key, 0) - self._delivered.get(key, 0)
+            if updated or deleted:
+                self._suspect.add(key)
+            elif inserted > fed:
+                # ...except for a row committed just before a poll: only inserts still
+                # unexplained at the next look make the table suspect.
+                if key in self._unexplained:
+                    self._suspect.add(key)
+                self._unexplained.add(key)
+            else:
+                self._unexplained.discard(key)
+        found: list[Change] = []
+        loop = asyncio.get_running_loop()
+        for key in sorted(self._suspect):
+            if loop.time() - self._last_pass.get(key, -1e9) < self.min_interval:
+                continue
+            self._last_pass[key] = loop.time()
+            # Counters and the transaction horizon first: what is written meanwhile is seen
+            # by the next pass, never missed between two.
+            var = self.summary.settings.by_key[key]
+            counters_now = (await self.store.write_counters([var]))[key]
+            delivered_now = self.feed.delivered.get(key, 0)
+            horizon = await self.store.xid_horizon()
+            found.extend(await self._census(key))
+            self._rebase(key, counters_now, delivered_now, horizon)
+        for change in found:
+            self.feed.announce(change)
+        self.changes += len(found)
+        return found
+
+    def _rebase(self, key: str, counters: tuple[int, ...], delivered: int, xid: int) -> None:
+        """All written up to here is known: count from these counters and this horizon."""
+        self._counters[key], self._delivered[key], self._since_xid[key] = counters, delivered, xid
+        self._suspect.discard(key)
+        self._unexplained.discard(key)
+
+    async def _census(self, key: str) -> list[Change]:
+        """Compare the database's buckets with the summary's; read the differing ones again."""
+        summary = self.summary
+        width = summary.settings.summary_bucket
+        index, counts, touched = await self.store.bucket_census(
+            self.summary.settings.by_key[key], width, self._since_xid.get(key)
+        )
+        self.passes += 1
+        held = summary.buckets(key)
+        assert held is not None
+        # Buckets at the live edge are the feed's: rows there are new, not changed.
+        newest = int(held.last_t[-1]) if len(held) else None
+        edge = (
+            (newest - summary.settings.lookback // timedelta(microseconds=1)) // summary.bucket_us
+            if newest is not None
+            else None
+        )
+        all_index = np.union1d(index, held.index)
+        db = dict(zip(index.tolist(), counts.tolist(), strict=True))
+        mine = dict(zip(held.index.tolist(), held.count.tolist(), strict=True))
+        written = set(index[touched].tolist())
+        changed = [
+            int(b)
+            for b in all_index.tolist()
+            if (edge is None or b < edge) and (db.get(b, 0) != mine.get(b, 0) or b in written)
+        ]
+        out: list[Change] = []
+        for first, last in _runs(changed):
+            start, end = await summary.refresh_range(key, first, last)
+            out.append(Change(key, start, end))
+            log.info("%s: rows between %s and %s changed in the database", key, start, end)
+        return out
+
+
+def _runs(indexes: list[int]) -> list[tuple[int, int]]:
+    """Consecutive bucket numbers as (first, last) runs."""
+    out: list[tuple[int, int]] = []
+    for i in indexes:
+        if out and i == out[-1][1] + 1:
+            out[-1] = (out[-1][0], i)
+        else:
+            out.append((i, i))
+    return out

@@ -1,0 +1,400 @@
+"""The per-process summary: every variable's whole history as buckets (M4 and moments), in
+memory, and what windows and statistics are answered from it.
+
+Built in the background when the server starts (each variable's history read once, a slice at
+a time, at background priority: a page's own reads go first), then kept up to date from the
+live feed: a row newer than everything held merges into its bucket; a row at or before the
+newest held time (late, or a duplicate) makes its bucket be read again from the database, so
+the summary always equals the same reduction of the rows in the database. Wide windows are
+drawn from here in milliseconds; narrow ones go to the database through the ``time`` index.
+
+A window's statistics are whole buckets merged in memory, plus the rows of the at most two
+buckets cut by the window's ends: the newest bucket's rows are held here as the feed brings
+them, older ones are read once (a bucket of rows) and kept for a while. A live window's
+statistics therefore follow the feed without a query.
+
+Memory grows with the span of history, not with the row rate or the number of viewers:
+168 bytes per variable per bucket (twenty-one 8-byte columns, see
+:class:`~trending_panel.reduce.Buckets`); with the default one-minute buckets 7.3 MB per
+variable per 30 days.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import fields
+from datetime import datetime
+
+import numpy as np
+import param
+
+from trending_panel.core import m4 as reduce
+from trending_panel.core.errors import error_line
+from trending_panel.core.rows import US, Row, Series, from_us, to_us
+from trending_panel.core.settings import Settings
+from trending_panel.core.variables import Variable
+from trending_panel.db import scan
+from trending_panel.live.background import Background
+from trending_panel.live.feed import Batch, Change, LiveFeed, Subscription
+from trending_panel.live.slots import BACKGROUND, Slots
+from trending_panel.live.totals import WindowTotals
+
+log = logging.getLogger(__name__)
+
+#: Buckets of rows kept for the ends of windows (a bucket of 1 Hz rows is about 1 KB).
+ROWS_KEPT = 512
+#: Merged whole-bucket spans and window totals kept (shared by the pages of one window).
+TOTALS_KEPT = 256
+
+
+class History:
+    """A variable's buckets in arrays with room to grow at the end: a live row merges into
+    the last bucket, or appends one, without copying the history."""
+
+    def __init__(self, buckets: reduce.Buckets) -> None:
+        self._b = buckets
+        self.size = len(buckets)
+
+    @property
+    def buckets(self) -> reduce.Buckets:
+        """The buckets held (views, not copies)."""
+        return self._b.take(slice(0, self.size))
+
+    def splice(self, lo: int, hi: int, new: reduce.Buckets) -> None:
+        """Buckets at positions ``lo``..``hi - 1`` become ``new``."""
+        if hi == self.size and lo + len(new) <= len(self._b):  # at the end: in place
+            for f in fields(reduce.Buckets):
+                getattr(self._b, f.name)[lo : lo + len(new)] = getattr(new, f.name)
+            self.size = lo + len(new)
+            return
+        held = self.buckets
+        merged = reduce.Buckets.concat([held.take(slice(0, lo)), new, held.take(slice(hi, None))])
+        room = max(len(merged), 16) * 5 // 4  # a quarter spare: appends stay cheap
+        self._b = reduce.Buckets.concat([merged, _blank(merged, room - len(merged))])
+        self.size = len(merged)
+
+    @property
+    def nbytes(self) -> int:
+        return self._b.nbytes
+
+
+def _blank(like: reduce.Buckets, n: int) -> reduce.Buckets:
+    return reduce.Buckets(
+        **{f.name: np.zeros(n, dtype=getattr(like, f.name).dtype) for f in fields(like)}
+    )
+
+
+class Summary(Background, param.Parameterized):
+    """Buckets of a fixed width over each variable's whole history (one per process)."""
+
+    state = param.Selector(
+        default="idle",
+        objects=["idle", "building", "ready", "failed"],
+        doc="idle: not started; building: reading history; ready: answers windows.",
+    )
+    progress = param.Number(default=0.0, bounds=(0, 1), doc="Share of history read so far.")
+    error = param.String(default="", doc="Why the last build or refresh failed.")
+    refreshes = param.Integer(default=0, doc="Buckets read again for late rows (for tests).")
+    build_s = param.Number(default=None, allow_None=True, doc="Seconds the last build took.")
+
+    def __init__(
+        self, feed: LiveFeed, settings: Settings, *, loads: Slots | None = None, **params: object
+    ) -> None:
+        super().__init__(**params)
+        #: The slots the summary's reads share with the pages' (see :mod:`.hub`).
+        self.loads = loads if loads is not None else Slots("window load")
+        self.feed = feed
+        self.store = feed.store
+        self.settings = settings
+        self.bucket_us = settings.summary_bucket // US
+        self.gap_us = settings.gap // US
+        self._data: dict[str, History] = {}
+        #: Per variable, bumped whenever buckets behind the newest change (late rows).
+        self._epoch: dict[str, int] = {}
+        #: Any window's statistics from here (see :mod:`.totals`).
+        self.windows = WindowTotals(self)
+        self._sub: Subscription | None = None
+        self._ready = asyncio.Event()
+        self._stale: list[tuple[str, Row]] = []
+        self._changed: list[Change] = []
+        self._kick = asyncio.Event()
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    # start() builds on the running loop, then follows the feed; stop() (Background).
+
+    def _starting(self) -> None:
+        self._ready = asyncio.Event()
+        self._kick = asyncio.Event()
+
+    def _stopped(self) -> None:
+        if self._sub is not None:
+            self._sub.wake = None
+            self.feed.unsubscribe(self._sub)
+            self._sub = None
+
+    async def wait_ready(self, timeout: float | None = None) -> bool:
+        """Wait until the summary answers windows; False if it did not within ``timeout``."""
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "ready"
+
+    async def _run(self) -> None:
+        # Subscribe first: rows written while history is read are then not missed.
+        self._sub = self.feed.subscribe()
+        delay = 1.0
+        while True:
+            try:
+                await self.build()
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.param.update(state="failed", error=error_line(exc))
+                log.warning("summary build failed (%s); retrying", error_line(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        # From now on new rows merge as soon as the feed hands them out, before any page
+        # streams them (the feed wakes its subscribers in order, and this one came first).
+        self._sub.wake = self._take_batches
+        self._take_batches()
+        while True:
+            await self._kick.wait()
+            self._kick.clear()
+            try:
+                async with asyncio.timeout(2 * self.settings.query_timeout.total_seconds()):
+                    await self._catch_up()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep what is pending and try again shortly
+                self.error = error_line(exc)
+                log.warning("summary update failed (%s); retrying", self.error)
+                await asyncio.sleep(self.settings.poll_interval.total_seconds())
+                self._kick.set()
+
+    def _take_batches(self) -> None:
+        """Merge the feed's new rows now; late ones and changed spans are read again by the
+        background task."""
+        if self._sub is None:
+            return
+        for key, rows in self._sub.drain().items():
+            self._stale.extend((key, r) for r in self._merge_fresh(key, rows))
+        self._changed.extend(self._sub.drain_changes())
+        if self._stale or self._changed:
+            self._kick.set()
+
+    async def _catch_up(self) -> None:
+        while self._stale:
+            key, row = self._stale[0]
+            index = to_us(row[0]) // self.bucket_us
+            if key in self._data:
+                await self.refresh_range(key, index, index)
+            # one read per bucket: drop the others of the same bucket
+            self._stale = [
+                (k, r)
+                for k, r in self._stale
+                if not (k == key and to_us(r[0]) // self.bucket_us == index)
+            ]
+        while self._changed:  # updated or deleted rows the feed saw vanish: read again
+            change = self._changed[0]
+            if change.key in self._data:
+                await self.refresh_range(
+                    change.key,
+                    to_us(change.start) // self.bucket_us,
+                    to_us(change.end) // self.bucket_us,
+                )
+            self._changed.pop(0)
+
+    # -- building -------------------------------------------------------------------------
+
+    async def build(self) -> None:
+        """Read every variable's history, a slice at a time, into buckets."""
+        started = asyncio.get_running_loop().time()
+        self.param.update(state="building", progress=0.0, error="")
+        problems = await self.store.problems(self.settings.variables)
+        variables = [v for v in self.settings.variables if v not in problems]
+        spans = {v.key: await self.store.span(v) for v in variables}
+        done: dict[str, float] = {}
+
+        def progress(key: str, share: float) -> None:
+            done[key] = share
+            self.progress = min(1.0, sum(done.values()) / max(len(variables), 1))
+
+        async def one(
+            var: Variable, lane: str
+        ) -> tuple[str, reduce.Buckets, tuple[int, list[Row]] | None]:
+            span = spans[var.key]
+            if span is None:
+                return var.key, reduce.Buckets.empty(), None
+            # Up to the newest row seen at the start: later rows come from the feed.
+            buckets, _ = await scan.read_buckets(
+                self.store, var, span[0], span[1], 0, self.bucket_us, self.gap_us,
+                slot=self._slot, progress=lambda share: progress(var.key, share), lane=lane,
+            )  # fmt: skip
+            live = None
+            if len(buckets):
+                index = int(buckets.index[-1])
+                rows = await self.windows.read(var, index, until=span[1])
+                live = (index, rows)
+            return var.key, buckets, live
+
+        # Two variables at a time, each lane on a connection of its own: the database reads
+        # for one while numpy reduces the other, and the pool stays the pages'.
+        lanes: asyncio.Queue[str] = asyncio.Queue()
+        for k in range(2):
+            lanes.put_nowait(f"summary-{k}")
+
+        async def lane(var: Variable):
+            name = await lanes.get()
+            try:
+                return await one(var, name)
+            finally:
+                lanes.put_nowait(name)
+
+        results = await asyncio.gather(*(lane(v) for v in variables))
+        self._data = {key: History(b) for key, b, _ in results}
+        self.windows.live = {key: live for key, _, live in results if live is not None}
+        self._epoch = {key: self._epoch.get(key, 0) + 1 for key in self._data}
+        self.windows.clear()
+        self.build_s = asyncio.get_running_loop().time() - started
+        self.param.update(state="ready", progress=1.0)
+        self._ready.set()
+        log.info(
+            "summary ready in %.1f s: %d buckets of %s, %.1f MB",
+            self.build_s,
+            sum(h.size for h in self._data.values()),
+            self.settings.summary_bucket,
+            self.nbytes / 1e6,
+        )
+
+    def _slot(self):
+        """The summary's reads wait behind every page's (background priority)."""
+        return self.loads.wait(self.settings.max_loads, None, kind=BACKGROUND)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(h.nbytes for h in self._data.values())
+
+    def buckets(self, key: str) -> reduce.Buckets | None:
+        """The buckets held for ``key`` (None if the variable is not summarised)."""
+        held = self._data.get(key)
+        return held.buckets if held is not None else None
+
+    def newest(self, key: str) -> int | None:
+        """The newest row time held for ``key`` (µs), or None."""
+        held = self._data.get(key)
+        if held is None or not held.size:
+            return None
+        return int(held.buckets.last_t[-1])
+
+    # -- following the feed -----------------------------------------------------------------
+
+    async def apply(self, batch: Batch) -> None:
+        """Merge new rows; read again every bucket that a late or duplicate row touches."""
+        for key, rows in batch.items():
+            stale = self._merge_fresh(key, rows)
+            for index in sorted({to_us(r[0]) // self.bucket_us for r in stale}):
+                await self.refresh_range(key, index, index)
+
+    def _merge_fresh(self, key: str, rows: list[Row]) -> list[Row]:
+        """Merge the rows newer than everything held for ``key``; return the others."""
+        held = self._data.get(key)
+        if held is None or not rows:
+            return []
+        newest = self.newest(key)
+        newest = reduce.NONE if newest is None else newest
+        fresh = sorted(
+            (r for r in rows if to_us(r[0]) > newest), key=lambda r: (r[0], _order(r[1]))
+        )
+        if fresh:
+            self._append(key, fresh)
+        return [r for r in rows if to_us(r[0]) <= newest]
+
+    def _append(self, key: str, rows: list[Row]) -> None:
+        var = self.settings.by_key[key]
+        series = Series.from_rows(rows)
+        times = series.times.view("int64")
+        new = reduce.aggregate(times, series.values, 0, self.bucket_us, self.gap_us, var.limits)
+        held = self._data[key]
+        if held.size and int(held.buckets.index[-1]) == int(new.index[0]):
+            last = held.buckets.take(slice(-1, None))
+            head = reduce.merge_same(
+                reduce.Buckets.concat([last, new.take(slice(0, 1))]), self.gap_us, var.limits
+            )
+            held.splice(held.size - 1, held.size, reduce.Buckets.concat([head, new.take(
+                slice(1, None))]))  # fmt: skip
+        else:
+            held.splice(held.size, held.size, new)
+        self.windows.appended(key, rows)  # the newest bucket's rows, for live windows
+
+    async def refresh_range(self, key: str, first: int, last: int) -> tuple[datetime, datetime]:
+        """Read buckets ``first``..``last`` (inclusive) of ``key`` again from the database and
+        replace what is held for them; returns the span they cover."""
+        var = self.settings.by_key[key]
+        start = from_us(first * self.bucket_us)
+        end = from_us((last + 1) * self.bucket_us) - US
+        fresh, _ = await scan.read_buckets(
+            self.store, var, start, end, 0, self.bucket_us, self.gap_us, slot=self._slot,
+            lane="summary-refresh",
+        )  # fmt: skip
+        held = self._data[key]
+        index = held.buckets.index
+        lo = int(np.searchsorted(index, first, side="left"))
+        hi = int(np.searchsorted(index, last, side="right"))
+        held.splice(lo, hi, fresh)
+        self._epoch[key] = self._epoch.get(key, 0) + 1
+        await self.windows.refreshed(var, first, last)
+        self.refreshes += 1
+        return start, end
+
+    # -- answering windows ---------------------------------------------------------------
+
+    def covers(self, key: str, column_us: float) -> bool:
+        """True when ``key`` can be drawn from here at ``column_us`` per pixel column: the
+        summary is ready and its buckets are at most a quarter of a column (so a bucket's
+        placement errs by under a quarter pixel)."""
+        return self.ready and key in self._data and column_us >= 4 * self.bucket_us
+
+    async def totals(self, var: Variable, start: datetime, end: datetime) -> reduce.Totals:
+        """The moments of ``var`` over ``[start, end]`` (see :class:`~.totals.WindowTotals`):
+        equal to the same definitions over every row of the window."""
+        return await self.windows.of(var, start, end)
+
+    @property
+    def rows_read(self) -> int:
+        """Rows read from the database for the ends of windows (for tests and benchmarks)."""
+        return self.windows.rows_read
+
+    def window(
+        self, key: str, start: datetime, end: datetime, columns: int
+    ) -> tuple[reduce.Points, Row | None]:
+        """The window's M4 points at ``columns`` pixel columns, and the row before it."""
+        held = self._data[key].buckets
+        start_us, end_us = to_us(start), to_us(end)
+        lo = int(np.searchsorted(held.index, start_us // self.bucket_us, side="left"))
+        hi = int(np.searchsorted(held.index, end_us // self.bucket_us, side="right"))
+        before: Row | None = None
+        if lo > 0:
+            value = float(held.last_v[lo - 1])
+            before = (from_us(held.last_t[lo - 1]), None if np.isnan(value) else value)
+        column_us = max(1, -(-(end_us - start_us) // columns))
+        merged = reduce.columns_of(
+            held.take(slice(lo, hi)), self.bucket_us, start_us, column_us, columns, self.gap_us
+        )
+        return reduce.points(merged, self.gap_us), before
+
+
+def _order(value: float | None) -> tuple[int, float]:
+    """PostgreSQL's order of values: numbers, then NaN, then NULL."""
+    if value is None:
+        return (2, 0.0)
+    if value != value:
+        return (1, 0.0)
+    return (0, value)

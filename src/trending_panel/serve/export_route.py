@@ -1,0 +1,122 @@
+"""``GET /export.csv``: the CSV of a window, streamed over plain HTTP beside the app.
+
+The page's download button fetches it (so the file never crosses the Bokeh websocket and the
+server never holds it), scripts and ``curl`` can too. It accepts exactly the dashboard's URL
+vocabulary and nothing else: ``window=<preset>`` or ``start=<ISO 8601>&end=<ISO 8601>``, and
+``variables=<key>[,<key>…]``; anything else is refused with 400 and a message that says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import tornado.iostream
+from bokeh.server.views.auth_request_handler import AuthRequestHandler
+
+from trending_panel.core.errors import BadRequest, Busy, error_line
+from trending_panel.core.settings import Settings
+from trending_panel.core.timewindow import TimeWindow, query_text
+from trending_panel.core.variables import select
+from trending_panel.live.hub import hub
+from trending_panel.read.csv_export import csv_chunks
+from trending_panel.serve.access import signed_in
+
+log = logging.getLogger(__name__)
+
+PATH = "/export.csv"
+ALLOWED = ("window", "start", "end", "variables")
+
+
+def parse_query(args: dict[str, list[bytes]], settings: Settings) -> tuple[TimeWindow, tuple, str]:
+    """Validate the query string: the window, the variables, and the variables' spelling."""
+    unknown = sorted(k for k in args if k not in ALLOWED)
+    if unknown:
+        raise BadRequest(
+            f"unknown parameter(s) {', '.join(unknown)[:200]}; use {', '.join(ALLOWED)}"
+        )
+    try:
+        query = query_text(args, ALLOWED)
+        window = TimeWindow.from_query(query, settings.tzinfo)
+        keys = [k for k in query.get("variables", "").split(",") if k]
+        variables = select(keys, settings.variables)
+    except ValueError as exc:
+        raise BadRequest(str(exc)[:300]) from None
+    return window, variables, query.get("variables", "")
+
+
+class ExportHandler(AuthRequestHandler):
+    """Streams the CSV in chunks of a few thousand lines, flushing each: bounded memory.
+    Behind the same sign-in as the page (the server's auth provider, see :mod:`.access`)."""
+
+    def initialize(self, settings: Settings) -> None:
+        self.app_settings = settings
+
+    async def get(self) -> None:
+        if not signed_in(self):
+            self._refuse(401, "sign in first (open the dashboard's page)")
+            return
+        try:
+            window, variables, _ = parse_query(self.request.query_arguments, self.app_settings)
+        except BadRequest as exc:
+            self._refuse(400, str(exc))
+            return
+        settings = self.app_settings
+        try:
+            async with hub(settings).exports.now(settings.max_exports, self._holder()):
+                await self._export(window, variables)
+        except Busy as exc:
+            self.set_header("Retry-After", "30")
+            self._refuse(429 if "yours" in str(exc) else 503, str(exc))
+
+    def _holder(self) -> str:
+        """Who asks: the signed-in user, else the client's address (one export each)."""
+        user = self.current_user
+        if user:
+            return f"user:{user.decode() if isinstance(user, bytes) else user}"
+        return f"ip:{self.request.remote_ip}"
+
+    async def _export(self, window: TimeWindow, variables: tuple) -> None:
+        settings = self.app_settings
+        store = hub(settings).feed.store
+        deadline = settings.query_timeout.total_seconds()
+        try:
+            async with asyncio.timeout(deadline):
+                problems = await store.problems(variables)
+                if problems:
+                    why = "; ".join(f"{v.table}: {reason}" for v, reason in problems.items())
+                    self._refuse(409, f"cannot export: {why}")
+                    return
+                newest = await store.newest_time(variables)
+            start, end = window.resolve(newest)
+        except TimeoutError:
+            self._refuse(503, f"database unavailable: no answer within {deadline:g} s")
+            return
+        except Exception as exc:
+            self._refuse(503, f"database unavailable: {error_line(exc)}")
+            return
+        self.set_header("Content-Type", "text/csv; charset=utf-8")
+        self.set_header(
+            "Content-Disposition", f'attachment; filename="trending_{window.slug(newest)}.csv"'
+        )
+        self.set_header("Cache-Control", "no-store")
+        try:
+            async for chunk in csv_chunks(store, variables, start, end, stall=deadline):
+                self.write(chunk)
+                await self.flush()
+        except tornado.iostream.StreamClosedError:
+            log.info("CSV download cancelled by the client")
+        except Exception as exc:
+            # The status line is gone already: cut the response so it cannot pass as whole.
+            log.warning("CSV export failed mid-stream: %s", error_line(exc))
+            self.request.connection.close()
+
+    def _refuse(self, status: int, message: str) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish(message + "\n")
+
+
+def patterns(settings: Settings) -> list[tuple]:
+    """Tornado routes to add beside the app (``pn.serve(extra_patterns=…)``)."""
+    return [(PATH, ExportHandler, {"settings": settings})]

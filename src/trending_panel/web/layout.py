@@ -1,0 +1,66 @@
+"""How a session is laid out: a full-screen page (served) or one block (a notebook output).
+
+Served, a panel-material-ui ``Page``: the controls in its sidebar (which the viewer can fold
+away), the status and value cards on top of the main area, and the trends sharing the height
+that is left, so every shown trend is on screen from a 1366 x 768 laptop to a 4K control-room
+display. The page starts in the browser's light or dark scheme and has a switch for it; the
+plots are themed with it. In a notebook, the same views in one column with fixed heights.
+"""
+
+from __future__ import annotations
+
+import panel as pn
+import panel_material_ui as pmui
+from panel.util import edit_readonly
+
+from trending_panel.web.session import Session
+from trending_panel.web.theme import follow_browser
+from trending_panel.web.views import Controls, Header, Trends, Trouble
+
+TITLE = "Bioreactor process trends"
+SIDEBAR_WIDTH = 290
+
+
+def page(session: Session) -> pmui.Page:
+    """The served page of ``session``."""
+    trends = pn.panel(Trends(session, fill=True))
+    main = pn.Column(
+        Header(session), _instead_of(trends, session), trends, sizing_mode="stretch_both",
+        margin=0, name="trends",
+    )  # fmt: skip
+    shell = pmui.Page(
+        title=TITLE,
+        sidebar=[Controls(session, vertical=True)],
+        sidebar_width=SIDEBAR_WIDTH,
+        main=[main],
+        theme_toggle=True,
+    )
+    if (scheme := follow_browser(shell)) is not None:
+        shell.header = [scheme]
+    # panel-material-ui binds every Page's busy bar to Panel's process-wide busy flag: a
+    # watcher on a global that is never removed, so each closed page (and its whole session)
+    # stayed in memory, and any session's callback showed the bar on every page. The bar
+    # shows this session's own loads instead.
+    with edit_readonly(shell):
+        shell.busy = session.param.loading
+    return shell
+
+
+def embedded(session: Session) -> pn.viewable.Viewable:
+    """``session`` as one output block (a notebook cell)."""
+    trends = pn.panel(Trends(session, fill=False))
+    return pn.Column(
+        pn.pane.HTML(f'<h3 class="tp-title">{TITLE}</h3>', margin=(0, 10)),
+        Controls(session, vertical=False),
+        Header(session),
+        _instead_of(trends, session),
+        trends,
+        sizing_mode="stretch_width",
+    )
+
+
+def _instead_of(trends: pn.viewable.Viewable, session: Session) -> Trouble:
+    """The diagnosis of a database that cannot be used, shown in place of ``trends``."""
+    trouble = Trouble(session)
+    trouble.param.watch(lambda event: setattr(trends, "visible", not event.new), "showing")
+    return trouble

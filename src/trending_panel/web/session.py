@@ -1,0 +1,453 @@
+"""A viewer's session: what they asked to see (parameters), and the work that shows it.
+
+Data flow inside a session: the window parameters change → :meth:`Session.load` reads the
+window from the store (async, off the document lock) and parks the result → the session's
+periodic callback (:meth:`Session.tick`, which runs under the document lock) applies parked
+results to the Bokeh sources, drains the feed's queue into them, and lets the views refresh.
+All model mutations therefore happen in one place. The views (:mod:`.views`) read this state;
+nothing here knows how it is drawn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+import panel as pn
+import param
+
+from trending_panel.core.errors import TooManyRows, error_line
+from trending_panel.core.rows import Row
+from trending_panel.core.settings import Settings
+from trending_panel.core.timewindow import (
+    DEFAULT_WINDOW,
+    PRESETS,
+    TimeWindow,
+    format_time,
+    preset_label,
+    within_range,
+)
+from trending_panel.core.variables import VARIABLES, Variable
+from trending_panel.live.feed import LiveFeed, Subscription
+from trending_panel.live.hub import hub, hub_for
+from trending_panel.live.summary import Summary
+from trending_panel.read.window_load import DEFAULT_WIDTH, Loaded, Request, WindowReader
+from trending_panel.web import url
+from trending_panel.web.live_stats import StatsFollower
+from trending_panel.web.notebook import NotebookData
+from trending_panel.web.notes import Note, Notes
+from trending_panel.web.sources import TraceSources
+from trending_panel.web.ticker import Clock
+from trending_panel.web.viewport import Viewport
+
+log = logging.getLogger(__name__)
+
+
+class Session(NotebookData, param.Parameterized):
+    """The state of one view of the bioreactor's process variables."""
+
+    window = param.Selector(
+        default=DEFAULT_WINDOW,
+        objects={**{preset_label(key): key for key in PRESETS}, "Custom range": "custom"},
+        doc="Relative preset (follows live data, ends at the newest sample) or 'custom'.",
+    )
+    start = param.Date(default=None, allow_None=True, doc="Start of a custom window (data zone).")
+    end = param.Date(default=None, allow_None=True, doc="End of a custom window (data zone).")
+    variables = param.ListSelector(
+        default=[v.key for v in VARIABLES],
+        objects={v.title: v.key for v in VARIABLES},
+        doc="Variables shown and exported (the settings' variables; the spec's four by default).",
+    )
+    live = param.Boolean(default=True, doc="Stream new rows into the plots as they arrive.")
+    ref = param.Date(
+        default=None,
+        allow_None=True,
+        doc="Start of a reference period (golden batch), overlaid on every trend shifted to the "
+        "window's start; None: no overlay.",
+    )
+    message = param.String(default="", doc="Problem to show the user (bad URL, load failure).")
+    loading = param.Boolean(default=False, doc="A window load is in flight.")
+
+    # -- what the views show (set here, under the document lock) ---------------------------
+    loaded_span = param.Tuple(
+        default=(None, None),
+        length=2,
+        doc="The window's resolved ends as last loaded (a live window moves on from there).",
+    )
+    current_stats = param.Dict(default={}, doc="The window's statistics per variable key.")
+    reference_stats = param.Dict(
+        default={}, doc="The reference period's statistics per variable key."
+    )
+    ref_labels = param.Dict(
+        default={}, doc="Per variable key, the reference overlay's real time ('' for none)."
+    )
+    csv_url = param.String(default="", doc="The export route's URL for the window shown.")
+    csv_filename = param.String(default="trending.csv", doc="Name of the last CSV made here.")
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        feed: LiveFeed | None = None,
+        summary: Summary | None = None,
+        export_url: str | None = None,
+        autostart: bool = True,
+        **params: object,
+    ) -> None:
+        self.settings = settings if settings is not None else Settings.from_env()
+        self.all_variables = self.settings.variables
+        url_params, url_error = url.window_asked(self.settings.tzinfo)
+        shown = params.pop("variables", None)
+        super().__init__(**{**url_params, **params})
+        with param.discard_events(self):  # the configured variables, before anything watches
+            self.param.variables.objects = {v.title: v.key for v in self.all_variables}
+            self.variables = list(shown) if shown is not None else list(self.settings.by_key)
+        self._url_error = url_error
+        self._ref_note = ""  #: why a reference start was refused
+        if problem := self._window_problem():
+            with param.discard_events(self):  # nothing is built yet to react to it
+                self.param.update(window=DEFAULT_WINDOW, start=None, end=None)
+            self._url_error = f"Ignored the window asked for: {problem}"
+        #: The last window that validated: a bad one set from code or a widget reverts to it.
+        self._good: tuple[str, datetime | None, datetime | None] = (
+            self.window,
+            self.start,
+            self.end,
+        )
+        #: What this process shares with the other sessions (see :mod:`...live.hub`).
+        self.hub = hub_for(feed) if feed is not None else hub(self.settings)
+        self.feed = self.hub.feed
+        self.store = self.feed.store
+        if summary is None and autostart:
+            summary = self.hub.summary()
+            self.hub.convergence()
+        self.summary = summary
+        self._doc = pn.state.curdoc
+        self._on_server = self._doc is not None and self._doc.session_context is not None
+        self._sub: Subscription = self.feed.subscribe()
+        self._reader = WindowReader(self.feed, summary, self.settings)
+        self.traces = TraceSources(self.settings)
+        self.sources = self.traces.sources
+        self.ref_sources = self.traces.ref_sources
+        self.holds = self.traces.holds
+        self.x_range = self.traces.x_range
+        self._generation = 0
+        #: A window was ever shown (a database lost afterwards does not hide the plots).
+        self.loaded_once = False
+        self._span: tuple[datetime | None, datetime | None] = (None, None)
+        self._pending: Loaded | None = None
+        self.notes = Notes()
+        self._width = DEFAULT_WIDTH
+        self._extent: tuple[datetime | None, datetime | None] = (None, None)
+        self._zoomed = False
+        self._attached = True
+        self._drawn_width = DEFAULT_WIDTH
+        #: The views' refreshers, called by every tick; True when they changed a model.
+        self._tick_hooks: list[Callable[[], bool]] = []
+        #: What a notebook must push over the comm when Bokeh models changed.
+        self._notebook_panes: list[pn.viewable.Viewable] = []
+        self.viewport = Viewport(self)
+        self.stats_follower = StatsFollower(self)
+        self._export_url = export_url
+        self.csv_url = url.csv_url(self)
+        self.x_range.on_change("start", self.viewport.range_moved)
+        self.x_range.on_change("end", self.viewport.range_moved)
+        self._load_task: asyncio.Task | None = None
+        self._retry_at: float | None = None
+        self._retry_delay = 1.0
+        #: When the session ticks (see :mod:`.ticker`).
+        self.clock = Clock(self, self._doc, self._on_server)
+        if autostart:
+            self.clock.start()
+            self._schedule_load()
+
+    # -- for the views -------------------------------------------------------------------------
+
+    @property
+    def export_url(self) -> str | None:
+        """The CSV route beside the app (served), or None (a notebook: the file goes over the
+        comm)."""
+        return self._export_url
+
+    def on_tick(self, refresh: Callable[[], bool]) -> None:
+        """Call ``refresh`` on every tick, under the document lock (it returns whether it
+        changed a Bokeh model that a notebook must be sent)."""
+        self._tick_hooks.append(refresh)
+
+    def push_in_notebook(self, *panes: pn.viewable.Viewable) -> None:
+        """Panes whose Bokeh models change directly: a notebook is sent them after a tick."""
+        self._notebook_panes.extend(panes)
+
+    def resized(self, width: object) -> None:
+        """The browser reports a trend's drawing width (px)."""
+        self.viewport.resized(width)
+
+    def pick_range(self, start: datetime | None, end: datetime | None) -> None:
+        """An absolute window from the range inputs (both ends needed)."""
+        if start is None or end is None:
+            return
+        if end <= start:
+            self.message = "The custom range must end after it starts."
+            return
+        self.param.update(window="custom", start=start, end=end)
+        if self.message.startswith("The custom range"):
+            self.message = ""
+
+    def status_notes(self) -> list[Note]:
+        """What the status line must say besides the connection."""
+        return self.notes.of(self)
+
+    # -- parameters → work ------------------------------------------------------------------
+
+    @property
+    def time_window(self) -> TimeWindow:
+        """The window shown: the parameters' window, or while they make none (a custom range
+        half entered, a bad value being reverted) the last one that did."""
+        try:
+            return _window_of(self.window, self.start, self.end)
+        except ValueError:
+            return _window_of(*self._good)
+
+    def _window_problem(self) -> str:
+        """Why the window parameters make no window (empty when they do)."""
+        try:
+            _window_of(self.window, self.start, self.end)
+            if self.window == "custom":
+                within_range(self.start)  # the URL's rules
+                within_range(self.end)
+        except (ValueError, TypeError) as exc:
+            return str(exc)
+        return ""
+
+    @property
+    def selected(self) -> list[Variable]:
+        return [v for v in self.all_variables if v.key in self.variables]
+
+    @param.depends("window", "start", "end", "variables", watch=True)
+    def _window_changed(self) -> None:
+        if self.window == "custom" and (self.start is None or self.end is None):
+            return  # wait until both ends are known
+        if problem := self._window_problem():
+            # Back to the last good window (the page keeps what it shows), and say why.
+            window, start, end = self._good
+            self.param.update(window=window, start=start, end=end)
+            self._url_error = f"Ignored that window: {problem}"  # shown until the next change
+            return
+        self._good = (self.window, self.start, self.end)
+        self._url_error = ""
+        url.write_back(self)
+        self.csv_url = url.csv_url(self)
+        self._schedule_load()
+
+    @param.depends("ref", watch=True)
+    def _ref_changed(self) -> None:
+        if self.ref is not None:
+            try:
+                within_range(self.ref)  # the URL's rules
+            except (ValueError, TypeError) as exc:
+                self.ref = None  # (which clears the note: set it after)
+                self._ref_note = f"Ignored that reference: {exc}"
+                return
+        self._ref_note = ""
+        url.write_back(self)
+        self._schedule_load()
+
+    @param.depends("live", watch=True)
+    def _live_changed(self) -> None:
+        # Rows that arrived while paused were not drawn: reload rather than leave a hole.
+        if self.live:
+            self._schedule_load()
+
+    def _schedule_load(self, zoom: tuple[datetime, datetime] | None = None) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (plain script): the caller awaits load() itself
+        # One load per session at a time: a newer request cancels the one in flight (and its
+        # query in the database), so fast zooming cannot pile reads up.
+        if self._load_task is not None and not self._load_task.done():
+            self._load_task.cancel()
+        self._load_task = loop.create_task(self.load(zoom))
+
+    # -- zoom, pan and resize (see :mod:`.viewport`) -----------------------------------------
+
+    def _reload_view(self) -> None:
+        """Read again what is shown: the zoomed range if the user moved it, else the window."""
+        self._schedule_load(zoom=self.wanted_view())
+
+    def wanted_view(self) -> tuple[datetime, datetime] | None:
+        """The zoomed/panned range the user looks at, or None when it is the window's."""
+        return self.traces.wanted_view()
+
+    async def settled(self) -> None:
+        """Wait for the window load that a parameter change scheduled (if any)."""
+        while self._load_task is not None and not self._load_task.done():
+            await asyncio.wait([self._load_task])
+
+    async def load(self, zoom: tuple[datetime, datetime] | None = None) -> Loaded | None:
+        """Read the current window (or the ``zoom`` range within it) at the plots' width and
+        park it for the next tick. A load has a deadline (the settings' ``query_timeout``,
+        its wait for a free slot included): a database that hangs is reported, not awaited."""
+        self._generation += 1
+        generation = self._generation
+        self.loading = True
+        deadline = self.settings.query_timeout.total_seconds()
+        request = Request(
+            generation, self.time_window, self.selected, self._width, zoom, self._span, self.ref
+        )
+        try:
+            slot = self.hub.loads.wait(self.settings.max_loads, deadline)
+            async with asyncio.timeout(deadline), slot:
+                loaded = await self._reader.read(request)
+        except Exception as exc:
+            if isinstance(exc, TimeoutError):
+                why = f"the database did not answer within {deadline:g} s"
+            else:
+                why = error_line(exc)
+            if generation == self._generation:
+                self.param.update(loading=False, message=f"Could not load data: {why}")
+                if not isinstance(exc, TooManyRows):  # that one is no better next time
+                    # Try again once the database answers (backing off while it does not).
+                    self._retry_delay = min(self._retry_delay * 2, 30.0)
+                    self._retry_at = time.monotonic() + self._retry_delay
+            log.warning("window load failed: %s", why)
+            return None
+        self._retry_delay, self._retry_at = 1.0, None
+        if generation == self._generation:  # a newer request supersedes this one
+            self._pending = loaded
+            self.tick_soon()  # apply now rather than at the next periodic tick (zooming feels it)
+        return loaded
+
+    # -- the session's periodic callback (under the document lock) ---------------------------
+
+    def tick(self) -> None:
+        """Apply a parked load, stream new rows, let the views refresh.
+
+        Served, once the page has loaded, everything the tick changes goes to it as one
+        message: Bokeh sends one per change, and each walks every model of the page. Not
+        before: until the browser reports the page ready, Panel's hold drops what it held,
+        counting on a full document that the page has in fact already received."""
+        if self._on_server and self._doc is not None and pn.state.loaded:
+            with pn.io.hold(self._doc):
+                self._tick()
+        else:
+            self._tick()
+
+    def _tick(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            # A newer request (a click that arrived meanwhile) supersedes a parked load.
+            if pending.generation == self._generation:
+                self._apply(pending)
+        self._converge()
+        if not self.loading:
+            batch = self._sub.drain()
+            if batch and self.live:
+                self._stream(batch)
+            if (
+                self._retry_at is not None
+                and time.monotonic() >= self._retry_at
+                and self.feed.status == "live"
+            ):
+                self._retry_at = None
+                self._schedule_load()
+        if (stats := self.stats_follower.take()) is not None:
+            self.param.update(current_stats=stats[0], reference_stats=stats[1])
+        if self.stats_follower.due():
+            self.stats_follower.start()
+        self.traces.refresh_holds(self._hold_until())
+        changed = self.traces.changed
+        for refresh in self._tick_hooks:
+            changed |= bool(refresh())
+        if changed and not self._on_server and self._notebook_panes:
+            # In a notebook, Bokeh models changed directly reach the page only when pushed
+            # over the comm (on a server the session does this by itself).
+            pn.io.push_notebook(*self._notebook_panes)
+        self.traces.changed = False
+
+    def _converge(self) -> None:
+        """Rows behind the live edge changed in the database: read again what shows them."""
+        start = self._extent[0]
+        end = self._span[1] if self._span[1] is not None else self._extent[1]
+        stale = False
+        for change in self._sub.drain_changes():
+            if change.key not in self.variables:
+                continue
+            if (start is not None and change.end < start) or (
+                end is not None and change.start > end
+            ):
+                continue
+            self.notes.redrawn(self.settings.by_key[change.key], change)
+            stale = True
+        if stale:
+            self._reload_view()
+            self.stats_follower.dirty = True  # a zoomed view's reload brings none
+        self.notes.expire()
+
+    def _hold_until(self) -> datetime | None:
+        """How far the last values are held: a relative window's end, an absolute one's end
+        or the newest sample, whichever is earlier."""
+        _, end = self._span
+        if self.time_window.is_relative:
+            return end
+        newest = max((r[0] for r in self.feed.latest.values()), default=None)
+        return min(filter(None, (end, newest)), default=None)
+
+    def _apply(self, loaded: Loaded) -> None:
+        if self._load_task is not None and self._load_task.done():
+            self._load_task = None  # its result (this load) now lives in the sources alone
+        self.loaded_once = True
+        self.notes.problems = loaded.problems
+        self.notes.drawn = loaded.notes(self.all_variables)
+        self._extent = loaded.extent
+        self._zoomed = loaded.zoomed
+        self._attached = loaded.attached
+        self._drawn_width = loaded.width
+        self.traces.apply(loaded)
+        if not loaded.zoomed:
+            self._span = (loaded.start, loaded.end)
+            self.loaded_span = self._span
+            self.ref_labels = self._ref_labels(loaded)
+            # The window's statistics came with it (the same pass, or the summary).
+            found, ref = loaded.stats()
+            self.stats_follower.reset()
+            self.param.update(current_stats=found, reference_stats=ref)
+        self.param.update(loading=False, message="")
+
+    def _ref_labels(self, loaded: Loaded) -> dict[str, str]:
+        """Each trace's label for the golden batch: its real time ('' where none is drawn)."""
+        if loaded.reference is None or self.ref is None:
+            return {}
+        length = (loaded.extent[1] or self.ref) - (loaded.extent[0] or self.ref)
+        label = f"- - reference {format_time(self.ref)} – {format_time(self.ref + length)}"
+        return {key: label for key in loaded.reference}
+
+    def _stream(self, batch: dict[str, list[Row]]) -> None:
+        if not self._attached:
+            return  # a zoomed range in the past: the rows are read when it reaches the edge
+        window = self.time_window
+        newest, reread = self.traces.stream(batch, self.variables, window, self._span)
+        if newest is not None:
+            self.stats_follower.dirty = True  # merged into the statistics by the next tick
+        if newest is not None and window.is_relative:
+            end = self._span[1]
+            if end is None or newest > end:
+                self._span = self.traces.follow(newest, self.window, self._span, self._drawn_width)
+                # The range inputs are not moved along: they may be in the user's hands.
+        if reread or (self.traces.reduced and self.traces.streamed > self._drawn_width):
+            # Raw rows streamed onto reduced traces: reduce again before they exceed the budget.
+            self.traces.streamed = 0
+            self._reload_view()
+
+    def tick_soon(self) -> None:
+        """Served, run the tick on the next turn of the loop (under the document lock)."""
+        self.clock.soon()
+
+
+def _window_of(window: str, start: datetime | None, end: datetime | None) -> TimeWindow:
+    if window == "custom":
+        return TimeWindow(preset=None, start=start, end=end)
+    return TimeWindow(preset=window)

@@ -1,0 +1,292 @@
+"""The views of a session: header (status and value cards), trends (plots, cursor, statistics)
+and controls. Each reads the session's state and lays it out; none reads the database.
+
+Panel's DataStore/View shape: the :class:`~.session.Session` owns the state as parameters and
+Bokeh sources, every view takes it and watches what it shows. Work that must happen under the
+document lock (the header's clock-driven ages) runs from the session's tick.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import panel as pn
+import panel_material_ui as pmui
+import param
+
+from trending_panel.web import header, plots, statsview
+from trending_panel.web.csv_button import CsvButton
+from trending_panel.web.session import Session
+
+#: Width of the statistics block beside each trend (px).
+STATS_WIDTH = 200
+#: A trend's height in a notebook (px); served, the trends share the height that is left.
+EMBEDDED_HEIGHT = 210
+#: The least height of a trend when they share the page (px).
+MIN_TREND_HEIGHT = 80
+
+
+class Header(pn.viewable.Viewer):
+    """The status line (connection, newest sample, notes) and a value card per variable."""
+
+    session = param.ClassSelector(class_=Session, constant=True)
+
+    def __init__(self, session: Session, **params: object) -> None:
+        super().__init__(session=session, **params)
+        self.status = pn.pane.HTML(
+            "", sizing_mode="stretch_width", name="status", stylesheets=[header.CSS], margin=(2, 10)
+        )
+        self.cards = pn.pane.HTML(
+            "", sizing_mode="stretch_width", name="latest-values", stylesheets=[header.CSS],
+            margin=(2, 10),
+        )  # fmt: skip
+        session.on_tick(self.refresh)
+        self.refresh()
+
+    def refresh(self) -> bool:
+        """Cheap to build; only a change is sent to the browser (ages tick once a second)."""
+        s = self.session
+        now = s.settings.now()
+        cards = header.cards_html(s.selected, s.feed.latest, now, s.settings.gap)
+        status = header.status_html(s.feed, s.settings.by_key, now, s.status_notes())
+        for pane, text in ((self.cards, cards), (self.status, status)):
+            if pane.object != text:
+                pane.object = text
+        return False  # Panel panes sync by themselves, also in a notebook
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Column(self.status, self.cards, sizing_mode="stretch_width", margin=0)
+
+
+class Trouble(pn.viewable.Viewer):
+    """When the database cannot be used from the start: what failed and what to check, in
+    place of plots that would stay empty (``showing``). Once a window was shown, a later
+    outage leaves the plots and is told by the status line."""
+
+    session = param.ClassSelector(class_=Session, constant=True)
+    showing = param.Boolean(default=False, doc="The diagnosis is shown (hide the trends).")
+
+    def __init__(self, session: Session, **params: object) -> None:
+        super().__init__(session=session, **params)
+        self.pane = pn.pane.HTML(
+            "", sizing_mode="stretch_width", name="diagnosis", stylesheets=[header.CSS],
+            visible=False,
+        )  # fmt: skip
+        session.on_tick(self.refresh)
+
+    def refresh(self) -> bool:
+        s = self.session
+        diagnosis = s.feed.diagnosis if s.feed.status != "live" else None
+        show = diagnosis is not None and not s.loaded_once
+        if show:
+            text = header.diagnosis_html(diagnosis, s.settings)
+            if self.pane.object != text:
+                self.pane.object = text
+        if show != self.showing:
+            self.pane.visible = show
+            self.showing = show
+        return False
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self.pane
+
+
+class Trends(pn.viewable.Viewer):
+    """One trend per variable on the shared time axis, its statistics beside it, and the
+    cursor's readout above them all. ``fill``: share the height the page leaves (served);
+    else each trend has a fixed height (a notebook output has no height to share)."""
+
+    session = param.ClassSelector(class_=Session, constant=True)
+    fill = param.Boolean(default=False, constant=True)
+
+    def __init__(self, session: Session, **params: object) -> None:
+        super().__init__(session=session, **params)
+        settings = session.settings
+        sizing = "stretch_both" if self.fill else "stretch_width"
+        self.figures = {}
+        ticks = plots.TimeTicks()
+        for v in session.all_variables:
+            fig = plots.trend_figure(
+                v,
+                session.sources[v.key],
+                session.holds[v.key],
+                session.x_range,
+                time_label=f"Time ({settings.timezone})",
+                reference=session.ref_sources[v.key],
+                ticks=ticks,
+            )
+            if self.fill:
+                fig.sizing_mode, fig.height = "stretch_both", None
+                fig.min_height = MIN_TREND_HEIGHT
+            else:
+                fig.height = EMBEDDED_HEIGHT
+            fig.on_change("inner_width", lambda attr, old, new: session.resized(new))
+            self.figures[v.key] = fig
+        self.panes = {
+            key: pn.pane.Bokeh(fig, sizing_mode=sizing, min_height=MIN_TREND_HEIGHT, margin=(2, 5))
+            for key, fig in self.figures.items()
+        }
+        #: A vertical line across all trends at the pointer, and each value held at that time.
+        self.readout = pn.pane.Bokeh(
+            plots.cursor(
+                self.figures,
+                session.sources,
+                session.holds,
+                list(session.all_variables),
+                settings.gap / timedelta(milliseconds=1),
+            ),
+            sizing_mode="stretch_width",
+            margin=(0, 10),
+        )
+        #: The window's statistics beside each trend (over every row; see stats.py).
+        self.stat_panes = {
+            v.key: pn.pane.HTML(
+                statsview.block_html(v, None),
+                width=STATS_WIDTH,
+                name=f"stats-{v.key}",
+                stylesheets=[statsview.CSS],
+                styles={"overflow-y": "auto"},
+                margin=(2, 10),
+                sizing_mode="stretch_height" if self.fill else "fixed",
+            )
+            for v in session.all_variables
+        }
+        self.rows = {
+            v.key: pn.Row(
+                self.panes[v.key],
+                self.stat_panes[v.key],
+                sizing_mode=sizing,
+                visible=v.key in session.variables,
+                margin=0,
+            )
+            for v in session.all_variables
+        }
+        #: Sharing the page's height, the trends share one time axis below them all.
+        self.time_axis = None
+        if self.fill:
+            for fig in self.figures.values():
+                for axis in fig.xaxis:
+                    axis.visible = False
+                fig.min_border_bottom = 4
+            self.time_axis = pn.Row(
+                pn.pane.Bokeh(
+                    plots.time_axis(
+                        session.x_range, time_label=f"Time ({settings.timezone})", ticks=ticks
+                    ),
+                    sizing_mode="stretch_width",
+                    margin=(0, 5),
+                ),
+                pn.Spacer(width=STATS_WIDTH, margin=(0, 10)),  # under the statistics
+                sizing_mode="stretch_width",
+                margin=0,
+            )
+        session.param.watch(self._show_rows, "variables")
+        session.param.watch(self._show_stats, ["current_stats", "reference_stats"])
+        session.param.watch(self._show_labels, "ref_labels")
+        session.push_in_notebook(*self.panes.values())
+
+    def _show_rows(self, event: param.parameterized.Event) -> None:
+        for key, row in self.rows.items():
+            row.visible = key in event.new
+
+    def _show_stats(self, *_events: param.parameterized.Event) -> None:
+        s = self.session
+        for var in s.all_variables:
+            text = statsview.block_html(
+                var, s.current_stats.get(var.key), reference=s.reference_stats.get(var.key)
+            )
+            pane = self.stat_panes[var.key]
+            if pane.object != text:
+                pane.object = text
+
+    def _show_labels(self, event: param.parameterized.Event) -> None:
+        for key, fig in self.figures.items():
+            for model in fig.select(name=f"ref-label-{key}"):
+                model.text = event.new.get(key, "")
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        sizing = "stretch_both" if self.fill else "stretch_width"
+        below = [self.time_axis] if self.time_axis is not None else []
+        return pn.Column(self.readout, *self.rows.values(), *below, sizing_mode=sizing, margin=0)
+
+
+class Controls(pn.viewable.Viewer):
+    """The window (presets and an absolute range), the variables, live on/off, the golden
+    batch's start, and the CSV. ``vertical`` for a sidebar, else one wrapping row."""
+
+    session = param.ClassSelector(class_=Session, constant=True)
+    vertical = param.Boolean(default=True, constant=True)
+
+    def __init__(self, session: Session, **params: object) -> None:
+        super().__init__(session=session, **params)
+        orientation = "vertical" if self.vertical else "horizontal"
+        self.window = pmui.RadioButtonGroup.from_param(
+            session.param.window, label="Time window", orientation=orientation, size="small",
+            sizing_mode="stretch_width" if self.vertical else None,
+            sx={"& .MuiToggleButton-root": {"py": 0.3}},  # nine presets, compact
+        )  # fmt: skip
+        #: The absolute range: typed (or pasted) date-times, shown as the loaded window's ends.
+        tz = session.settings.timezone
+        self.first = pmui.DatetimeInput(label=f"From ({tz})", name="range-from", size="small")
+        self.last = pmui.DatetimeInput(label=f"To ({tz})", name="range-to", size="small")
+        self._syncing = False
+        self.first.param.watch(self._picked, "value")
+        self.last.param.watch(self._picked, "value")
+        session.param.watch(self._show_span, "loaded_span")
+        self.variables = pmui.CheckBoxGroup.from_param(
+            session.param.variables, label="Variables", inline=not self.vertical
+        )
+        self.live = pmui.Switch.from_param(session.param.live, label="Live")
+        self.reference = pmui.DatetimePicker.from_param(
+            session.param.ref, label="Golden batch: reference start", enable_seconds=True,
+            size="small", clearable=True,
+        )  # fmt: skip
+        # Served, the button streams the HTTP export route. In a notebook (no route),
+        # FileDownload sends the file over the comm.
+        self.download: pn.viewable.Viewable
+        if session.export_url is not None:
+            self.download = CsvButton(url=session.csv_url, name="download-csv")
+            session.param.watch(self._csv_moved, "csv_url")
+        else:
+            self.download = pmui.FileDownload(
+                callback=self._csv, filename="trending.csv", label="Download CSV"
+            )
+
+    def _csv_moved(self, event: param.parameterized.Event) -> None:
+        self.download.url = event.new
+
+    async def _csv(self):
+        data = await self.session.csv_file()
+        self.download.filename = self.session.csv_filename
+        return data
+
+    def _picked(self, _event: param.parameterized.Event) -> None:
+        if self._syncing:
+            return
+        self.session.pick_range(self.first.value, self.last.value)
+
+    def _show_span(self, event: param.parameterized.Event) -> None:
+        start, end = event.new
+        if start is None or end is None:
+            return
+        if self.session.window == "custom" and self.first.value and self.last.value:
+            return  # they hold what the user typed (and may still be typing)
+        self._syncing = True
+        try:
+            self.first.value, self.last.value = start, end
+        finally:
+            self._syncing = False
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        items = [
+            self.window,
+            self.first,
+            self.last,
+            self.variables,
+            self.live,
+            self.reference,
+            self.download,
+        ]
+        if self.vertical:
+            return pn.Column(*items, sizing_mode="stretch_width")
+        return pn.FlexBox(*items, align_items="center")

@@ -1,0 +1,1 @@
+"""End to end: a served process, driven by Chromium (marker ``browser``)."""

@@ -1,0 +1,94 @@
+"""One screen, light and dark: the served page in Chromium at real screen sizes.
+
+The page runs as a new user would start it (``trending-panel demo``: a private PostgreSQL with
+simulated history and a live writer). The light and dark pictures in the README are taken here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.harness.browser import browser_page, free_port, plot_boxes, served, theme
+from tests.harness.screenshot import LAPTOP, capture, wait_for_data
+from trending_panel.core.variables import VARIABLES
+from trending_panel.web.views import MIN_TREND_HEIGHT
+
+pytestmark = pytest.mark.browser
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+TRENDS = {f"trend-{v.key}" for v in VARIABLES}
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[str]:
+    port = free_port()
+    cmd = ["trending-panel", "demo", "--port", str(port), "--backfill", "1d"]
+    with served(cmd, {}, port, timeout=120):
+        yield f"http://localhost:{port}/?window=6h"
+
+
+def on_screen(boxes: dict, width: int, height: int) -> list[str]:
+    """The plots whose box is not wholly inside the viewport."""
+    return [
+        name
+        for name, b in boxes.items()
+        if b["top"] < 0 or b["left"] < 0 or b["bottom"] > height + 0.5 or b["right"] > width + 0.5
+    ]
+
+
+@pytest.mark.parametrize(
+    "size", [LAPTOP, (1920, 1080), (3840, 2160)], ids=["laptop", "full-hd", "4k"]
+)
+def test_every_trend_is_on_one_screen(demo, size):
+    width, height = size
+    with browser_page(width, height) as page:
+        page.goto(demo)
+        wait_for_data(page)
+        boxes = plot_boxes(page)
+        scrolls = page.evaluate("() => document.documentElement.scrollHeight > innerHeight")
+    assert set(boxes) >= TRENDS and "time-axis" in boxes
+    assert on_screen(boxes, width, height) == []
+    assert not scrolls
+    trends = [boxes[name]["height"] for name in TRENDS]
+    # they share the height that is left, equally, and use it: more screen, taller trends
+    assert max(trends) - min(trends) < 2
+    assert min(trends) >= MIN_TREND_HEIGHT
+    below = max(boxes[name]["bottom"] for name in TRENDS)
+    assert boxes["time-axis"]["top"] >= below - 0.5
+    if height >= 2160:
+        assert min(trends) > 400
+
+
+def test_the_page_follows_the_browsers_scheme_and_switches(demo):
+    seen = {}
+    for scheme in ("light", "dark"):
+        with browser_page(*LAPTOP, color_scheme=scheme) as page:
+            page.goto(demo)
+            wait_for_data(page)
+            seen[scheme] = theme(page)
+            if scheme == "dark":  # the viewer switches back with the page's toggle
+                page.get_by_role("button", name="Toggle theme").click()
+                page.wait_for_timeout(500)
+                seen["switched"] = theme(page)
+    assert seen["light"]["dark"] is False and seen["dark"]["dark"] is True
+    assert seen["switched"] == seen["light"]
+    # the plots are themed with the page
+    assert seen["light"]["plot_background"] != seen["dark"]["plot_background"]
+    # a link can fix the theme (Panel's ?theme=), whatever the browser prefers
+    with browser_page(*LAPTOP, color_scheme="light") as page:
+        page.goto(demo + "&theme=dark")
+        wait_for_data(page)
+        assert theme(page) == seen["dark"]
+
+
+def test_the_readme_pictures_are_the_page_light_and_dark(demo):
+    shots = capture(demo, DOCS)
+    assert set(shots) == {"light", "dark"}
+    for path in shots.values():
+        data = path.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+    readme = (DOCS.parent / "README.md").read_text()
+    assert "docs/screenshot-light.png" in readme and "docs/screenshot-dark.png" in readme

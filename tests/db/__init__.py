@@ -1,0 +1,1 @@
+"""Against a real PostgreSQL, in this process (and the CLI's own processes)."""

@@ -1,0 +1,159 @@
+"""Late, corrected and deleted rows behind the live edge: found with the read-only tools of a
+real PostgreSQL (write counters, xmin), read again into the summary, announced to sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import pytest
+from psycopg import sql
+
+from tests.harness.browser import read_sources
+from tests.harness.database import create_tables, insert, scratch_database
+from tests.harness.m4_reference import as_dict, db_reference, same
+from trending_panel.core.rows import to_ms
+from trending_panel.core.variables import BY_KEY, VARIABLES
+from trending_panel.db.store import Store
+from trending_panel.live.convergence import Convergence
+from trending_panel.live.feed import LiveFeed
+from trending_panel.live.summary import Summary
+
+TEMP = BY_KEY["temperature"]
+END = datetime(2023, 3, 1, 16, 0)
+
+
+def test_late_updated_and_deleted_rows_reach_the_summary_and_are_announced(db, tables):
+    settings = replace(db, lookback=timedelta(seconds=60))
+    rows = [(END - timedelta(seconds=5 * k), 37.0 + (k % 9) * 0.01) for k in range(8 * 720)]
+    insert(tables, TEMP.table, rows)
+    table = sql.Identifier(TEMP.table)
+
+    async def main():
+        async with Store(settings) as store:
+            feed = LiveFeed(store, settings)
+            await feed.poll()
+            summary = Summary(feed, settings)
+            sub = feed.subscribe()
+            summary.start()
+            assert await summary.wait_ready(30)
+            conv = Convergence(summary, min_interval=0)
+            await conv.check()  # the first look: everything so far is known
+
+            # steady state: live rows only. No census pass, nothing announced.
+            insert(tables, TEMP.table, [(END + timedelta(seconds=k), 37.5) for k in (1, 2, 3)])
+            for _ in range(4):
+                await feed.poll()
+                await asyncio.sleep(0.4)
+                assert await conv.check() == []
+            quiet_passes = conv.passes
+
+            late = [
+                (END - timedelta(minutes=2, milliseconds=500), 41.0),
+                (END - timedelta(minutes=20, milliseconds=500), 42.0),
+                (END - timedelta(hours=6, milliseconds=500), 43.0),
+            ]
+            insert(tables, TEMP.table, late)
+            updated_at = END - timedelta(hours=3)
+            tables.execute(
+                sql.SQL("UPDATE {} SET value = 44.0 WHERE time = %s").format(table), (updated_at,)
+            )
+            deleted_at = END - timedelta(hours=5)
+            tables.execute(sql.SQL("DELETE FROM {} WHERE time = %s").format(table), (deleted_at,))
+            changed_at = time.monotonic()
+            found = []
+            while time.monotonic() - changed_at < 10 and len(found) < 5:
+                await feed.poll()
+                found += await conv.check()
+                await asyncio.sleep(0.2)
+            seconds = time.monotonic() - changed_at
+            announced = sub.drain_changes()
+            held = as_dict(summary.buckets(TEMP.key))
+            await summary.stop()
+            return quiet_passes, found, announced, held, seconds, late, updated_at, deleted_at
+
+    quiet, found, announced, held, seconds, late, updated_at, deleted_at = asyncio.run(main())
+    assert quiet == 0  # nothing scanned while only live rows arrived
+    print(f"changes found {seconds:.1f} s after they were written")
+    for t in [r[0] for r in late] + [updated_at, deleted_at]:
+        assert any(c.start <= t <= c.end for c in found), t
+        assert all(c.end - c.start < timedelta(minutes=10) for c in found)  # narrowed down
+    assert announced == found
+    assert same(held, db_reference(tables, TEMP, db))
+
+
+def test_rows_updated_or_deleted_within_the_look_back_are_announced_by_the_feed(db, tables):
+    """Inside the feed's look-back the feed itself sees a row vanish (updated or deleted)."""
+    settings = replace(db, lookback=timedelta(seconds=60))
+    insert(tables, TEMP.table, [(END - timedelta(seconds=5 * k), 37.0) for k in range(100)])
+    table = sql.Identifier(TEMP.table)
+
+    async def main():
+        async with Store(settings) as store:
+            feed = LiveFeed(store, settings)
+            sub = feed.subscribe()
+            await feed.poll()
+            summary = Summary(feed, settings)
+            summary.start()
+            assert await summary.wait_ready(30)
+            tables.execute(
+                sql.SQL("UPDATE {} SET value = 38.5 WHERE time = %s").format(table),
+                (END - timedelta(seconds=10),),
+            )
+            tables.execute(
+                sql.SQL("DELETE FROM {} WHERE time = %s").format(table),
+                (END - timedelta(seconds=40),),
+            )
+            await feed.poll()
+            changes = sub.drain_changes()
+            for _ in range(30):  # the summary reads the span again on its next round
+                await asyncio.sleep(0.1)
+                if same(as_dict(summary.buckets(TEMP.key)), db_reference(tables, TEMP, db)):
+                    break
+            held = as_dict(summary.buckets(TEMP.key))
+            await summary.stop()
+            return changes, sub.drain(), held
+
+    changes, batch, held = asyncio.run(main())
+    assert len(changes) == 1
+    assert changes[0].start == END - timedelta(seconds=40)
+    assert changes[0].end == END - timedelta(seconds=10)
+    assert batch["temperature"] == [(END - timedelta(seconds=10), 38.5)]  # the new value
+    assert same(held, db_reference(tables, TEMP, db))
+
+
+# -- end to end: open pages converge ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def history_db(admin_settings) -> Iterator[tuple]:
+    """8 hours of rows every 30 s in every table (few enough to be drawn raw), indexed."""
+    with scratch_database(admin_settings, "tp_conv") as (settings, conn):
+        create_tables(conn)
+        for i, var in enumerate(VARIABLES):
+            rows = [(END - timedelta(seconds=30 * k, milliseconds=7 * i), 10.0 * (i + 1) + k % 7)
+                    for k in range(8 * 120)]  # fmt: skip
+            insert(conn, var.table, rows)
+            conn.execute(sql.SQL("CREATE INDEX ON {} (time)").format(sql.Identifier(var.table)))
+        yield settings, conn
+
+
+def page_rows(page, key: str) -> Counter:
+    src = read_sources(page)[key]
+    return Counter(
+        (t, v) for t, v, f in zip(src["time"], src["value"], src["sample"], strict=True) if f == 1
+    )
+
+
+def db_rows_ms(conn, var, start: datetime, end: datetime | None = None) -> Counter:
+    rows = conn.execute(
+        sql.SQL("SELECT time, value FROM {} WHERE time >= %s AND time <= %s").format(
+            sql.Identifier(var.table)
+        ),
+        (start, end or datetime(9999, 1, 1)),
+    ).fetchall()
+    return Counter((to_ms(t), v) for t, v in rows)

@@ -1,0 +1,269 @@
+"""Connection diagnosis and ``trending-panel check``, against a real PostgreSQL.
+
+Each way a new site gets the connection wrong (a wrong password, an unknown database, a port
+where nothing listens, a role without LOGIN) and each way a table is not what the dashboard
+needs (no SELECT, no index on time, a row from a clock set wrong) must say what it is, in the
+CLI, in ``check`` (text and JSON, with its exit code) and in the page, never with the password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from tests.harness.browser import free_port
+from tests.harness.database import create_tables, insert, scratch_database
+from trending_panel.core.settings import Settings
+from trending_panel.core.variables import BY_KEY, VARIABLES
+from trending_panel.db.diagnosis import CannotConnect
+from trending_panel.db.store import Store
+from trending_panel.ops import check
+
+#: Nothing in any output may contain this, nor any four characters of it in a row.
+PASSWORD = 'Gl#c0se~Fed\'Batch "7"'
+TEMP, PH, PRESSURE = BY_KEY["temperature"], BY_KEY["ph"], BY_KEY["pressure"]
+NOW = datetime.now().replace(microsecond=0)
+
+#: cause → (how the settings go wrong, the words that must say so)
+CAUSES = {
+    "auth_failed": ("password", 'authentication failed for user "{reader}"'),
+    "database_missing": ("dbname", 'database "tp_no_such_db" does not exist'),
+    "refused": ("port", "connection refused at 127.0.0.1:{port}"),
+    "login_not_permitted": ("nologin", 'role "{nologin}" is not permitted to log in'),
+    "host_unknown": ("host", 'host name "plant-db.invalid" not found'),
+    "too_many_connections": ("limit", "has no free connection (too many connections)"),
+}
+
+
+def leaks(text: str) -> list[str]:
+    """Every four-character piece of the password found in ``text``."""
+    return [PASSWORD[i : i + 4] for i in range(len(PASSWORD) - 3) if PASSWORD[i : i + 4] in text]
+
+
+@pytest.fixture(scope="module")
+def site(pg_server, admin_settings) -> Iterator[dict]:
+    """A plant database as a new site has it: a reader role with a password (SCRAM), the
+    four tables, pressure not granted to the reader, pH without an index on time, one
+    temperature row dated in 2099; and a role without LOGIN."""
+    if pg_server is None:
+        pytest.skip("needs the suite's own PostgreSQL (roles and pg_hba.conf are changed)")
+    tag = uuid.uuid4().hex[:6]
+    reader, nologin, limited = f"tp_reader_{tag}", f"tp_nologin_{tag}", f"tp_limited_{tag}"
+    with scratch_database(admin_settings, "tp_diag") as (settings, conn):
+        create_tables(conn)
+        for var in VARIABLES:
+            insert(conn, var.table, [(NOW - timedelta(seconds=10 * k), 1.0 + k) for k in range(30)])
+            if var is not PH:
+                conn.execute(sql.SQL("CREATE INDEX ON {} (time)").format(sql.Identifier(var.table)))
+        insert(conn, TEMP.table, [(datetime(2099, 1, 1), 99.0)])
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(reader), sql.Literal(PASSWORD)
+            )
+        )
+        conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(nologin)))
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN CONNECTION LIMIT 0").format(sql.Identifier(limited))
+        )
+        for var in (TEMP, PH, BY_KEY["dissolved_oxygen"]):
+            conn.execute(
+                sql.SQL("GRANT SELECT ON {} TO {}").format(
+                    sql.Identifier(var.table), sql.Identifier(reader)
+                )
+            )
+        pg_server.require_password(reader)
+        good = replace(settings, user=reader, password=PASSWORD, connect_timeout=2)
+        port = free_port()  # nothing listens there
+        wrong = {
+            "auth_failed": replace(good, password="Wr0ng-Passw0rd"),
+            "database_missing": replace(good, dbname="tp_no_such_db"),
+            "refused": replace(good, host="127.0.0.1", port=port),
+            "login_not_permitted": replace(good, user=nologin),
+            "host_unknown": replace(good, host="plant-db.invalid"),
+            "too_many_connections": replace(good, user=limited, password=""),
+        }
+        yield {
+            "good": good,
+            "admin": settings,
+            "wrong": wrong,
+            "names": {"reader": reader, "nologin": nologin, "port": port},
+        }
+    with psycopg.connect(admin_settings.conninfo(), autocommit=True) as c:
+        for role in (reader, nologin, limited):
+            c.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+def cli(settings: Settings, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "trending_panel.ops.cli", *args],
+        env={**os.environ, **settings.to_env(), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("cause", list(CAUSES))
+def test_each_connection_failure_says_what_it_is_in_the_cli_and_check(site, cause):
+    settings = site["wrong"][cause]
+    words = CAUSES[cause][1].format(**site["names"])
+    export = cli(settings, "export", "--window", "5m")
+    assert export.returncode == 1
+    assert "trending-panel: cannot connect: " in export.stderr and words in export.stderr
+    assert "check:" in export.stderr and export.stdout == ""
+    text = cli(settings, "check")
+    assert text.returncode == 1
+    first = text.stdout.splitlines()[0]
+    assert first.startswith("FAIL connect: ") and words in first
+    assert "FAIL: the dashboard cannot work" in text.stdout
+    as_json = cli(settings, "check", "--json")
+    assert as_json.returncode == 1
+    report = json.loads(as_json.stdout)
+    assert report["ok"] is False and report["exit_code"] == 1
+    (step,) = report["steps"]
+    assert (step["step"], step["status"], step["cause"]) == ("connect", "FAIL", cause)
+    assert words in step["detail"] and step["fix"]
+    for out in (export.stderr, text.stdout, as_json.stdout):
+        assert leaks(out) == []
+
+
+def test_a_refused_connection_is_reported_at_once(site):
+    settings = site["wrong"]["refused"]
+    began = time.monotonic()
+    report = check.run(settings)
+    checked = time.monotonic() - began
+    assert report.steps[0].cause == "refused"
+
+    async def open_store() -> float:
+        store = Store(settings)
+        began = time.monotonic()
+        try:
+            with pytest.raises(CannotConnect, match="connection refused"):
+                await store.open(wait=True)
+            return time.monotonic() - began
+        finally:
+            await store.close()
+
+    opened = asyncio.run(open_store())
+    assert checked < 1.0 and opened < 1.0, (checked, opened)
+
+
+def test_check_walks_every_table_and_the_role(site):
+    good, admin = site["good"], site["admin"]
+    reader = site["names"]["reader"]
+    text = cli(good, "check")
+    assert text.returncode == 1, text.stdout  # the reader cannot read pressure
+    out = text.stdout
+    assert "OK   connect: socket " in out and f'as "{reader}"' in out
+    assert "OK   server: PostgreSQL " in out and 'application "trending-panel"' in out
+    assert f'FAIL table {PRESSURE.table}: no SELECT permission for "{reader}"' in out
+    assert f'GRANT SELECT ON "{PRESSURE.table}" TO "{reader}";' in out
+    assert f"WARN table {PH.table}: about" in out or f"WARN table {PH.table}: row count" in out
+    assert f'run: CREATE INDEX ON "{PH.table}" ("time");' in out
+    assert f"WARN table {TEMP.table}: 1 row dated in the future (from 2099-01-01T00:00:00" in out
+    assert f"OK   table {TEMP.table}: columns time timestamp without time zone, value double" in out
+    assert f'OK   role: "{reader}" can only read the configured tables' in out
+    report = json.loads(cli(good, "check", "--json").stdout)
+    by_status = {}
+    for step in report["steps"]:
+        by_status.setdefault(step["status"], []).append((step["step"], step["table"]))
+    assert by_status["FAIL"] == [("table", PRESSURE.table)]
+    assert ("table", PH.table) in by_status["WARN"] and ("table", TEMP.table) in by_status["WARN"]
+    assert report["target"] == {
+        "host": good.host, "port": good.port, "database": good.dbname, "user": reader,
+    }  # fmt: skip
+    # the administrator reads everything: the dashboard can work, with warnings (and one
+    # more: a superuser is no role for a dashboard)
+    admin_run = cli(admin, "check")
+    assert admin_run.returncode == 0, admin_run.stdout
+    assert 'WARN role: "postgres" is a superuser' in admin_run.stdout
+    assert admin_run.stdout.rstrip().endswith("OK: the dashboard can work (3 warnings)")
+    for out in (text.stdout, admin_run.stdout):
+        assert leaks(out) == []
+
+
+def test_export_names_unreadable_slow_and_doubtful_tables(site):
+    good, admin = site["good"], site["admin"]
+    refused = cli(good, "export", "--window", "5m")
+    assert refused.returncode == 1
+    assert f"cannot read: {PRESSURE.table}: no SELECT permission" in refused.stderr
+    done = cli(admin, "export", "--window", "5m")
+    assert done.returncode == 0 and done.stdout.startswith("time,")
+    assert f"warning: {PH.table} has no index on time" in done.stderr
+    assert f'CREATE INDEX ON "{PH.table}" ("time");' in done.stderr
+    assert f"warning: {TEMP.table}: 1 row dated 2099-01-01T00:00:00, ahead of the clock" in (
+        done.stderr
+    )
+
+
+def test_libpq_environment_and_application_name(site):
+    env = {**site["good"].to_env(), "PGAPPNAME": "plant-7", "PGCONNECT_TIMEOUT": "7"}
+    settings = Settings.from_env(env)
+    assert settings.application_name == "plant-7" and settings.connect_timeout == 7
+    own = Settings.from_env({**env, "TRENDING_CONNECT_TIMEOUT": "3"})
+    assert own.connect_timeout == 3  # the dashboard's own setting wins
+    out = cli(site["admin"], "check", env={"PGAPPNAME": "plant-7"}).stdout
+    assert 'connected as application "plant-7"' in out
+    # libpq's own variables (PGSSLMODE, PGTZ…) reach libpq: the session's time zone here
+    zoned = cli(site["admin"], "check", env={"PGTZ": "America/Chicago"}).stdout
+    assert "time zone America/Chicago;" in zoned
+
+
+def test_a_server_that_does_not_answer_is_a_timeout(site, pg_server):
+    """Every server process frozen (a hung host): the connection is accepted by the kernel
+    and never answered, so only the connect timeout ends it."""
+    settings = replace(site["good"], connect_timeout=1)
+    pg_server.suspend()
+    try:
+        began = time.monotonic()
+        report = check.run(settings)
+        took = time.monotonic() - began
+    finally:
+        pg_server.resume()
+    step = report.steps[0]
+    assert (step.status, step.cause) == ("FAIL", "timeout"), step
+    assert "within 1 s (timed out)" in step.detail and 0.9 < took < 5
+
+
+@pytest.mark.parametrize(
+    "message, cause",
+    [  # libpq's and the server's own words, as seen in the field, for what cannot be staged here
+        ('connection to server at "10.0.0.9", port 5432 failed: FATAL:  no pg_hba.conf entry '
+         'for host "10.0.0.5", user "reader", database "plant", no encryption', "not_allowed"),
+        ('connection to server at "db", port 5432 failed: server does not support SSL, but SSL '
+         "was required", "ssl"),
+        ('connection to server at "db", port 5432 failed: FATAL:  sorry, too many clients '
+         "already", "too_many_connections"),
+        ('connection to server at "db", port 5432 failed: FATAL:  the database system is '
+         "starting up", "starting"),
+        ('connection to server at "db", port 5432 failed: Network is unreachable',
+         "unreachable"),
+        ('connection to server on socket "/run/postgresql/.s.PGSQL.5432" failed: No such file '
+         "or directory", "refused"),
+    ],
+)  # fmt: skip
+def test_messages_that_cannot_be_staged_here_are_explained(site, message, cause):
+    from trending_panel.db.diagnosis import explain
+
+    diagnosis = explain(psycopg.OperationalError(message), site["good"])
+    assert diagnosis.cause == cause and diagnosis.summary and diagnosis.fix
+
+
+def page_text(page) -> str:
+    """Every HTML pane's text in the page's Bokeh document (the header, the diagnosis)."""
+    return page.evaluate(
+        """() => [...Bokeh.documents[0].all_models]
+             .filter(m => typeof m.text === "string").map(m => m.text).join("\\n")"""
+    )

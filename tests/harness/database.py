@@ -1,0 +1,52 @@
+"""Databases for the tests: a scratch database, the four process tables, and rows."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+
+import psycopg
+from psycopg import sql
+
+from trending_panel.core.settings import Settings
+from trending_panel.core.variables import VARIABLES
+
+
+@contextlib.contextmanager
+def scratch_database(
+    admin_settings: Settings, prefix: str = "tp"
+) -> Iterator[tuple[Settings, psycopg.Connection]]:
+    """A new database (dropped afterwards) and an autocommit connection to it."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_settings.conninfo(), autocommit=True) as c:
+        c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    settings = replace(admin_settings, dbname=name)
+    conn = psycopg.connect(settings.conninfo(), autocommit=True)
+    try:
+        yield settings, conn
+    finally:
+        conn.close()
+        with psycopg.connect(admin_settings.conninfo(), autocommit=True) as c:
+            c.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def create_tables(conn: psycopg.Connection) -> psycopg.Connection:
+    """The four process tables, created exactly as the plant has them (no index, no key)."""
+    for var in VARIABLES:
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE {} (time timestamp without time zone, value double precision)"
+            ).format(sql.Identifier(var.table))
+        )
+    return conn
+
+
+def insert(conn: psycopg.Connection, table: str, rows: list[tuple]) -> None:
+    """Insert ``(time, value)`` rows into a process table."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            sql.SQL("INSERT INTO {} (time, value) VALUES (%s, %s)").format(sql.Identifier(table)),
+            rows,
+        )

@@ -1,0 +1,1 @@
+"""Pure: no database, no server, no browser."""
