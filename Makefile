@@ -41,7 +41,7 @@ lint: $(STAMP)
 
 # Links and anchors checked: a page that names a missing page or heading fails the build.
 docs: $(STAMP)
-	$(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 test: $(STAMP) browser lint docs
 	$(BIN)/python -m pytest -q -p no:cacheprovider

@@ -163,7 +163,7 @@ async def server_side(settings: Settings) -> None:
 async def stats_cost(store: Store, summary: Summary, settings: Settings, start: datetime) -> dict:
     """A window's statistics for the four variables: from the summary (time, and rows read
     from the database), against the SQL definition over every row (the way before)."""
-    from tests.stats_reference import sql_stats
+    from tests.harness.stats_reference import sql_stats
     from trending_panel.read.stats import window_stats
 
     times, read = [], 0

@@ -259,7 +259,7 @@ def test_a_closed_session_stops_listening_to_the_feed(db, tables):
     async def body(dash, feed):
         other = Dashboard(db, feed=feed, autostart=False)
         before = feed.subscribers
-        other._destroyed(None)  # what Panel calls when the browser tab's session ends
+        other.clock._destroyed(None)  # what Panel calls when the browser tab's session ends
         return before, feed.subscribers
 
     before, after = run_with_dashboard(db, body)

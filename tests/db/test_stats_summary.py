@@ -1,5 +1,5 @@
 """Statistics from the summary's buckets and from one pass over the rows, against the SQL
-definitions over every row (tests/stats_reference.py), on a real PostgreSQL: awkward data
+definitions over every row (tests/harness/stats_reference.py), on a real PostgreSQL: awkward data
 (NULL, NaN, infinities, duplicate times, outages) and windows that start or end inside a
 bucket, inside a gap, on a NULL, or past the newest row; and what the summary reads for them."""
 

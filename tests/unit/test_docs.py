@@ -62,3 +62,39 @@ def test_every_variable_named_is_read_somewhere(page):
         if name.endswith("_"):
             continue
         assert name in settings or name in read, (page.name, name)
+
+
+def test_the_architecture_page_names_every_module_and_no_other():
+    """Each layer's table lists exactly that folder's modules (a moved, new or deleted module
+    makes the page wrong: this says where)."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    package = ROOT / "src" / "trending_panel"
+    named: dict[str, set[str]] = {}
+    for section in re.split(r"^#{2,3} ", text, flags=re.M)[1:]:
+        layer = section.split(":", 1)[0].strip()
+        if (package / layer).is_dir():
+            named[layer] = set(re.findall(r"`([a-z0-9_]+\.py)`", section))
+    layers = sorted(p.name for p in package.iterdir() if (p / "__init__.py").exists())
+    assert sorted(named) == layers
+    for layer in layers:
+        present = {p.name for p in (package / layer).glob("*.py") if p.name != "__init__.py"}
+        assert named[layer] == present, f"docs/architecture.md, layer {layer}"
+
+
+def _slug(heading: str) -> str:
+    """The anchor MkDocs' ``toc`` gives a heading (lower case, words joined by ``-``)."""
+    words = re.sub(r"[^\w\s-]", "", heading.strip().lower())
+    return re.sub(r"[\s-]+", "-", words).strip("-")
+
+
+def test_the_readmes_links_into_the_manual_exist():
+    """MkDocs checks the manual's own links (``make docs``); the README is outside it."""
+    text = (ROOT / "README.md").read_text()
+    links = re.findall(r"\]\((docs/[^)#\s]+)(?:#([^)\s]+))?\)", text)
+    assert links
+    for path, anchor in links:
+        target = ROOT / path
+        assert target.exists(), path
+        if anchor:
+            headings = re.findall(r"^#+ (.+)$", target.read_text(), flags=re.M)
+            assert anchor in {_slug(h) for h in headings}, f"{path}#{anchor}"

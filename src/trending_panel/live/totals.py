@@ -93,12 +93,12 @@ class WindowTotals:
             b1 = min(b1, last_index)  # the newest bucket is never taken whole
         parts: list[reduce.Buckets] = []
         if b0 < b1:
-            head, before = await self.kept_between(var, first_cut, s_us, b0 * W - 1)
+            head, before = await self._rows_between(var, first_cut, s_us, b0 * W - 1)
             parts += [_row_buckets(head), self._whole(key, b0, b1, var)]
-            tail, _ = await self.kept_between(var, b1, b1 * W, e_us)
+            tail, _ = await self._rows_between(var, b1, b1 * W, e_us)
             parts.append(_row_buckets(tail))
         else:  # no whole bucket: the rows of the (at most two) buckets it touches
-            rows, before = await self.kept_between(var, first_cut, s_us, e_us)
+            rows, before = await self._rows_between(var, first_cut, s_us, e_us)
             parts.append(_row_buckets(rows))
         if before is None:
             before = self._row_before(key, first_cut)
