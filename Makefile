@@ -1,6 +1,7 @@
 # trending-panel: the only commands you need.
 #   make demo        private PostgreSQL + live simulated data + dashboard on :8888
 #   make test        lint, the documentation (strict), then the whole test suite (own PostgreSQL)
+#   make test-fast   everything but the end-to-end tests, on both cores (under a minute)
 #   make docs        the documentation site in site/ (MkDocs with Material)
 #   make screenshot  docs/screenshot-light.png and -dark.png of the real page (1366 x 768)
 #   make serve       the dashboard against the database named by POSTGRES_*
@@ -13,7 +14,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 
-.PHONY: demo test lint docs screenshot serve bench soak browser clean lock
+.PHONY: demo test test-fast lint docs screenshot serve bench soak browser clean lock
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -45,6 +46,9 @@ docs: $(STAMP)
 
 test: $(STAMP) browser lint docs
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m 'not browser' -n 2
 
 screenshot: $(STAMP) browser
 	$(BIN)/python -m tests.harness.screenshot docs

@@ -23,6 +23,9 @@ from tests.harness.database import create_tables
 from tests.harness.pg import PgServer
 from trending_panel.core.settings import Settings
 
+#: Fixtures shared by two folders of tests (the diagnosis tests' site).
+pytest_plugins = ["tests.harness.diagnosis_site"]
+
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer | None]:

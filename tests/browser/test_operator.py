@@ -10,7 +10,14 @@ from datetime import datetime, timedelta
 import pytest
 from psycopg import sql
 
-from tests.harness.browser import browser_page, free_port, read_sources, served, wait_until
+from tests.harness.browser import (
+    browser_page,
+    contrast,
+    free_port,
+    read_sources,
+    served,
+    wait_until,
+)
 from tests.harness.database import insert, scratch_database
 
 pytestmark = pytest.mark.browser
@@ -131,8 +138,13 @@ def test_limits_are_bands_and_a_value_beyond_them_is_an_alarm(configured):
         wait_until(lambda: "tp-alarm" in temperature.get_attribute("class"), what="alarm")
         assert "above high limit 37.50" in temperature.inner_text()
         assert "38.25" in temperature.inner_text()
-        colour = temperature.evaluate("e => getComputedStyle(e).backgroundColor")
-        assert colour == "rgba(229, 72, 77, 0.18)"  # the alarm red, light enough for both themes
+        normal = page.locator(".tp-card[data-key=glucose]").evaluate(
+            "e => getComputedStyle(e).backgroundColor"
+        )
+        assert temperature.evaluate("e => getComputedStyle(e).backgroundColor") != normal
+        # The alarm's number, in the theme's error colour on its tinted card, still reads
+        # (22 px bold: WCAG's 3:1 for large text).
+        assert contrast(temperature.locator(".tp-number")) >= 3.0
         glucose = page.locator(".tp-card[data-key=glucose]")
         assert "tp-alarm" not in glucose.get_attribute("class")
 

@@ -10,68 +10,8 @@ import pytest
 from psycopg import sql
 
 from tests.harness.database import insert
-from trending_panel.core.variables import BY_KEY, VARIABLES
-
-T0 = datetime(2024, 3, 1, 8, 0)
-START, END = T0, T0 + timedelta(minutes=20)
-GAP = timedelta(minutes=5)
-TEMP, PH, DO = BY_KEY["temperature"], BY_KEY["ph"], BY_KEY["dissolved_oxygen"]
-
-
-def plant_rows() -> list[tuple[datetime, float | None]]:
-    rows: list[tuple[datetime, float | None]] = [(T0 - timedelta(seconds=30), 37.0)]  # before
-    for k in range(16):  # 0..300 s every 20 s
-        rows.append((T0 + timedelta(seconds=20 * k), 37.0 + (k % 7) / 10))
-    rows[5] = (rows[5][0], None)  # NULL at 80 s
-    rows[9] = (rows[9][0], math.nan)  # NaN at 160 s
-    rows.append((T0 + timedelta(seconds=200), 37.95))  # a second row at 200 s
-    # 300 s → 760 s: 460 s without a row, longer than the 5 min gap limit: no data
-    for k in range(22):  # 760..1180 s
-        rows.append((T0 + timedelta(seconds=760 + 20 * k), 36.2 + (k % 5) / 10))
-    rows.append((END + timedelta(seconds=10), 99.0))  # after the window: not counted
-    return rows
-
-
-def _order(row):
-    t, v = row  # PostgreSQL's ORDER BY time, value: NaN after numbers, NULL last
-    return (t, 2, 0.0) if v is None else ((t, 1, 0.0) if math.isnan(v) else (t, 0, v))
-
-
-def reference(rows, var, start, end, gap) -> dict:
-    """The definitions, written out row by row."""
-    rows = sorted(rows, key=_order)
-    before = [r for r in rows if r[0] < start][-1:]
-    seq = before + [r for r in rows if start <= r[0] <= end]
-
-    def finite(v):
-        return v is not None and math.isfinite(v)
-
-    samples = [v for t, v in seq if t >= start and finite(v)]
-    weighted = covered = outside = 0.0
-    for i, (t, v) in enumerate(seq):
-        nxt = seq[i + 1][0] if i + 1 < len(seq) else end
-        if not finite(v) or (nxt - t) > gap:
-            continue
-        held = (nxt - max(t, start)).total_seconds()
-        weighted += v * held
-        covered += held
-        if (var.low is not None and v < var.low) or (var.high is not None and v > var.high):
-            outside += held
-    n = len(samples)
-    mean = sum(samples) / n if n else None
-    return {
-        "samples": n,
-        "min": min(samples) if n else None,
-        "max": max(samples) if n else None,
-        "mean": mean,
-        "time_weighted_mean": weighted / covered if covered else None,
-        "std": math.sqrt(sum((x - mean) ** 2 for x in samples) / (n - 1)) if n > 1 else None,
-        "coverage": covered / (end - start).total_seconds(),
-        "time_outside_limits_s": outside,
-    }
-
-
-pytestmark = pytest.mark.browser
+from tests.harness.stats_reference import END, GAP, PH, START, T0, TEMP, plant_rows, reference
+from trending_panel.core.variables import VARIABLES
 
 
 @pytest.mark.browser

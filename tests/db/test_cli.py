@@ -24,6 +24,7 @@ def demo_leftovers() -> tuple[list[int], list[str]]:
     return procs, glob.glob(f"{tempfile.gettempdir()}/trending-panel-demo-*")
 
 
+@pytest.mark.browser  # end to end: a served process of its own
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_demo_serves_and_stopping_it_leaves_nothing_running(stop):
     assert demo_leftovers() == ([], [])

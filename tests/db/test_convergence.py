@@ -5,19 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-import pytest
 from psycopg import sql
 
-from tests.harness.browser import read_sources
-from tests.harness.database import create_tables, insert, scratch_database
+from tests.harness.database import insert
 from tests.harness.m4_reference import as_dict, db_reference, same
-from trending_panel.core.rows import to_ms
-from trending_panel.core.variables import BY_KEY, VARIABLES
+from trending_panel.core.variables import BY_KEY
 from trending_panel.db.store import Store
 from trending_panel.live.convergence import Convergence
 from trending_panel.live.feed import LiveFeed
@@ -124,36 +119,3 @@ def test_rows_updated_or_deleted_within_the_look_back_are_announced_by_the_feed(
     assert changes[0].end == END - timedelta(seconds=10)
     assert batch["temperature"] == [(END - timedelta(seconds=10), 38.5)]  # the new value
     assert same(held, db_reference(tables, TEMP, db))
-
-
-# -- end to end: open pages converge ----------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def history_db(admin_settings) -> Iterator[tuple]:
-    """8 hours of rows every 30 s in every table (few enough to be drawn raw), indexed."""
-    with scratch_database(admin_settings, "tp_conv") as (settings, conn):
-        create_tables(conn)
-        for i, var in enumerate(VARIABLES):
-            rows = [(END - timedelta(seconds=30 * k, milliseconds=7 * i), 10.0 * (i + 1) + k % 7)
-                    for k in range(8 * 120)]  # fmt: skip
-            insert(conn, var.table, rows)
-            conn.execute(sql.SQL("CREATE INDEX ON {} (time)").format(sql.Identifier(var.table)))
-        yield settings, conn
-
-
-def page_rows(page, key: str) -> Counter:
-    src = read_sources(page)[key]
-    return Counter(
-        (t, v) for t, v, f in zip(src["time"], src["value"], src["sample"], strict=True) if f == 1
-    )
-
-
-def db_rows_ms(conn, var, start: datetime, end: datetime | None = None) -> Counter:
-    rows = conn.execute(
-        sql.SQL("SELECT time, value FROM {} WHERE time >= %s AND time <= %s").format(
-            sql.Identifier(var.table)
-        ),
-        (start, end or datetime(9999, 1, 1)),
-    ).fetchall()
-    return Counter((to_ms(t), v) for t, v in rows)

@@ -229,3 +229,52 @@ def plot_boxes(page: Any) -> dict[str, dict[str, float]]:
 
 def theme(page: Any) -> dict[str, Any]:
     return page.evaluate(THEME_JS)
+
+
+#: The colour an element's text is drawn in and the opaque colour behind it (the first
+#: ancestor's background that is not transparent, through shadow roots), as sRGB 0-255.
+_COLOURS_JS = """e => {
+  const probe = document.createElement("canvas").getContext("2d");
+  const rgba = c => {
+    probe.clearRect(0, 0, 1, 1); probe.fillStyle = "#000"; probe.fillStyle = c;
+    probe.fillRect(0, 0, 1, 1); return [...probe.getImageData(0, 0, 1, 1).data];
+  };
+  const text = rgba(getComputedStyle(e).color);
+  let node = e, layers = [];
+  while (node) {
+    if (node.nodeType === 1) {
+      const bg = getComputedStyle(node).backgroundColor;
+      const c = rgba(bg);
+      if (bg !== "rgba(0, 0, 0, 0)" && bg !== "transparent") {
+        layers.push(c);
+        if (c[3] === 255) break;
+      }
+    }
+    node = node.parentNode || node.host;
+  }
+  if (!layers.length || layers[layers.length - 1][3] !== 255) layers.push([255, 255, 255, 255]);
+  let under = layers.pop().slice(0, 3);
+  while (layers.length) {
+    const [r, g, b, a] = layers.pop(); const k = a / 255;
+    under = [r * k + under[0] * (1 - k), g * k + under[1] * (1 - k), b * k + under[2] * (1 - k)];
+  }
+  return {text: text.slice(0, 3), background: under};
+}"""
+
+
+def _luminance(rgb: list[float]) -> float:
+    def channel(c: float) -> float:
+        c /= 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(c) for c in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(locator: Any) -> float:
+    """WCAG's contrast ratio of an element's text against what is behind it, as drawn (the
+    backgrounds of its ancestors composed, through shadow roots): 4.5 for body text, 3 for
+    large or bold text."""
+    colours = locator.evaluate(_COLOURS_JS)
+    lum = sorted((_luminance(colours["text"]), _luminance(colours["background"])), reverse=True)
+    return (lum[0] + 0.05) / (lum[1] + 0.05)

@@ -29,8 +29,8 @@ class PgServer:
             self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
             # A client that gives up while the server is frozen (suspend) leaves a backend
             # waiting for its password, which nothing but this timeout ends (not even
-            # DROP DATABASE ... WITH (FORCE)): 5 s instead of a minute.
-            self._server.psql("ALTER SYSTEM SET authentication_timeout = '5s'")
+            # DROP DATABASE ... WITH (FORCE)): 2 s instead of a minute.
+            self._server.psql("ALTER SYSTEM SET authentication_timeout = '2s'")
             self._server.psql("SELECT pg_reload_conf()")
         else:
             self._server.start()

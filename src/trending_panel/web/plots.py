@@ -219,7 +219,11 @@ def cursor(
         text="Point at any trend: every variable's value at that time appears here.",
         name="cursor-readout",
         sizing_mode="stretch_width",
-        styles={"font-family": "sans-serif", "font-size": "12.5px", "min-height": "18px"},
+        styles={
+            "font-family": "var(--bokeh-base-font, sans-serif)",
+            "font-size": "12.5px",
+            "min-height": "18px",
+        },
     )
     spans = []
     for fig in figures.values():
