@@ -100,8 +100,10 @@ def test_four_labelled_plots_and_current_values(server, page):
     assert {f["x"] for f in figures} == {"Time (UTC)"}
     cards = page.locator(".tp-card")
     wait_until(lambda: cards.count() == 4, what="four value cards")
-    assert page.locator(".tp-card[data-key=temperature] .tp-unit").inner_text() == "°C"
-    assert "Live" in page.locator(".tp-status").inner_text()
+    # The card's text as drawn: present in the DOM is not yet laid out (this read '' once).
+    unit = page.locator(".tp-card[data-key=temperature] .tp-unit")
+    wait_until(lambda: unit.inner_text() == "°C", what="the temperature card's unit drawn")
+    wait_until(lambda: "Live" in page.locator(".tp-status").inner_text(), what="live")
 
 
 def test_inserted_row_appears_within_two_seconds_without_reload(server, plant_db, page):
