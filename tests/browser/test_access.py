@@ -85,6 +85,10 @@ def test_default_origin_is_the_served_address():
 @pytest.fixture(scope="module")
 def guarded(admin_settings, tmp_path_factory) -> Iterator[tuple[str, object]]:
     """A served dashboard that lets in only ``operator`` with :data:`PASSWORD`."""
+    yield from _guarded(admin_settings, tmp_path_factory)
+
+
+def _guarded(admin_settings, tmp_path_factory) -> Iterator[tuple[str, object]]:
     with scratch_database(admin_settings, "tp_auth") as (db, conn):
         create_tables(conn)
         for i, var in enumerate(VARIABLES):
@@ -192,3 +196,40 @@ def test_a_websocket_from_a_foreign_origin_is_refused(guarded):
         answers[origin] = (response.status, response.read().decode())
         conn.close()
     assert answers["http://evil.example"] == (403, "Cross origin websockets not allowed")
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def _sign_in(base: str, user: str, password: str) -> tuple[int, str]:
+    """POST the login form; (status, where it sends the browser next)."""
+    data = urllib.parse.urlencode({"username": user, "password": password}).encode()
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(urllib.request.Request(base + "/login", data=data), timeout=30) as r:
+            return r.status, r.headers.get("Location", "")
+    except urllib.error.HTTPError as exc:
+        return exc.code, urllib.parse.unquote(exc.headers.get("Location", ""))
+
+
+def test_wrong_passwords_are_answered_five_times_then_locked(admin_settings, tmp_path_factory):
+    """A guesser gets five answers per user and per address within five minutes, then a
+    refusal that does not check the password (the right one included) for a growing delay,
+    said on the login page and in the log, without the password."""
+    for base, log in _guarded(admin_settings, tmp_path_factory):  # a server of its own
+        answers = [_sign_in(base, "operator", f"guess-{k}") for k in range(8)]
+        assert all(status == 302 for status, _ in answers)
+        said = [where.split("error=", 1)[1] for _, where in answers]
+        assert all(s == "Invalid username or password!" for s in said[:4]), said
+        assert "Too many failed sign-ins: try again in 30 s" in said[4]  # the fifth: locked
+        locked = said[5:]
+        assert all(s.startswith("Too many failed sign-ins: try again in") for s in locked)
+        assert not any("Invalid" in s for s in locked)  # not checked: nothing to learn
+        _, where = _sign_in(base, "operator", PASSWORD)  # even the right one waits
+        assert "Too many failed sign-ins" in where and "/login" in where
+        text = log.read_text()
+        assert text.count("refused a sign-in as 'operator'") == 9
+        assert "locked for 30 s after too many failures" in text
+        assert "guess-" not in text and PASSWORD not in text

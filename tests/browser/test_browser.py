@@ -96,7 +96,7 @@ def test_four_labelled_plots_and_current_values(server, page):
     loaded(page)
     figures = page.evaluate(FIGURES_JS)
     assert sorted(f["title"] for f in figures) == sorted(v.title for v in VARIABLES)
-    assert {f["y"] for f in figures} == {v.title for v in VARIABLES}
+    assert {f["y"] for f in figures} == {v.unit or v.label for v in VARIABLES}  # short
     assert {f["x"] for f in figures} == {"Time (UTC)"}
     cards = page.locator(".tp-card")
     wait_until(lambda: cards.count() == 4, what="four value cards")

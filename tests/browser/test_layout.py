@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.browser import browser_page, free_port, plot_boxes, served, theme
+from tests.harness.browser import (
+    browser_page,
+    controls_outside,
+    free_port,
+    plot_boxes,
+    served,
+    theme,
+    wait_until,
+)
 from tests.harness.screenshot import LAPTOP, capture, wait_for_data
 from trending_panel.core.variables import VARIABLES
 from trending_panel.web.views import MIN_TREND_HEIGHT
@@ -49,6 +57,16 @@ def test_every_trend_is_on_one_screen(demo, size):
         wait_for_data(page)
         boxes = plot_boxes(page)
         scrolls = page.evaluate("() => document.documentElement.scrollHeight > innerHeight")
+        status = page.locator(".tp-status")
+        wait_until(lambda: "Live" in status.inner_text(), what="the status line")
+        status_text = status.inner_text()
+        outside = controls_outside(page, width, height)
+        lines = status.evaluate(
+            "e => e.getBoundingClientRect().height / parseFloat(getComputedStyle(e).lineHeight)"
+        )
+    # What the header says fits one line (the particulars are in tooltips).
+    assert lines < 1.5, f"the status line takes {lines:.1f} lines: {status_text}"
+    assert outside == []  # every button and input inside the window and inside its panel
     assert set(boxes) >= TRENDS and "time-axis" in boxes
     assert on_screen(boxes, width, height) == []
     assert not scrolls

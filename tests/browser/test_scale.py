@@ -137,8 +137,10 @@ def test_points_per_plot_bounded_by_its_width_with_the_spike_and_the_gap(
             t == last_before and (v is None or math.isnan(v))
             for t, v in zip(ph["time"], ph["value"], strict=True)
         )
-        note = page.locator(".tp-status").inner_text()
-        assert "first/last/min/max per pixel column" in note
+        status = page.locator(".tp-status")
+        assert "reduced to the screen: 4 plots, zoom in for every row" in status.inner_text()
+        details = status.locator(".tp-more").get_attribute("title")
+        assert "first/last/min/max per pixel column" in details  # the particulars, on hover
 
 
 def test_zoom_from_thirty_days_into_one_hour_draws_its_raw_rows(month_server, month_db):

@@ -278,3 +278,46 @@ def contrast(locator: Any) -> float:
     colours = locator.evaluate(_COLOURS_JS)
     lum = sorted((_luminance(colours["text"]), _luminance(colours["background"])), reverse=True)
     return (lum[0] + 0.05) / (lum[1] + 0.05)
+
+
+#: Every input and button that is drawn, and the sidebar (the Material UI drawer) they sit
+#: in, found through shadow roots: boxes in page pixels.
+_CONTROLS_JS = """() => {
+  const found = [], drawers = [];
+  const walk = root => {
+    for (const el of root.querySelectorAll("*")) {
+      if (el.matches(".MuiDrawer-paper")) drawers.push(el.getBoundingClientRect().toJSON());
+      if (el.matches("input:not([type=hidden]), button, [role=button]")) {
+        const r = el.getBoundingClientRect();
+        if (r.width > 0 && r.height > 0 && getComputedStyle(el).visibility !== "hidden")
+          found.push({
+            what: (el.getAttribute("aria-label") || el.name || el.textContent || el.tagName)
+              .trim().slice(0, 40),
+            ...r.toJSON()});
+      }
+      if (el.shadowRoot) walk(el.shadowRoot);
+    }
+  };
+  walk(document);
+  return {controls: found, drawers};
+}"""
+
+
+def controls_outside(page: Any, width: int, height: int) -> list[str]:
+    """Inputs and buttons that stick out of the viewport, or out of the sidebar when they
+    start in it (each named, with by how many pixels)."""
+    found = page.evaluate(_CONTROLS_JS)
+    out = []
+    drawer = max(found["drawers"], key=lambda d: d["height"], default=None)
+    for c in found["controls"]:
+        if c["left"] < -0.5 or c["top"] < -0.5 or c["right"] > width + 0.5:
+            out.append(f"{c['what']!r} outside the window ({c['left']:.0f}..{c['right']:.0f})")
+        if (
+            drawer
+            and drawer["left"] <= c["left"] < drawer["right"]
+            and c["right"] > drawer["right"] + 0.5
+        ):
+            out.append(
+                f"{c['what']!r} sticks out of the sidebar by {c['right'] - drawer['right']:.0f} px"
+            )
+    return out

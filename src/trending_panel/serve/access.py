@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trending_panel.core.errors import SettingsError
+from trending_panel.serve.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -177,19 +178,45 @@ def _provider(users: dict[str, str]):
         hashed = users.get(username)
         return hashed is not None and verify_password(password, hashed)
 
+    throttle = Throttle()
+
     class HashedLoginHandler(BasicLoginHandler):
         async def post(self) -> None:
             # scrypt takes a tenth of a second on purpose: in a thread, not on the event loop
             # (Panel's own post() then asks _validate, which answers with this result).
             username = self.get_argument("username", "")
+            keys = (f"user:{username}", f"address:{self.request.remote_ip}")
+            wait = throttle.wait_s(*keys)
+            if wait > 0:  # refused unchecked: a guesser learns nothing while locked
+                log.warning(
+                    "refused a sign-in as %r from %s unchecked: locked for %.0f s more after "
+                    "too many failures", username[:64], self.request.remote_ip, wait,
+                )  # fmt: skip
+                self._refuse(f"Too many failed sign-ins: try again in {_seconds(wait)}.")
+                return
             self._checked = await asyncio.to_thread(
                 check, username, self.get_argument("password", "")
             )
-            if not self._checked:
-                log.warning(
-                    "refused a sign-in as %r from %s", username[:64], self.request.remote_ip
-                )
-            super().post()
+            if self._checked:
+                throttle.succeeded(*keys)
+                super().post()
+                return
+            locked = throttle.failed(*keys)
+            log.warning(
+                "refused a sign-in as %r from %s%s", username[:64], self.request.remote_ip,
+                f"; locked for {locked:.0f} s after too many failures" if locked else "",
+            )  # fmt: skip
+            message = "Invalid username or password!"
+            if locked:
+                message += f" Too many failed sign-ins: try again in {_seconds(locked)}."
+            self._refuse(message)
+
+        def _refuse(self, message: str) -> None:
+            """Back to the login page with ``message`` (as Panel's own handler does)."""
+            import tornado.escape
+
+            uri = self.request.uri.split("?")[0]
+            self.redirect(uri + "?error=" + tornado.escape.url_escape(message))
 
         def _validate(self, username: str, password: str) -> bool:
             return getattr(self, "_checked", False)
@@ -202,6 +229,10 @@ def _provider(users: dict[str, str]):
             return HashedLoginHandler
 
     return HashedBasicAuthProvider()
+
+
+def _seconds(s: float) -> str:
+    return f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min"
 
 
 def signed_in(handler) -> bool:

@@ -17,6 +17,7 @@ from trending_panel.core.settings import Settings
 from trending_panel.live.hub import hub
 from trending_panel.serve import export_route
 from trending_panel.serve.access import Access
+from trending_panel.serve.guard import guard
 from trending_panel.web.dashboard import Dashboard
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,8 @@ def serve(
         allow_websocket_origin=origins,
         **access.serve_options(),
     )
+    # The page's and the websocket's query, read by Panel before any session exists.
+    guard(server._tornado, ["/", "/ws"])
     # In each process (after the fork, with num_procs > 1): start polling and building the
     # summary now, so the first visitor of a wide window does not wait for it.
     server.io_loop.add_callback(_warm_up, settings)

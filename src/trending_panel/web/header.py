@@ -96,16 +96,34 @@ def status_html(
             f'<span class="tp-msg tp-future">{table}: {rows_dated(n, first, last)}, '
             "ahead of the clock: not used as live data (a clock set wrong?)</span>"
         )
-    for table in feed.unindexed:
+    slow = [
+        f"{table}: no index on time, so every poll reads the whole table (ask for: "
+        f"{create_time_index(table)})"
+        for table in feed.unindexed
+    ]
+    if len(slow) == 1:
+        parts.append(f'<span class="tp-msg tp-slow">{html.escape(slow[0])}</span>')
+    elif slow:  # one line for all of them, the statements to ask for in its tooltip
         parts.append(
-            f'<span class="tp-msg tp-slow">{html.escape(table)}: no index on time, so every '
-            f"poll reads the whole table (ask for: {html.escape(create_time_index(table))})</span>"
-        )
+            _more("tp-msg tp-slow", f"{len(slow)} tables without an index on time: every poll "
+                  "reads them whole (hover for the statements to ask for)", "\n".join(slow))
+        )  # fmt: skip
     for note in notes:
         css = NOTE_CLASS[note.kind]
-        text = html.escape(note.text)
-        parts.append(f'<span class="{css}">{text}</span>' if css else text)
+        if note.detail:
+            parts.append(_more(css, note.text, note.detail))
+        else:
+            text = html.escape(note.text)
+            parts.append(f'<span class="{css}">{text}</span>' if css else text)
     return '<div class="tp-status">' + " · ".join(parts) + "</div>"
+
+
+def _more(css: str, text: str, detail: str) -> str:
+    """A status-line part whose particulars are in its tooltip (and for screen readers)."""
+    return (
+        f'<span class="{css} tp-more" tabindex="0" title="{html.escape(detail)}" '
+        f'aria-label="{html.escape(text)}: {html.escape(detail)}">{html.escape(text)}</span>'
+    )
 
 
 #: How each kind of a session's note looks in the status line.

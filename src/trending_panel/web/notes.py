@@ -27,6 +27,8 @@ Kind = Literal["problem", "note", "changed", "busy"]
 class Note:
     kind: Kind  #: problem: something the user must know is wrong; note: how it is drawn
     text: str
+    #: The particulars, for whoever wants them (a tooltip): the status line stays one line.
+    detail: str = ""
 
 
 class Notes:
@@ -57,7 +59,15 @@ class Notes:
     def of(self, session: Session) -> list[Note]:
         """Everything the status line says for ``session`` now."""
         notes = [Note("problem", f"{table}: {why}") for table, why in self.problems.items()]
-        notes += [Note("note", text) for text in self.drawn]
+        if self.drawn:
+            n = len(self.drawn)
+            notes.append(
+                Note(
+                    "note",
+                    f"reduced to the screen: {n} plot{'s' if n > 1 else ''}, zoom in for every row",
+                    detail="\n".join(self.drawn),
+                )
+            )
         notes += [Note("changed", text) for _, text in self._changed]
         summary = session.summary
         if summary is not None and summary.state in ("building", "failed"):

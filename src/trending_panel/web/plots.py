@@ -123,7 +123,9 @@ def trend_figure(
             formatters={"@time": "datetime"},
         )
     )
-    fig.yaxis.axis_label = var.title
+    # The title names the variable; the axis only its unit (the whole title, rotated, was
+    # longer than a trend is tall on a laptop and lost its first letters).
+    fig.yaxis.axis_label = var.unit or var.label
     fig.xaxis.axis_label = time_label
     fig.title.text_font_size = "13px"
     fig.xaxis.axis_label_text_font_size = "11px"

@@ -227,8 +227,12 @@ class Controls(pn.viewable.Viewer):
         )  # fmt: skip
         #: The absolute range: typed (or pasted) date-times, shown as the loaded window's ends.
         tz = session.settings.timezone
-        self.first = pmui.DatetimeInput(label=f"From ({tz})", name="range-from", size="small")
-        self.last = pmui.DatetimeInput(label=f"To ({tz})", name="range-to", size="small")
+        # As wide as the sidebar, not their own default (310 px in a 290 px panel).
+        fit = {"sizing_mode": "stretch_width"} if self.vertical else {}
+        self.first = pmui.DatetimeInput(
+            label=f"From ({tz})", name="range-from", size="small", **fit
+        )
+        self.last = pmui.DatetimeInput(label=f"To ({tz})", name="range-to", size="small", **fit)
         self._syncing = False
         self.first.param.watch(self._picked, "value")
         self.last.param.watch(self._picked, "value")
@@ -238,8 +242,8 @@ class Controls(pn.viewable.Viewer):
         )
         self.live = pmui.Switch.from_param(session.param.live, label="Live")
         self.reference = pmui.DatetimePicker.from_param(
-            session.param.ref, label="Golden batch: reference start", enable_seconds=True,
-            size="small", clearable=True,
+            session.param.ref, label="Golden batch start", enable_seconds=True,
+            size="small", clearable=True, **fit,
         )  # fmt: skip
         # Served, the button streams the HTTP export route. In a notebook (no route),
         # FileDownload sends the file over the comm.
