@@ -209,9 +209,9 @@ def _sign_in(base: str, user: str, password: str) -> tuple[int, str]:
     opener = urllib.request.build_opener(_NoRedirect)
     try:
         with opener.open(urllib.request.Request(base + "/login", data=data), timeout=30) as r:
-            return r.status, r.headers.get("Location", "")
+            return r.status, urllib.parse.unquote_plus(r.headers.get("Location", ""))
     except urllib.error.HTTPError as exc:
-        return exc.code, urllib.parse.unquote(exc.headers.get("Location", ""))
+        return exc.code, urllib.parse.unquote_plus(exc.headers.get("Location", ""))
 
 
 def test_wrong_passwords_are_answered_five_times_then_locked(admin_settings, tmp_path_factory):

@@ -289,7 +289,10 @@ _CONTROLS_JS = """() => {
       if (el.matches(".MuiDrawer-paper")) drawers.push(el.getBoundingClientRect().toJSON());
       if (el.matches("input:not([type=hidden]), button, [role=button]")) {
         const r = el.getBoundingClientRect();
-        if (r.width > 0 && r.height > 0 && getComputedStyle(el).visibility !== "hidden")
+        const style = getComputedStyle(el);
+        // Material UI's native inputs under its switches and checkboxes are invisible on
+        // purpose (opacity 0, wider than their control): what is drawn is the control.
+        if (r.width > 0 && r.height > 0 && style.visibility !== "hidden" && style.opacity !== "0")
           found.push({
             what: (el.getAttribute("aria-label") || el.name || el.textContent || el.tagName)
               .trim().slice(0, 40),

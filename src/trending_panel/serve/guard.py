@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlparse
 
 import tornado.web
+from bokeh.server.util import check_allowlist
+from bokeh.settings import settings
 from bokeh.util.token import check_token_signature, get_token_payload
 from panel.util import parse_query
 
@@ -54,6 +56,12 @@ def websocket_problem(request, app) -> str | None:
     Bokeh's subprotocol header, ``bokeh`` and a session token this server signed."""
     if request.headers.get("Upgrade", "").lower() != "websocket":
         return None  # Tornado answers that itself, without a traceback
+    allowed = app.websocket_origins
+    if settings.allowed_ws_origin():
+        allowed = set(settings.allowed_ws_origin())
+    origin = urlparse(request.headers.get("Origin", "")).netloc.lower()
+    if not check_allowlist(origin, allowed):
+        return None  # a foreign origin: Bokeh refuses it (403) before anything else
     offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
     if len(offered) != 2 or offered[0] != "bokeh":
         return "not a websocket of this dashboard's page (no Bokeh session token)"
