@@ -15,7 +15,15 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tests.harness.browser import browser_page, free_port, read_sources, served, wait_until
+from tests.harness import visual
+from tests.harness.browser import (
+    browser_page,
+    browser_pages,
+    free_port,
+    read_sources,
+    served,
+    wait_until,
+)
 from tests.harness.database import create_tables, insert, scratch_database
 from trending_panel.core.errors import SettingsError
 from trending_panel.core.variables import VARIABLES
@@ -165,6 +173,25 @@ def test_signing_in_in_chromium_opens_the_page_and_the_download(guarded, tmp_pat
         response = other.request.get(base + "/export.csv?window=1h")
         assert response.status == 401
         other.close()
+
+
+def test_the_login_page_passes_the_visual_check(guarded):
+    """Issue 17's visual check of the login page with its refusal shown, light and dark."""
+    base, _ = guarded
+    failed = {}
+    with browser_pages(2, 1366, 768, color_schemes=["light", "dark"]) as pages:
+        for scheme, page in zip(("light", "dark"), pages, strict=True):
+            page.goto(base + "/")
+            wait_until(lambda: "/login" in page.url, what="the login page")  # noqa: B023
+            page.fill("input[name=username]", "visitor")
+            page.fill("input[name=password]", "wrong")
+            page.click("button[type=submit], input[type=submit]")
+            wait_until(
+                lambda: "Invalid username or password" in page.content(),  # noqa: B023
+                what="the refusal shown",
+            )
+            failed |= visual.problems_at(page, visual.SIZES, f"login {scheme}")
+    assert failed == {}, visual.report(failed)
 
 
 def test_a_websocket_from_a_foreign_origin_is_refused(guarded):

@@ -8,7 +8,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from tests.harness.browser import browser_page, free_port, served, wait_until
+from tests.harness import visual
+from tests.harness.browser import browser_page, browser_pages, free_port, served, wait_until
 from tests.harness.diagnosis_site import (
     CAUSES,
     PH,
@@ -71,3 +72,23 @@ def page_text(page) -> str:
         """() => [...Bokeh.documents[0].all_models]
              .filter(m => typeof m.text === "string").map(m => m.text).join("\\n")"""
     )
+
+
+@pytest.mark.browser
+def test_the_diagnosis_passes_the_visual_check():
+    """Issue 17's visual check of the diagnosis shown in place of the trends (a database that
+    refuses connections), light and dark, on a laptop and a full-HD screen."""
+    port, nobody = free_port(), free_port()
+    env = {"POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": str(nobody), "POSTGRES_USER": "plant",
+           "POSTGRES_PASSWORD": "unused", "POSTGRES_DB": "plant"}  # fmt: skip
+    failed = {}
+    with (
+        served(["trending-panel", "serve", "--port", str(port)], env, port),
+        browser_pages(2, 1366, 768, color_schemes=["light", "dark"]) as pages,
+    ):
+        for scheme, page in zip(("light", "dark"), pages, strict=True):
+            page.goto(f"http://localhost:{port}/")
+            box = page.locator(".tp-diagnosis[data-cause=refused]")
+            wait_until(lambda: box.count() == 1, what="the diagnosis")  # noqa: B023
+            failed |= visual.problems_at(page, visual.SIZES, f"diagnosis {scheme}")
+    assert failed == {}, visual.report(failed)

@@ -10,8 +10,10 @@ from datetime import datetime, timedelta
 import pytest
 from psycopg import sql
 
+from tests.harness import visual
 from tests.harness.browser import (
     browser_page,
+    browser_pages,
     contrast,
     free_port,
     read_sources,
@@ -149,18 +151,26 @@ def test_limits_are_bands_and_a_value_beyond_them_is_an_alarm(configured):
         assert "tp-alarm" not in glucose.get_attribute("class")
 
 
-def test_five_trends_fit_a_laptop_screen(configured):
+def test_five_trends_fit_a_laptop_screen_and_pass_the_visual_check(configured):
+    """Five trends (one in alarm) on a laptop, light and dark; and issue 17's visual check
+    of that view on a laptop and a full-HD screen."""
     from tests.harness.browser import plot_boxes
     from tests.harness.screenshot import LAPTOP, wait_for_data
 
     base, _ = configured
     width, height = LAPTOP
-    with browser_page(width, height) as page:
-        page.goto(base + "/?window=1h")
-        wait_for_data(page, count=5)
-        boxes = plot_boxes(page)
-    trends = {name: b for name, b in boxes.items() if name.startswith("trend-")}
-    assert len(trends) == 5
-    for name, b in {**trends, "time-axis": boxes["time-axis"]}.items():
-        assert b["top"] >= 0 and b["bottom"] <= height + 0.5, name
-        assert b["left"] >= 0 and b["right"] <= width + 0.5, name
+    failed = {}
+    with browser_pages(2, width, height, color_schemes=["light", "dark"]) as pages:
+        for scheme, page in zip(("light", "dark"), pages, strict=True):
+            page.goto(base + "/?window=1h")
+            wait_for_data(page, count=5)
+            card = page.locator(".tp-card[data-key=temperature]")
+            wait_until(lambda: "tp-alarm" in card.get_attribute("class"), what="alarm")  # noqa: B023
+            boxes = plot_boxes(page)
+            trends = {name: b for name, b in boxes.items() if name.startswith("trend-")}
+            assert len(trends) == 5
+            for name, b in {**trends, "time-axis": boxes["time-axis"]}.items():
+                assert b["top"] >= 0 and b["bottom"] <= height + 0.5, name
+                assert b["left"] >= 0 and b["right"] <= width + 0.5, name
+            failed |= visual.problems_at(page, visual.SIZES, f"five trends, alarm, {scheme}")
+    assert failed == {}, visual.report(failed)

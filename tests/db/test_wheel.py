@@ -23,6 +23,6 @@ def test_the_wheel_holds_only_the_package_and_its_assets(tmp_path):
     assert not [n for n in product if "test" in n or "harness" in n or "browser" in n]
     layers = {n.split("/")[1] for n in product if n.count("/") >= 2}
     assert layers == {"core", "db", "live", "read", "web", "serve", "ops"}
-    assets = {n.rsplit("/", 1)[1] for n in product if n.endswith((".js", ".css"))}
+    assets = {n.rsplit("/", 1)[1] for n in product if n.endswith((".js", ".css", ".html"))}
     assert assets == {"cursor.js", "theme.js", "csv_button.js", "csv_button.css", "header.css",
-                      "statsview.css"}  # fmt: skip
+                      "statsview.css", "login.html"}  # fmt: skip

@@ -228,7 +228,9 @@ def _provider(users: dict[str, str]):
             HashedLoginHandler._login_template = self._login_template
             return HashedLoginHandler
 
-    return HashedBasicAuthProvider()
+    # Our sign-in page, not Panel's: the page's title, labelled fields, both colour schemes,
+    # an error that reads, and nothing fetched from a CDN (plants are often offline).
+    return HashedBasicAuthProvider(login_template=str(Path(__file__).with_name("login.html")))
 
 
 def _seconds(s: float) -> str:

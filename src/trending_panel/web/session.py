@@ -63,10 +63,7 @@ class Session(NotebookData, param.Parameterized):
     )
     live = param.Boolean(default=True, doc="Stream new rows into the plots as they arrive.")
     ref = param.Date(
-        default=None,
-        allow_None=True,
-        doc="Start of a reference period (golden batch), overlaid on every trend shifted to the "
-        "window's start; None: no overlay.",
+        default=None, allow_None=True, doc="Start of the golden batch's period (None: no overlay)."
     )
     message = param.String(default="", doc="Problem to show the user (bad URL, load failure).")
     loading = param.Boolean(default=False, doc="A window load is in flight.")
@@ -270,6 +267,9 @@ class Session(NotebookData, param.Parameterized):
         # query in the database), so fast zooming cannot pile reads up.
         if self._load_task is not None and not self._load_task.done():
             self._load_task.cancel()
+        # Busy from here, under the document's lock: set from the task, it reached the browser
+        # a turn late, after a fast load's "done", and left the busy bar on (issue 17).
+        self.loading = True
         self._load_task = loop.create_task(self.load(zoom))
 
     # -- zoom, pan and resize (see :mod:`.viewport`) -----------------------------------------
@@ -293,7 +293,7 @@ class Session(NotebookData, param.Parameterized):
         its wait for a free slot included): a database that hangs is reported, not awaited."""
         self._generation += 1
         generation = self._generation
-        self.loading = True
+        self.loading = True  # (already, when scheduled; not when awaited directly)
         deadline = self.settings.query_timeout.total_seconds()
         request = Request(
             generation, self.time_window, self.selected, self._width, zoom, self._span, self.ref

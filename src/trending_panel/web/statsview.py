@@ -1,6 +1,9 @@
 """The statistics of the window beside each trend: a small block per variable.
 
-A view only: the numbers come from :mod:`trending_panel.stats` (over every row, in SQL).
+A view only: the numbers come from :mod:`trending_panel.read.stats`. Beside a trend that is
+too short for every row (five trends on a laptop), the block shows the rows that matter most
+and leaves out the rest, in a fixed order (see :data:`ROWS`); the whole block is always in the
+tooltip of the variable's name, and in ``trending-panel stats`` and the CSV.
 """
 
 from __future__ import annotations
@@ -11,17 +14,23 @@ from pathlib import Path
 from trending_panel.core.variables import Variable
 from trending_panel.read.stats import Stats
 
-#: Rows of the block: field, label, and how to write it (decimals of the variable or fixed).
+#: Rows of the block, the most important first: field and label. When the block is short,
+#: rows are left out from the end of this list (the CSS's container queries).
 ROWS = (
-    ("time_weighted_mean", "average (time-weighted)"),
-    ("mean", "mean of samples"),
+    ("time_weighted_mean", "time-weighted avg"),
     ("min", "min"),
     ("max", "max"),
-    ("std", "std"),
-    ("samples", "samples"),
-    ("coverage", "coverage"),
     ("time_outside_limits_s", "outside limits"),
+    ("coverage", "coverage"),
+    ("samples", "samples"),
+    ("mean", "mean of samples"),
+    ("std", "std"),
 )
+#: The order the rows are drawn in (the order of the issue 8 columns).
+ORDER = ("time_weighted_mean", "mean", "min", "max", "std", "samples", "coverage",
+         "time_outside_limits_s")  # fmt: skip
+#: Full names, for the tooltip.
+NAMES = {"time_weighted_mean": "average (time-weighted)"}
 
 
 def _cell(var: Variable, name: str, value: object) -> str:
@@ -37,27 +46,46 @@ def _cell(var: Variable, name: str, value: object) -> str:
     return f"{float(value):.{var.decimals + 1}f}"  # type: ignore[arg-type]
 
 
-def block_html(var: Variable, stats: Stats | None, *, reference: Stats | None = None) -> str:
+def block_html(
+    var: Variable, stats: Stats | None, *, reference: Stats | None = None, fit: bool = False
+) -> str:
     """The block for ``var``: its statistics over the window, and the reference period's
-    (golden batch) in a second column when there is one."""
-    body = ""
-    if stats is not None:
-        head = '<tr><th></th><td class="tp-col">window</td><td class="tp-col">ref.</td></tr>'
-        body = head if reference is not None else ""
-        for name, label in ROWS:
-            if name == "time_outside_limits_s" and var.low is None and var.high is None:
-                continue
-            cells = f"<td>{html.escape(_cell(var, name, getattr(stats, name)))}</td>"
-            if reference is not None:
-                cells += (
-                    f'<td class="tp-ref">{html.escape(_cell(var, name, getattr(reference, name)))}'
-                    "</td>"
-                )
-            body += f'<tr data-stat="{name}"><th>{label}</th>{cells}</tr>'
+    (golden batch) in a second column when there is one. With ``fit``, the block takes the
+    height it is given and leaves out the least important rows that do not fit in it."""
     unit = f" [{html.escape(var.unit)}]" if var.unit else ""
+    labels = dict(ROWS)
+    shown = [
+        name
+        for name, _ in ROWS
+        if name != "time_outside_limits_s" or var.low is not None or var.high is not None
+    ]
+    rank = {name: i + 1 for i, name in enumerate(shown)}
+    rows, tip = "", [f"{var.label}{unit}"]
+    if stats is not None:
+        for name in ORDER:
+            if name not in rank:
+                continue
+            here = _cell(var, name, getattr(stats, name))
+            cells = f"<td>{html.escape(here)}</td>"
+            line = f"{NAMES.get(name, labels[name])}: {here}"
+            if reference is not None:
+                there = _cell(var, name, getattr(reference, name))
+                cells += f'<td class="tp-ref">{html.escape(there)}</td>'
+                line += f" (reference {there})"
+            tip.append(line)
+            rows += (
+                f'<tr data-stat="{name}" class="tp-r{rank[name]}"><th>{labels[name]}</th>'
+                f"{cells}</tr>"
+            )
+    two = stats is not None and reference is not None
+    cols = '<tr class="tp-cols"><th></th><td>window</td><td>ref.</td></tr>' if two else ""
+    tip_text = html.escape(chr(10).join(tip))
+    box = "tp-box" + (" tp-fit" if fit else "") + (" tp-two" if two else "")
     return (
-        f'<table class="tp-stats" data-key="{var.key}"><caption>{html.escape(var.label)}{unit}'
-        f"</caption>{body}</table>"
+        f'<div class="{box}"><div class="tp-name" title="{tip_text}">'
+        f"{html.escape(var.label)}{unit}</div>"
+        f'<table class="tp-stats" data-key="{var.key}" title="{tip_text}">{cols}{rows}</table>'
+        "</div>"
     )
 
 

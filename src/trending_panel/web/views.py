@@ -141,11 +141,10 @@ class Trends(pn.viewable.Viewer):
         #: The window's statistics beside each trend (over every row; see stats.py).
         self.stat_panes = {
             v.key: pn.pane.HTML(
-                statsview.block_html(v, None),
+                statsview.block_html(v, None, fit=self.fill),
                 width=STATS_WIDTH,
                 name=f"stats-{v.key}",
                 stylesheets=[statsview.CSS],
-                styles={"overflow-y": "auto"},
                 margin=(2, 10),
                 sizing_mode="stretch_height" if self.fill else "fixed",
             )
@@ -193,7 +192,10 @@ class Trends(pn.viewable.Viewer):
         s = self.session
         for var in s.all_variables:
             text = statsview.block_html(
-                var, s.current_stats.get(var.key), reference=s.reference_stats.get(var.key)
+                var,
+                s.current_stats.get(var.key),
+                reference=s.reference_stats.get(var.key),
+                fit=self.fill,
             )
             pane = self.stat_panes[var.key]
             if pane.object != text:
