@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -188,8 +189,8 @@ def test_csv_download_equals_database_rows_of_the_window(server, plant_db, page,
     assert download.suggested_filename == (
         f"trending_{start:%Y%m%dT%H%M%S}_{newest:%Y%m%dT%H%M%S}.csv"
     )
-    # the page said how it went, and the file is byte for byte the command line's
-    assert "CSV saved" in page.locator(".tp-csv-status").inner_text()
+    # the page said so, and the file is byte for byte the command line's
+    assert page.locator(".tp-csv-status").inner_text() == f"Downloading {path.name}"
     cli = subprocess.run(
         [sys.executable, "-m", "trending_panel.ops.cli", "export", "--window", "6h"],
         env={**os.environ, **plant_db[2]},
@@ -217,6 +218,22 @@ def test_export_route_refuses_anything_but_a_window_and_variables(server, query,
         urllib.request.urlopen(f"{server}/export.csv?{query}", timeout=10)
     assert info.value.code == status
     assert says in info.value.read().decode()
+
+
+def test_export_route_answers_head_with_the_same_checks_and_no_rows(server):
+    """What the page's button asks before the browser downloads: the file's headers, or the
+    refusal's sentence in a header (HEAD has no body), percent-encoded UTF-8."""
+    ok = urllib.request.Request(f"{server}/export.csv?window=1h&variables=ph", method="HEAD")
+    with urllib.request.urlopen(ok, timeout=10) as resp:
+        assert resp.status == 200 and resp.read() == b""
+        assert resp.headers["Content-Type"].startswith("text/csv")
+        assert resp.headers["Content-Disposition"].startswith('attachment; filename="trending_')
+    bad = urllib.request.Request(f"{server}/export.csv?variables=pH%C2%B0", method="HEAD")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(bad, timeout=10)
+    assert info.value.code == 400 and "Content-Disposition" not in info.value.headers
+    said = urllib.parse.unquote(info.value.headers["X-Export-Problem"])
+    assert "unknown variable" in said and "pH°" in said
 
 
 def test_export_route_streams_the_csv(server, plant_db):

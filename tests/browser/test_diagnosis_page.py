@@ -75,9 +75,10 @@ def page_text(page) -> str:
 
 
 @pytest.mark.browser
-def test_the_diagnosis_passes_the_visual_check():
+def test_the_diagnosis_and_a_refused_csv_pass_the_visual_check():
     """Issue 17's visual check of the diagnosis shown in place of the trends (a database that
-    refuses connections), light and dark, on a laptop and a full-HD screen."""
+    refuses connections), light and dark, on a laptop and a full-HD screen; with the CSV
+    button's refusal shown in the page (checked before any download starts)."""
     port, nobody = free_port(), free_port()
     env = {"POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": str(nobody), "POSTGRES_USER": "plant",
            "POSTGRES_PASSWORD": "unused", "POSTGRES_DB": "plant"}  # fmt: skip
@@ -90,5 +91,12 @@ def test_the_diagnosis_passes_the_visual_check():
             page.goto(f"http://localhost:{port}/")
             box = page.locator(".tp-diagnosis[data-cause=refused]")
             wait_until(lambda: box.count() == 1, what="the diagnosis")  # noqa: B023
+            downloads = []
+            page.on("download", lambda d: downloads.append(d))  # noqa: B023
+            page.get_by_role("button", name="Download CSV").click()
+            said = page.locator(".tp-csv-status")
+            wait_until(lambda: said.inner_text().startswith("CSV refused"), what="the refusal")  # noqa: B023
+            assert "database unavailable: connection refused" in said.inner_text()
+            assert downloads == []
             failed |= visual.problems_at(page, visual.SIZES, f"diagnosis {scheme}")
     assert failed == {}, visual.report(failed)

@@ -1,7 +1,9 @@
 """``GET /export.csv``: the CSV of a window, streamed over plain HTTP beside the app.
 
-The page's download button fetches it (so the file never crosses the Bokeh websocket and the
-server never holds it), scripts and ``curl`` can too. It accepts exactly the dashboard's URL
+The page's download button asks with ``HEAD`` first (the same checks, no rows read), shows a
+refusal in the page, and otherwise lets the browser download the file natively: it streams
+to disk, never through the page's memory, the Bokeh websocket or the server's memory.
+Scripts and ``curl`` use it too. It accepts exactly the dashboard's URL
 vocabulary and nothing else: ``window=<preset>`` or ``start=<ISO 8601>&end=<ISO 8601>``, and
 ``variables=<key>[,<key>…]``; anything else is refused with 400 and a message that says why.
 """
@@ -10,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
+from urllib.parse import quote
 
 import tornado.iostream
 from bokeh.server.views.auth_request_handler import AuthRequestHandler
@@ -26,6 +30,8 @@ log = logging.getLogger(__name__)
 
 PATH = "/export.csv"
 ALLOWED = ("window", "start", "end", "variables")
+#: A refusal's sentence in a response to ``HEAD`` (which has no body), percent-encoded UTF-8.
+PROBLEM_HEADER = "X-Export-Problem"
 
 
 def parse_query(args: dict[str, list[bytes]], settings: Settings) -> tuple[TimeWindow, tuple, str]:
@@ -52,19 +58,20 @@ class ExportHandler(AuthRequestHandler):
     def initialize(self, settings: Settings) -> None:
         self.app_settings = settings
 
+    async def head(self) -> None:
+        """Whether ``GET`` would start the file, without reading a row: 200 with its headers,
+        or the refusal's status with its sentence in :data:`PROBLEM_HEADER`."""
+        await self._prepare()
+
     async def get(self) -> None:
-        if not signed_in(self):
-            self._refuse(401, "sign in first (open the dashboard's page)")
+        prepared = await self._prepare()
+        if prepared is None:
             return
-        try:
-            window, variables, _ = parse_query(self.request.query_arguments, self.app_settings)
-        except BadRequest as exc:
-            self._refuse(400, str(exc))
-            return
+        variables, start, end = prepared
         settings = self.app_settings
         try:
             async with hub(settings).exports.now(settings.max_exports, self._holder()):
-                await self._export(window, variables)
+                await self._stream(variables, start, end)
         except Busy as exc:
             self.set_header("Retry-After", "30")
             self._refuse(429 if "yours" in str(exc) else 503, str(exc))
@@ -76,7 +83,17 @@ class ExportHandler(AuthRequestHandler):
             return f"user:{user.decode() if isinstance(user, bytes) else user}"
         return f"ip:{self.request.remote_ip}"
 
-    async def _export(self, window: TimeWindow, variables: tuple) -> None:
+    async def _prepare(self) -> tuple[tuple, datetime | None, datetime | None] | None:
+        """Check who asks, the query and the tables, and set the file's headers; None when
+        refused (the refusal is sent)."""
+        if not signed_in(self):
+            self._refuse(401, "sign in first (open the dashboard's page)")
+            return None
+        try:
+            window, variables, _ = parse_query(self.request.query_arguments, self.app_settings)
+        except BadRequest as exc:
+            self._refuse(400, str(exc))
+            return None
         settings = self.app_settings
         store = hub(settings).feed.store
         deadline = settings.query_timeout.total_seconds()
@@ -86,20 +103,25 @@ class ExportHandler(AuthRequestHandler):
                 if problems:
                     why = "; ".join(f"{v.table}: {reason}" for v, reason in problems.items())
                     self._refuse(409, f"cannot export: {why}")
-                    return
+                    return None
                 newest = await store.newest_time(variables)
             start, end = window.resolve(newest)
         except TimeoutError:
             self._refuse(503, f"database unavailable: no answer within {deadline:g} s")
-            return
+            return None
         except Exception as exc:
             self._refuse(503, f"database unavailable: {error_line(exc)}")
-            return
+            return None
         self.set_header("Content-Type", "text/csv; charset=utf-8")
         self.set_header(
             "Content-Disposition", f'attachment; filename="trending_{window.slug(newest)}.csv"'
         )
         self.set_header("Cache-Control", "no-store")
+        return variables, start, end
+
+    async def _stream(self, variables: tuple, start: datetime | None, end: datetime | None) -> None:
+        deadline = self.app_settings.query_timeout.total_seconds()
+        store = hub(self.app_settings).feed.store
         try:
             async for chunk in csv_chunks(store, variables, start, end, stall=deadline):
                 self.write(chunk)
@@ -112,8 +134,10 @@ class ExportHandler(AuthRequestHandler):
             self.request.connection.close()
 
     def _refuse(self, status: int, message: str) -> None:
+        self.clear_header("Content-Disposition")
         self.set_status(status)
         self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.set_header(PROBLEM_HEADER, quote(message[:500], safe=" ,.:;()'/=-"))
         self.finish(message + "\n")
 
 

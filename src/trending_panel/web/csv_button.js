@@ -1,3 +1,6 @@
+// The page's CSV button. It asks the export route with HEAD first (the same checks as the
+// download, no rows read) and shows a refusal in the page; otherwise it lets the browser
+// download the file itself, which streams it to disk: the page never holds the file.
 export function render({ model, el }) {
   const button = document.createElement("button")
   button.className = "tp-csv-button"
@@ -5,44 +8,29 @@ export function render({ model, el }) {
   button.textContent = model.label
   const status = document.createElement("span")
   status.className = "tp-csv-status"
-  status.style.cssText = "margin-left:8px;font:12px sans-serif;opacity:.8"
-  const mb = (n) => (n / 1e6).toFixed(1) + " MB"
+  status.setAttribute("role", "status")
   button.onclick = async () => {
     if (button.disabled) return
     button.disabled = true
     status.textContent = "Preparing CSV…"
     try {
-      const resp = await fetch(model.url, { credentials: "same-origin" })
+      const resp = await fetch(model.url, { method: "HEAD", credentials: "same-origin" })
       if (!resp.ok) {
-        status.textContent = "CSV failed: " + (await resp.text()).trim()
+        const problem = resp.headers.get("X-Export-Problem")
+        status.textContent = "CSV refused: " + (problem ? decodeURIComponent(problem)
+                                                         : resp.status + " " + resp.statusText)
         return
       }
       const disposition = resp.headers.get("Content-Disposition") || ""
       const match = disposition.match(/filename="([^"]+)"/)
       const name = match ? match[1] : "trending.csv"
-      const reader = resp.body.getReader()
-      const parts = []
-      let bytes = 0
-      let shown = 0
-      for (;;) {
-        const { done, value } = await reader.read()
-        if (done) break
-        parts.push(value)
-        bytes += value.length
-        if (performance.now() - shown > 250) {  // the progress line, not a relayout per chunk
-          status.textContent = "Downloading CSV… " + mb(bytes)
-          shown = performance.now()
-        }
-      }
-      const href = URL.createObjectURL(new Blob(parts, { type: "text/csv" }))
       const a = document.createElement("a")
-      a.href = href
+      a.href = model.url
       a.download = name
       document.body.appendChild(a)
       a.click()
       a.remove()
-      setTimeout(() => URL.revokeObjectURL(href), 60000)
-      status.textContent = "CSV saved: " + name + " (" + mb(bytes) + ")"
+      status.textContent = "Downloading " + name
     } catch (err) {
       status.textContent = "CSV failed: " + err
     } finally {

@@ -1,8 +1,10 @@
-"""The page's CSV button: streams ``/export.csv`` with a progress line, then saves the file.
+"""The page's CSV button: checks ``/export.csv`` (HEAD), then lets the browser download it.
 
 A ``FileDownload`` widget sends the whole file base64-encoded over the Bokeh websocket, which
-the server must build in memory first; this button fetches the streaming HTTP route instead
-and shows how far it is. Notebooks, which have no such route, keep ``FileDownload``.
+the server must build in memory first, and a download fetched by the page's script is held in
+the page's memory until it is saved. This button lets the browser take the streaming HTTP
+route to disk, after a ``HEAD`` that shows a refusal in the page. Notebooks, which have no
+such route, keep ``FileDownload``.
 """
 
 from __future__ import annotations
