@@ -580,8 +580,10 @@ def csv_page(settings: Settings, tmp: Path, out: dict) -> None:
                page_server_extra_peak_mb=round(top - peak.start, 1),
                page_browser_extra_peak_mb=round(browser_top - browser_peak.start, 1),
                page_bytes_equal_cli=same)  # fmt: skip
-    say(f"CSV through the page: {seconds:.1f} s, same bytes as the CLI: {same}, browser "
-        f"+{browser_top - browser_peak.start:.0f} MB")
+    say(
+        f"CSV through the page: {seconds:.1f} s, same bytes as the CLI: {same}, browser "
+        f"+{browser_top - browser_peak.start:.0f} MB"
+    )
 
 
 # -- the report -------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from datetime import datetime, timedelta
 
+import pytest
+
 from tests.harness.csvcheck import csv_rows, db_rows, reference_csv
 from tests.harness.database import insert
 from trending_panel.core.variables import BY_KEY, VARIABLES
@@ -132,11 +134,21 @@ def test_cli_export_writes_the_same_file(db, tables, tmp_path):
     assert csv_rows(proc.stdout)[1] == db_rows(tables, (BY_KEY["ph"],))
 
 
-def test_same_bytes_as_the_row_by_row_reference_for_awkward_values_and_shared_times(db, tables):
+@pytest.mark.parametrize("merged", [True, False], ids=["lines-per-instant", "lines-per-row"])
+def test_same_bytes_as_the_row_by_row_reference_for_awkward_values_and_shared_times(
+    db, tables, monkeypatch, merged
+):
     """PostgreSQL writes the lines; the file is byte for byte the all-Python CSV: whole
     numbers, magnitudes where PostgreSQL's notation differs, -0.0, infinities, NULL, NaN, rows
-    of several tables and duplicates at one instant, also across the blocks it streams in."""
+    of several tables and duplicates at one instant, also across the blocks it streams in.
+    Both of PostgreSQL's layouts (a line per instant, for tables logged at the same instants,
+    and a line per row) give the same file."""
     import random
+
+    async def layout(self, variables, start):
+        return merged
+
+    monkeypatch.setattr(Store, "_shares_instants", layout)
 
     rng = random.Random(3)
     awkward = [

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from psycopg import sql
 
 from trending_panel.core.variables import Variable
-from trending_panel.db.pool import Pool, table
+from trending_panel.db.pool import Pool, on_db_loop, table
 
 #: A value as CSV text, the same as Python's ``repr(float)``: PostgreSQL (12+) prints the
 #: shortest text that reads back to the same double too, but without Python's ``.0`` on whole
@@ -59,8 +59,9 @@ class Copy(Pool):
             end = end if end is not None else extent[1]
         step = max((end - start) / slices, timedelta(seconds=1))
         lanes = max(1, min(lanes, math.ceil((end - start) / step + 1e-9)))
+        merged = await self._shares_instants(variables, start)
         streams = [
-            self._copy_slices(variables, start + k * step, end, step, lanes * step)
+            self._copy_slices(variables, start + k * step, end, step, lanes * step, merged)
             for k in range(lanes)
         ]
 
@@ -77,6 +78,23 @@ class Copy(Pool):
             for stream in streams:
                 await self._call(stream.aclose())
 
+    @on_db_loop
+    async def _shares_instants(self, variables: Sequence[Variable], start: datetime) -> bool:
+        """Whether the tables log at the same instants, judged on the window's first rows:
+        it picks the faster query; both give the same file whatever the answer."""
+        if len(variables) < 2:
+            return False
+        firsts = sql.SQL(" UNION ALL ").join(
+            sql.SQL("(SELECT time FROM {} WHERE time >= %(start)s ORDER BY time LIMIT 500)").format(
+                table(var)
+            )
+            for var in variables
+        )
+        query = sql.SQL("SELECT count(*) > count(DISTINCT time) FROM ({}) AS f").format(firsts)
+        async with self.connection() as conn:
+            row = await (await conn.execute(query, {"start": start})).fetchone()
+        return bool(row and row[0])
+
     async def _copy_slices(
         self,
         variables: Sequence[Variable],
@@ -84,25 +102,11 @@ class Copy(Pool):
         end: datetime,
         step: timedelta,
         stride: timedelta,
+        merged: bool,
     ) -> AsyncIterator[bytes]:
         """One lane: the slices ``[first + i·stride, … + step)`` up to ``end`` (inclusive),
         one copy row each (empty bytes for a slice without rows)."""
-        n = len(variables)
-        parts = [
-            sql.SQL(
-                "SELECT time, to_char(time, 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
-                " || {pre} || " + CSV_VALUE + " || {post} || E'\\n' AS line FROM {t}"
-                " WHERE time >= s.a AND time < s.a + %(step)s AND time <= %(end)s"
-            ).format(
-                pre=sql.Literal("," * (i + 1)), post=sql.Literal("," * (n - 1 - i)), t=table(var)
-            )
-            for i, var in enumerate(variables)
-        ]
-        query = sql.SQL(
-            "COPY (SELECT (SELECT string_agg(line, '') FROM ({u} ORDER BY time) AS u)"
-            " FROM generate_series(%(first)s::timestamp, %(end)s::timestamp,"
-            " %(stride)s::interval) AS s(a)) TO STDOUT (FORMAT binary)"
-        ).format(u=sql.SQL(" UNION ALL ").join(parts))
+        query = (_merged_query if merged else _rows_query)(variables)
         params = {"first": first, "end": end, "step": step, "stride": stride}
         async with self.connection() as conn, conn.transaction():
             # A merge of the time indexes, not a sort; a parallel plan or JIT only cost here.
@@ -121,3 +125,55 @@ class Copy(Pool):
                         continue
                     # a field count (2 bytes) and length (4 bytes), -1 for an empty slice
                     yield bytes(row[6:])
+
+
+def _rows_query(variables: Sequence[Variable]) -> sql.Composed:
+    """One line per row, in time order (rows that share a time are laid out by the
+    Rewriter): the fastest when the tables log at instants of their own."""
+    n = len(variables)
+    parts = [
+        sql.SQL(
+            "SELECT time, to_char(time, 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+            " || {pre} || " + CSV_VALUE + " || {post} || E'\\n' AS line FROM {t}"
+            " WHERE time >= s.a AND time < s.a + %(step)s AND time <= %(end)s"
+        ).format(pre=sql.Literal("," * (i + 1)), post=sql.Literal("," * (n - 1 - i)), t=table(var))
+        for i, var in enumerate(variables)
+    ]
+    return sql.SQL(
+        "COPY (SELECT (SELECT string_agg(line, '') FROM ({u} ORDER BY time) AS u)"
+        " FROM generate_series(%(first)s::timestamp, %(end)s::timestamp,"
+        " %(stride)s::interval) AS s(a)) TO STDOUT (FORMAT binary)"
+    ).format(u=sql.SQL(" UNION ALL ").join(parts))
+
+
+def _merged_query(variables: Sequence[Variable]) -> sql.Composed:
+    """One line per instant where each table has at most one row (the whole file when the
+    tables log at the same instants: three times faster than laying them out in Python); the
+    rows of an instant where a table has several stay one line each, for the Rewriter."""
+    n = len(variables)
+    parts = [
+        sql.SQL(
+            "SELECT time, {k} AS k, " + CSV_VALUE + " AS v FROM {t}"
+            " WHERE time >= s.a AND time < s.a + %(step)s AND time <= %(end)s"
+        ).format(k=sql.Literal(i), t=table(var))
+        for i, var in enumerate(variables)
+    ]
+    cells = sql.SQL(" || ',' || ").join(
+        sql.SQL("coalesce(max(v) FILTER (WHERE k = {}), '')").format(sql.Literal(i))
+        for i in range(n)
+    )
+    return sql.SQL(
+        "COPY (SELECT (SELECT string_agg(line, '') FROM ("
+        " SELECT time, CASE WHEN sum(1 << k) = bit_or(1 << k)"
+        " THEN to_char(time, {fmt}) || ',' || {cells} || E'\\n'"
+        " ELSE string_agg(to_char(time, {fmt}) || repeat(',', k + 1) || v"
+        " || repeat(',', {last} - k) || E'\\n', '') END AS line"
+        " FROM ({u}) AS u GROUP BY time ORDER BY time) AS g)"
+        " FROM generate_series(%(first)s::timestamp, %(end)s::timestamp,"
+        " %(stride)s::interval) AS s(a)) TO STDOUT (FORMAT binary)"
+    ).format(
+        u=sql.SQL(" UNION ALL ").join(parts),
+        cells=cells,
+        fmt=sql.Literal('YYYY-MM-DD"T"HH24:MI:SS.US'),
+        last=sql.Literal(n - 1),
+    )

@@ -7,9 +7,10 @@ holds two rows with the same time yields two lines for that time; nothing is mer
 dropped. A NULL value is written as ``NULL`` and a NaN as ``NaN``, so both stay distinguishable
 from "no row" (pandas reads both as missing). Values are Python's ``repr`` of the double.
 
-PostgreSQL writes the lines (``COPY … TO STDOUT``, one line per row, a time slice per copy
-row, see :meth:`Store.export_lines`); this module adds the header, merges the rare rows that
-share a time into the layout above, rewrites the few values PostgreSQL prints differently from
+PostgreSQL writes the lines (``COPY … TO STDOUT``, a time slice per copy row, see
+:meth:`Store.export_lines`: one line per instant when the tables log at the same instants,
+else one per row); this module adds the header, merges the rows that still share a time
+into the layout above, rewrites the few values PostgreSQL prints differently from
 Python and ends lines with CRLF. Most blocks need only the CRLF: that check is done by numpy.
 """
 
