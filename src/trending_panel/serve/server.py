@@ -123,7 +123,12 @@ def _children() -> list[int]:
 
 def _to_sigint(signum: int, frame: object) -> None:
     _exit_by_deadline()
-    os.kill(os.getpid(), signal.SIGINT)  # Panel's own Ctrl-C path
+    # Panel's own Ctrl-C path. With Python's default SIGINT handler, raise its interrupt here
+    # and now: a SIGINT sent to ourselves from inside this handler is only noticed at the
+    # main thread's next wake-up, which a blocking call can put off past the deadline.
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.default_int_handler(signal.SIGINT, frame)
+    os.kill(os.getpid(), signal.SIGINT)
 
 
 def _exit_by_deadline() -> None:
