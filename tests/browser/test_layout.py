@@ -62,12 +62,18 @@ def test_every_trend_is_on_one_screen(demo, size):
         scrolls = page.evaluate("() => document.documentElement.scrollHeight > innerHeight")
         status = page.locator(".tp-status")
         wait_until(lambda: "Live" in status.inner_text(), what="the status line")
-        box = status.evaluate(
-            """e => { const s = getComputedStyle(e);
-                      const line = parseFloat(s.lineHeight) || 1.2 * parseFloat(s.fontSize);
-                      return {height: e.getBoundingClientRect().height, line}; }"""
+        # The header is rewritten as the ages tick: measure an element still in the page
+        # (one replaced between finding and measuring reads 0 px, NaN).
+        box = wait_until(
+            lambda: status.evaluate(
+                """e => { if (!e.isConnected) return null; const s = getComputedStyle(e);
+                          const line = parseFloat(s.lineHeight) || 1.2 * parseFloat(s.fontSize);
+                          return {height: e.getBoundingClientRect().height, line,
+                                  text: e.innerText}; }"""
+            ),
+            what="the status line in the page",
         )
-        status_text = status.inner_text()
+        status_text = box["text"]
     # What the header says fits one line (the particulars are in tooltips).
     assert box["height"] < 1.6 * box["line"], f"{status_text!r} takes {box}"
     assert set(boxes) >= TRENDS and "time-axis" in boxes

@@ -32,9 +32,11 @@ def test_a_browser_leaving_mid_message_is_no_error_but_other_failures_are(caplog
 
 
 @pytest.mark.browser  # end to end: a served process of its own
-def test_a_sigterm_ends_the_process_by_the_deadline_when_the_graceful_stop_hangs():
+@pytest.mark.parametrize("sigint", ["default", "ignored"])
+def test_a_sigterm_ends_the_process_by_the_deadline_when_the_graceful_stop_hangs(sigint):
     """The handler ``serve`` installs for SIGTERM: Panel's graceful path first; a process
-    whose stop hangs (here: the main thread swallows the interrupt) exits by the deadline."""
+    whose stop hangs (here: the main thread swallows the interrupt) exits by the deadline.
+    Also when the process was started ignoring SIGINT, as a shell starts a background job."""
     import signal
     import subprocess
     import sys
@@ -53,8 +55,14 @@ def test_a_sigterm_ends_the_process_by_the_deadline_when_the_graceful_stop_hangs
         "    except KeyboardInterrupt:\n"
         "        print('interrupted, but hanging on', flush=True)\n"
     )
+    disposition = signal.SIG_IGN if sigint == "ignored" else signal.SIG_DFL
     proc = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        # SIG_DFL lets Python install its own handler; SIG_IGN stays ignored across exec
+        preexec_fn=lambda: signal.signal(signal.SIGINT, disposition),
     )
     assert proc.stdout.readline().strip() == "ready"
     sent = time.monotonic()

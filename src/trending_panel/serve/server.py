@@ -123,12 +123,15 @@ def _children() -> list[int]:
 
 def _to_sigint(signum: int, frame: object) -> None:
     _exit_by_deadline()
-    # Panel's own Ctrl-C path. With Python's default SIGINT handler, raise its interrupt here
-    # and now: a SIGINT sent to ourselves from inside this handler is only noticed at the
-    # main thread's next wake-up, which a blocking call can put off past the deadline.
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        signal.default_int_handler(signal.SIGINT, frame)
-    os.kill(os.getpid(), signal.SIGINT)
+    # Panel's own Ctrl-C path: its interrupt, raised here and now. Not a SIGINT sent to
+    # ourselves: a process started in the background by a shell ignores SIGINT (POSIX), and
+    # one sent from inside this handler is noticed only at the main thread's next wake-up.
+    # A SIGINT handler of the application's own (a callable) is asked instead.
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler) and handler is not signal.default_int_handler:
+        handler(signal.SIGINT, frame)
+        return
+    raise KeyboardInterrupt
 
 
 def _exit_by_deadline() -> None:
