@@ -1,0 +1,105 @@
+"""``make bench-first-second``: the first seconds of a page, as issue 17 measures them.
+
+Against ``trending-panel demo`` (a live writer logging a row a second into each table),
+Chromium at 1366 x 768 opens *Last 6 h* five times. In the page, a ``PerformanceObserver``
+records long tasks (main-thread work over 50 ms) from navigation, and a light poller notes
+when every trend first has data and when each new row arrives. Printed and written to
+``benchmarks/results.json`` under ``first_second`` (medians over the loads):
+
+- long tasks before the first data, and in the 3 s after it (the goal: at most 300 ms);
+- for the rows written from 0.5 s to 3 s after the first data, the slowest one's time from
+  its timestamp to the page (the goal: at most 1 s).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from tests.harness.browser import browser_page, free_port, served, wait_until
+
+LOADS = 5
+WATCH = """
+window.__long = [];
+new PerformanceObserver(l => { for (const e of l.getEntries())
+  window.__long.push([e.startTime, e.duration]); }).observe({type: "longtask", buffered: true});
+window.__rows = [];  // [row time (epoch ms), arrival (epoch ms)]
+window.__data_at = null;
+const last = {};
+setInterval(() => {
+  const docs = (window.Bokeh && window.Bokeh.documents) || [];
+  if (!docs.length) return;
+  let full = 0, n = 0;
+  for (const m of docs[0].all_models) {
+    if (m.type !== "ColumnDataSource" || !m.name || !m.name.startsWith("source-")) continue;
+    n += 1;
+    const t = m.data instanceof Map ? m.data.get("time") : m.data.time;
+    if (t.length > 10) full += 1;
+    const newest = t.length ? t[t.length - 1] : null;
+    if (newest !== null && last[m.name] !== undefined && newest > last[m.name])
+      window.__rows.push([newest, Date.now()]);
+    last[m.name] = newest;
+  }
+  if (window.__data_at === null && n === 4 && full === 4) window.__data_at = performance.now();
+}, 20);
+"""
+
+
+def one_load(url: str) -> dict:
+    with browser_page(1366, 768) as page:
+        page.add_init_script(WATCH)
+        page.goto(url)
+        data_at = wait_until(
+            lambda: page.evaluate("window.__data_at"), timeout=60, interval=0.05,
+            what="data in every trend",
+        )  # fmt: skip
+        wait_until(
+            lambda: page.evaluate("performance.now()") > data_at + 3200, interval=0.1,
+            what="3 s after the data",
+        )  # fmt: skip
+        longs = page.evaluate("window.__long")
+        rows = page.evaluate("window.__rows")
+        origin = page.evaluate("performance.timeOrigin")
+    before = sum(min(s + d, data_at) - s for s, d in longs if s < data_at)
+    after = sum(
+        min(s + d, data_at + 3000) - max(s, data_at)
+        for s, d in longs
+        if s + d > data_at and s < data_at + 3000
+    )
+    late = [arrived - t for t, arrived in rows if data_at + 500 <= t - origin <= data_at + 3000]
+    return {"data_ms": round(data_at), "long_before_ms": round(before),
+            "long_after_ms": round(after), "rows_seen": len(late),
+            "slowest_row_ms": round(max(late)) if late else None}  # fmt: skip
+
+
+def main() -> None:
+    port = free_port()
+    cmd = ["trending-panel", "demo", "--port", str(port), "--backfill", "1d"]
+    loads = []
+    with served(cmd, {}, port, timeout=120):
+        for _ in range(LOADS):
+            loads.append(one_load(f"http://localhost:{port}/?window=6h"))
+            print(loads[-1], flush=True)
+
+    def median(key: str) -> float | None:
+        values = [r[key] for r in loads if r[key] is not None]
+        return round(statistics.median(values)) if values else None
+
+    out = {"date": datetime.now().isoformat(timespec="seconds"), "loads": loads,
+           **{f"median_{k}": median(k) for k in ("data_ms", "long_before_ms", "long_after_ms",
+                                                  "slowest_row_ms")}}  # fmt: skip
+    print(f"first data {out['median_data_ms']} ms; long tasks before it "
+          f"{out['median_long_before_ms']} ms, in the 3 s after it {out['median_long_after_ms']} "
+          f"ms (goal <= 300); slowest row written 0.5-3 s after it: "
+          f"{out['median_slowest_row_ms']} ms to the page (goal <= 1000)")  # fmt: skip
+    path = Path(__file__).with_name("results.json")
+    results = json.loads(path.read_text())
+    results["first_second"] = out
+    path.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
