@@ -97,3 +97,18 @@ def test_every_row_is_a_sample_vertex_exactly_once():
     samples = cols["sample"] == 1
     assert samples.sum() == 500
     assert np.array_equal(cols["time"][samples], at(*secs))
+
+
+def test_holds_shorter_than_a_pixel_get_no_corner_but_every_row_stays():
+    """A dense raw trace: a corner one pixel column would not show is left out; a hold of a
+    pixel or more keeps its corner, and so does a hold into a NaN (where the line breaks)."""
+    values = np.array([1.0, 2.0, 3.0, 4.0, np.nan, 5.0])
+    cols = step_vertices(at(0, 1, 2, 12, 13, 14), values, GAP, pixel=timedelta(seconds=5))
+    assert same(
+        vertices(cols),
+        [(0, 1.0, 1), (1, 2.0, 1), (2, 3.0, 1), (12, 3.0, 0), (12, 4.0, 1), (13, 4.0, 0),
+         (13, np.nan, 1), (14, 5.0, 1)],
+    )  # fmt: skip
+    every = step_vertices(at(0, 1, 2, 12, 13, 14), values, GAP)
+    rows = [v for v in vertices(every) if v[2] == 1]
+    assert same([v for v in vertices(cols) if v[2] == 1], rows)

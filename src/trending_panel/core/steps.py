@@ -32,19 +32,20 @@ def with_lead(
     times: np.ndarray,
     values: np.ndarray,
     gap: timedelta,
+    pixel: timedelta | None = None,
 ) -> Columns:
     """Like :func:`step_vertices`, drawn from ``lead``: the last row before the window, whose
     value still holds at the window's start. It is a vertex (``sample`` 0), not a window row.
     """
     if lead is None:
-        return step_vertices(times, values, gap)
+        return step_vertices(times, values, gap, pixel=pixel)
     value = np.nan if lead[1] is None else lead[1]
     head = {
         "time": np.array([lead[0]], dtype="datetime64[us]"),
         "value": np.array([value], dtype="float64"),
         "sample": np.zeros(1, dtype="int8"),
     }
-    body = step_vertices(times, values, gap, prev=(lead[0], value))
+    body = step_vertices(times, values, gap, prev=(lead[0], value), pixel=pixel)
     return {k: np.concatenate([head[k], body[k]]) for k in COLUMNS}
 
 
@@ -53,11 +54,15 @@ def step_vertices(
     values: np.ndarray,
     gap: timedelta,
     prev: tuple[datetime | np.datetime64, float] | None = None,
+    pixel: timedelta | None = None,
 ) -> Columns:
     """Vertices for rows ``times``/``values`` (time-ordered), continuing after ``prev``.
 
     ``prev`` is the last row already drawn (for streaming); the first new row then gets the
-    hold corner or gap break it needs relative to that row.
+    hold corner or gap break it needs relative to that row. With ``pixel`` (the time one pixel
+    column spans), a hold shorter than that gets no corner: on screen it is the same line, and
+    a dense raw trace (up to four rows a pixel) sends and draws about half the vertices. The
+    rows themselves are all there, and a hold into a NaN keeps its corner.
     """
     times = np.asarray(times, dtype="datetime64[us]")
     values = np.asarray(values, dtype="float64")
@@ -79,6 +84,9 @@ def step_vertices(
     is_gap = has_before & ((times - before_t) > gap_us)
     # A hold corner is needed where the previous value is known and differs from this one.
     is_corner = has_before & ~is_gap & np.isfinite(before_v) & ~(before_v == values)
+    if pixel is not None:
+        pixel_us = np.timedelta64(int(pixel / timedelta(microseconds=1)), "us")
+        is_corner &= ((times - before_t) >= pixel_us) | ~np.isfinite(values)
     # A NaN after a known value also needs its corner: hold the value up to the unknown row.
     extra = is_gap | is_corner
     total = n + int(extra.sum())

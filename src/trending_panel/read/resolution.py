@@ -86,7 +86,8 @@ def from_series(
 ) -> Drawn:
     """Rows read from the database → raw steps, or M4 points when over the budget."""
     if len(series) <= raw_budget(width):
-        cols = traces.with_lead(series.before, series.times, series.values, gap)
+        pixel = (end - start) / max(width, 1)
+        cols = traces.with_lead(series.before, series.times, series.values, gap, pixel)
         last = (
             _row(series.times[-1:].view("int64")[0], series.values[-1])
             if len(series)
