@@ -20,8 +20,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from psycopg.conninfo import make_conninfo
 
 from trending_panel.core.errors import ConfigError, SettingsError
+from trending_panel.core.tags import CatalogSpec
 from trending_panel.core.timewindow import parse_duration
-from trending_panel.core.variable_file import load_variables
+from trending_panel.core.variable_file import load_config
 from trending_panel.core.variables import VARIABLES, Variable
 
 REQUIRED = ("POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB")
@@ -89,6 +90,8 @@ class Settings:
     max_exports: int = 2
     #: The trended variables and their tables: the spec's four, or ``TRENDING_CONFIG``'s.
     variables: tuple[Variable, ...] = VARIABLES
+    #: ``TRENDING_CONFIG``'s ``[catalog]``: which tables are tags (None: the variables only).
+    catalog: CatalogSpec | None = None
 
     @functools.cached_property
     def by_key(self) -> dict[str, Variable]:
@@ -172,12 +175,13 @@ class Settings:
             raise SettingsError(
                 f"TRENDING_TIMEZONE {tz!r} is not an IANA time zone (e.g. UTC, Europe/Berlin)"
             ) from exc
-        variables = VARIABLES
+        variables, catalog = VARIABLES, None
         if path := env.get("TRENDING_CONFIG", "").strip():
             try:
-                variables = load_variables(path)
+                variables, catalog = load_config(path)
             except ConfigError as exc:
                 raise SettingsError(str(exc)) from None
+            variables = variables or VARIABLES  # a catalog alone: the page keeps the four
         # libpq's own variables (PGSSLMODE, PGSSLROOTCERT, PGSERVICE…) reach it untouched;
         # the two the dashboard sets itself take libpq's variable when there is one.
         counts = {f: _int(env, name, getattr(cls, f)) for f, name in COUNTS.items()}
@@ -185,6 +189,7 @@ class Settings:
             counts["connect_timeout"] = _int(env, "PGCONNECT_TIMEOUT", cls.connect_timeout)
         return cls(
             variables=variables,
+            catalog=catalog,
             host=env["POSTGRES_HOST"],
             port=int(port_text),
             user=env["POSTGRES_USER"],

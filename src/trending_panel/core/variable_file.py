@@ -12,8 +12,16 @@ One ``[[variables]]`` table per database table::
     high = 37.5
     key = "temperature"                  # optional: URL/CSV name (default: from the label)
 
-Without the file, the four tables of the spec (:data:`trending_panel.variables.VARIABLES`).
-A problem names the entry (its number and table) and what is wrong with it.
+An optional ``[catalog]`` makes the plant's tables tags (see :mod:`.tags`)::
+
+    [catalog]
+    include = ["BR*/*"]          # glob patterns over table names (schema-qualified allowed)
+    exclude = ["*/TEST_*"]       # optional
+    metadata = "plant_tags"      # optional: tag, label, unit, low, high, description
+
+With a ``[catalog]``, ``[[variables]]`` entries are optional. Without the file, the four tables
+of the spec (:data:`trending_panel.core.variables.VARIABLES`). A problem names the entry (its
+number and table) and what is wrong with it.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from trending_panel.core.errors import ConfigError
+from trending_panel.core.tags import CatalogSpec
 from trending_panel.core.variables import PALETTE, Variable
 
 _KEYS = {"table", "label", "unit", "decimals", "color", "low", "high", "key"}
@@ -34,6 +43,11 @@ _KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 def load_variables(path: str | Path) -> tuple[Variable, ...]:
     """The variables of the TOML file at ``path``, in the file's order."""
+    return load_config(path)[0]
+
+
+def load_config(path: str | Path) -> tuple[tuple[Variable, ...], CatalogSpec | None]:
+    """The variables of the TOML file at ``path`` (in the file's order) and its catalog."""
     where = f"TRENDING_CONFIG {str(path)!r}"
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
@@ -43,12 +57,15 @@ def load_variables(path: str | Path) -> tuple[Variable, ...]:
         raise ConfigError(f"{where}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{where}: not valid TOML ({exc})") from None
-    unknown = sorted(set(data) - {"variables"})
+    unknown = sorted(set(data) - {"variables", "catalog"})
     if unknown:
-        raise ConfigError(f"{where}: unknown section(s) {', '.join(unknown)}; use [[variables]]")
-    entries = data.get("variables")
-    if not isinstance(entries, list) or not entries:
-        raise ConfigError(f"{where}: no [[variables]] entries")
+        raise ConfigError(
+            f"{where}: unknown section(s) {', '.join(unknown)}; use [[variables]] and [catalog]"
+        )
+    catalog = _catalog(data["catalog"], f"{where}, [catalog]") if "catalog" in data else None
+    entries = data.get("variables", [] if catalog is not None else None)
+    if not isinstance(entries, list) or (not entries and catalog is None):
+        raise ConfigError(f"{where}: no [[variables]] entries (and no [catalog])")
     out: list[Variable] = []
     for number, entry in enumerate(entries, 1):
         name = entry.get("table") if isinstance(entry, dict) else None
@@ -61,7 +78,29 @@ def load_variables(path: str | Path) -> tuple[Variable, ...]:
             if value in seen:
                 raise ConfigError(f"{where}: {attr} {value!r} appears twice")
             seen.add(value)
-    return tuple(out)
+    return tuple(out), catalog
+
+
+def _catalog(entry: Any, where: str) -> CatalogSpec:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: expected a table of settings")
+    unknown = sorted(set(entry) - {"include", "exclude", "metadata"})
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown setting(s) {', '.join(unknown)}; use include, exclude, metadata"
+        )
+    patterns = {}
+    for name in ("include", "exclude"):
+        value = entry.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(p, str) and p for p in value):
+            raise ConfigError(f"{where}: {name} must be a list of glob patterns (texts)")
+        patterns[name] = tuple(value)
+    if not patterns["include"]:
+        raise ConfigError(f'{where}: include is required, e.g. include = ["BR*/*"]')
+    metadata = entry.get("metadata")
+    if metadata is not None and (not isinstance(metadata, str) or not metadata.strip()):
+        raise ConfigError(f"{where}: metadata must be a table name (a non-empty text)")
+    return CatalogSpec(patterns["include"], patterns["exclude"], metadata)
 
 
 def _variable(entry: Any, where: str, number: int) -> Variable:

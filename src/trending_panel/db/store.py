@@ -1,8 +1,8 @@
 """The store: every SQL statement of the project, behind one object per process.
 
 :class:`Store` is its parts together: the connections (:mod:`.pool`), the reads
-(:mod:`.reads`), the change census (:mod:`.census`), the CSV's ``COPY`` (:mod:`.copy`) and,
-for the simulator and the tests, the writes (:mod:`.schema`).
+(:mod:`.reads`), the change census (:mod:`.census`), the CSV's ``COPY`` (:mod:`.copy`), the
+tag catalog (:mod:`.tags`) and, for the simulator and the tests, the writes (:mod:`.schema`).
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from trending_panel.db.census import Census
 from trending_panel.db.copy import Copy
 from trending_panel.db.reads import Reads
 from trending_panel.db.schema import Schema
+from trending_panel.db.tags import Tags
 
 
-class Store(Reads, Census, Copy, Schema):
+class Store(Reads, Census, Copy, Schema, Tags):
     """Asynchronous access to the process tables through one connection pool (see
     :class:`~.pool.Pool`): what the dashboard reads, and what the simulator writes."""
 

@@ -114,6 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
         "stats", help="statistics of a window per variable, as CSV on stdout (over every row)"
     )
     _window_args(stats)
+
+    tags = sub.add_parser(
+        "tags", help="the tag catalog (TRENDING_CONFIG's [catalog], else the variables)"
+    )
+    tags.add_argument(
+        "--search", metavar="TEXT", help="only tags whose key, label or description holds TEXT"
+    )
+    tags.add_argument("--json", action="store_true", help="a JSON list instead of lines")
     return parser
 
 
@@ -168,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _stats(parser, args)
         elif args.command == "check":
             return _check(args.json)
+        elif args.command == "tags":
+            return _tags(args.search, args.json)
         elif args.command == "hash-password":
             return _hash_password(args.user)
     except KeyboardInterrupt:
@@ -282,6 +292,38 @@ def _run(work: Coroutine[Any, Any, None]) -> int:
         print(f"trending-panel: database error: {error_line(exc)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _tags(text: str | None, as_json: bool) -> int:
+    """The catalog on stdout: a line per tag (key, unit, label, description) or JSON; the
+    matching tables the role may not read on stderr."""
+    import json
+
+    from trending_panel.core.errors import ConfigError
+    from trending_panel.core.tags import search
+    from trending_panel.db.store import Store
+
+    settings = _settings()
+
+    async def work() -> None:
+        async with Store(settings) as store:
+            try:
+                catalog = await store.tag_catalog(settings.catalog, settings.variables)
+            except ConfigError as exc:
+                _config_error(str(exc))
+        for name in catalog.unreadable:
+            print(f"trending-panel: warning: cannot read {name!r} (GRANT SELECT to the role)",
+                  file=sys.stderr)  # fmt: skip
+        found = search(catalog.tags, text)
+        if as_json:
+            sys.stdout.write(json.dumps([t.as_json() for t in found], ensure_ascii=False) + "\n")
+            return
+        for t in found:
+            unit = f" [{t.unit}]" if t.unit else ""
+            about = f"  {t.description}" if t.description else ""
+            sys.stdout.write(f"{t.key}\t{t.label}{unit}{about}\n")
+
+    return _run(work())
 
 
 def _check(as_json: bool) -> int:
