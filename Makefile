@@ -14,7 +14,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 
-.PHONY: demo test test-fast lint docs screenshot serve bench bench-csv-shapes bench-first-second soak browser clean lock
+.PHONY: demo test test-fast lint docs screenshot serve bench bench-csv-shapes bench-first-second bench-tags soak browser clean lock
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -61,6 +61,9 @@ bench-csv-shapes: $(STAMP)
 
 bench-first-second: $(STAMP) browser
 	$(BIN)/python -m benchmarks.first_second
+
+bench-tags: $(STAMP)
+	$(BIN)/python -m benchmarks.tags
 
 soak: $(STAMP) browser
 	$(BIN)/python -m benchmarks.soak
