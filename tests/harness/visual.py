@@ -219,6 +219,19 @@ def check(page: Any, width: int, height: int) -> Findings:
     return found
 
 
+def busy_that_stays(page: Any, seconds: float = 15.0) -> list[str]:
+    """The busy indicators still shown after ``seconds``: a resize reloads the window at
+    the new width, and under load that may show the bar for a moment (rightly); a bar left on
+    after the data (issue 17's defect) stays."""
+    from tests.harness.browser import wait_until
+
+    try:
+        wait_until(lambda: not page.evaluate(_BUSY_JS), timeout=seconds, what="no busy bar")
+    except TimeoutError:
+        return page.evaluate(_BUSY_JS)
+    return []
+
+
 #: The boxes of everything Bokeh lays out, to know when a resized page has settled.
 _LAYOUT_JS = """() => !(window.Bokeh && Bokeh.documents[0]) ? JSON.stringify(
     document.body.getBoundingClientRect()) : [...Bokeh.documents[0].all_models]
@@ -248,11 +261,16 @@ SIZES = [(1366, 768), (1920, 1080)]
 
 def problems_at(page: Any, sizes: list[tuple[int, int]], label: str) -> dict[str, dict]:
     """The visual check of ``page`` at each of ``sizes`` (resized in place): what failed,
-    by ``label`` and size; empty when everything passes."""
+    by ``label`` and size; empty when everything passes. A busy bar must be gone within 15 s:
+    a load may rightly be running (a resize reads the window again at the new width, and a
+    loaded machine makes a load outlast the bar's one-second delay); one left on stays.
+    How soon the bar goes after the first data is measured by ``make bench-first-second``."""
     out = {}
     for width, height in sizes:
         settled(page, width, height)
         found = check(page, width, height)
+        if found.busy:  # a load may rightly be running (a resize reads the window again)
+            found.busy = busy_that_stays(page)
         assert found.texts > 0, f"{label}: no text found to check at {width} x {height}"
         if found.problems():
             out[f"{label} {width}x{height}"] = found.problems()

@@ -165,8 +165,7 @@ class Session(NotebookData, param.Parameterized):
 
     @property
     def export_url(self) -> str | None:
-        """The CSV route beside the app (served), or None (a notebook: the file goes over the
-        comm)."""
+        """The CSV route beside the app (served), or None (a notebook: the file goes by comm)."""
         return self._export_url
 
     def on_tick(self, refresh: Callable[[], bool]) -> None:
@@ -267,10 +266,11 @@ class Session(NotebookData, param.Parameterized):
         # query in the database), so fast zooming cannot pile reads up.
         if self._load_task is not None and not self._load_task.done():
             self._load_task.cancel()
-        # Busy from here, under the document's lock: set from the task, it reached the browser
-        # a turn late, after a fast load's "done", and left the busy bar on (issue 17).
+        # Numbered and busy here, under the document's lock: from the task, "busy" could reach
+        # the browser after the load's "done", or an older parked load clear it (issue 17).
+        self._generation += 1
         self.loading = True
-        self._load_task = loop.create_task(self.load(zoom))
+        self._load_task = loop.create_task(self.load(zoom, self._generation))
 
     # -- zoom, pan and resize (see :mod:`.viewport`) -----------------------------------------
 
@@ -287,13 +287,14 @@ class Session(NotebookData, param.Parameterized):
         while self._load_task is not None and not self._load_task.done():
             await asyncio.wait([self._load_task])
 
-    async def load(self, zoom: tuple[datetime, datetime] | None = None) -> Loaded | None:
-        """Read the current window (or the ``zoom`` range within it) at the plots' width and
-        park it for the next tick. A load has a deadline (the settings' ``query_timeout``,
-        its wait for a free slot included): a database that hangs is reported, not awaited."""
-        self._generation += 1
-        generation = self._generation
-        self.loading = True  # (already, when scheduled; not when awaited directly)
+    async def load(
+        self, zoom: tuple[datetime, datetime] | None = None, generation: int | None = None
+    ) -> Loaded | None:
+        """Read the window (or the ``zoom`` range in it) at the plots' width, parked for the next
+        tick; within the ``query_timeout`` (a slot's wait included), else reported."""
+        if generation is None:  # awaited directly (a script, a test): not scheduled
+            self._generation = generation = self._generation + 1
+            self.loading = True
         deadline = self.settings.query_timeout.total_seconds()
         request = Request(
             generation, self.time_window, self.selected, self._width, zoom, self._span, self.ref

@@ -16,6 +16,7 @@ import param
 
 from trending_panel.web import header, plots, statsview
 from trending_panel.web.csv_button import CsvButton
+from trending_panel.web.live_html import LiveHTML
 from trending_panel.web.session import Session
 
 #: Width of the statistics block beside each trend (px).
@@ -33,10 +34,10 @@ class Header(pn.viewable.Viewer):
 
     def __init__(self, session: Session, **params: object) -> None:
         super().__init__(session=session, **params)
-        self.status = pn.pane.HTML(
+        self.status = LiveHTML(
             "", sizing_mode="stretch_width", name="status", stylesheets=[header.CSS], margin=(2, 10)
         )
-        self.cards = pn.pane.HTML(
+        self.cards = LiveHTML(
             "", sizing_mode="stretch_width", name="latest-values", stylesheets=[header.CSS],
             margin=(2, 10),
         )  # fmt: skip
@@ -140,7 +141,7 @@ class Trends(pn.viewable.Viewer):
         )
         #: The window's statistics beside each trend (over every row; see stats.py).
         self.stat_panes = {
-            v.key: pn.pane.HTML(
+            v.key: LiveHTML(
                 statsview.block_html(v, None, fit=self.fill),
                 width=STATS_WIDTH,
                 name=f"stats-{v.key}",
