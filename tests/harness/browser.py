@@ -271,13 +271,19 @@ def _luminance(rgb: list[float]) -> float:
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
+def ratio(text: list[float], background: list[float], alpha: float = 1.0) -> float:
+    """WCAG's contrast ratio of ``text`` (drawn at ``alpha`` over ``background``)."""
+    drawn = [t * alpha + b * (1 - alpha) for t, b in zip(text, background, strict=True)]
+    hi, lo = sorted((_luminance(drawn), _luminance(background)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
 def contrast(locator: Any) -> float:
     """WCAG's contrast ratio of an element's text against what is behind it, as drawn (the
     backgrounds of its ancestors composed, through shadow roots): 4.5 for body text, 3 for
     large or bold text."""
     colours = locator.evaluate(_COLOURS_JS)
-    lum = sorted((_luminance(colours["text"]), _luminance(colours["background"])), reverse=True)
-    return (lum[0] + 0.05) / (lum[1] + 0.05)
+    return ratio(colours["text"], colours["background"])
 
 
 #: Every input and button that is drawn, and the sidebar (the Material UI drawer) they sit

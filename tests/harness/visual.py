@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.harness.browser import controls_outside
+from tests.harness.browser import controls_outside, ratio
 
 #: Walks the page (through shadow roots) and returns every element that draws text itself,
 #: with its colours, its size, whether a box that hides overflow cuts it, and what the browser
@@ -165,22 +165,6 @@ _BUSY_JS = """() => {
   walk(document);
   return found;
 }"""
-
-
-def _luminance(rgb: list[float]) -> float:
-    def channel(c: float) -> float:
-        c /= 255
-        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
-
-    r, g, b = (channel(c) for c in rgb)
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b
-
-
-def ratio(text: list[float], background: list[float], alpha: float = 1.0) -> float:
-    """WCAG's contrast ratio of ``text`` (drawn at ``alpha`` over ``background``)."""
-    drawn = [t * alpha + b * (1 - alpha) for t, b in zip(text, background, strict=True)]
-    hi, lo = sorted((_luminance(drawn), _luminance(background)), reverse=True)
-    return (hi + 0.05) / (lo + 0.05)
 
 
 @dataclass
