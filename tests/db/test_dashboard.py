@@ -398,7 +398,7 @@ def test_a_served_page_is_freed_with_its_session_and_leaves_no_watcher_behind(db
             dash.loading = False
             assert not shell.busy
             refs = weakref.ref(dash), weakref.ref(shell)
-            feed.unsubscribe(dash._sub)
+            dash.let_go()  # what the session's end does
             del dash, shell
             gc.collect()
             return [r() is None for r in refs]

@@ -43,6 +43,7 @@ COUNTS = {
     "max_rows": "TRENDING_MAX_ROWS",
     "max_loads": "TRENDING_MAX_LOADS",
     "max_exports": "TRENDING_MAX_EXPORTS",
+    "summary_mb": "TRENDING_SUMMARY_MB",
 }
 
 
@@ -88,7 +89,11 @@ class Settings:
     max_loads: int = 4
     #: CSV exports (per process) that may run at once; more are refused with 503.
     max_exports: int = 2
-    #: The trended variables and their tables: the spec's four, or ``TRENDING_CONFIG``'s.
+    #: Memory the in-memory summary may hold (MB): tags nobody shows go first, least
+    #: recently shown first; a tag that does not fit is drawn from the database.
+    summary_mb: int = 256
+    #: The configured variables and their tables: the spec's four, or ``TRENDING_CONFIG``'s
+    #: ``[[variables]]`` (none when it has a ``[catalog]`` alone: its tags are the pages').
     variables: tuple[Variable, ...] = VARIABLES
     #: ``TRENDING_CONFIG``'s ``[catalog]``: which tables are tags (None: the variables only).
     catalog: CatalogSpec | None = None
@@ -181,7 +186,6 @@ class Settings:
                 variables, catalog = load_config(path)
             except ConfigError as exc:
                 raise SettingsError(str(exc)) from None
-            variables = variables or VARIABLES  # a catalog alone: the page keeps the four
         # libpq's own variables (PGSSLMODE, PGSSLROOTCERT, PGSERVICE…) reach it untouched;
         # the two the dashboard sets itself take libpq's variable when there is one.
         counts = {f: _int(env, name, getattr(cls, f)) for f, name in COUNTS.items()}

@@ -214,6 +214,12 @@ class Pool:
         ms = int(self.settings.export_timeout.total_seconds() * 1000)
         await conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(ms))
 
+    @on_db_loop
+    async def ping(self, *, lane: str | None = None) -> None:
+        """One round trip (``SELECT 1``): the connection works, nothing is read."""
+        async with self.connection(lane) as conn:
+            await conn.execute("SELECT 1")
+
     async def _each_table(
         self, variables: Sequence[Variable], template: str, lane: str | None
     ) -> list[tuple]:

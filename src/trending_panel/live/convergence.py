@@ -66,7 +66,8 @@ class Convergence(Background, param.Parameterized):
         self._unexplained: set[str] = set()
 
     async def _run(self) -> None:
-        await self.summary.wait_ready()
+        # Only tags the summary holds are checked; each from the first look after its
+        # history is in (the summary builds tags when pages first show them).
         while True:
             try:
                 # A census pass may take long on a big table (its own statement timeout,
@@ -83,8 +84,9 @@ class Convergence(Background, param.Parameterized):
 
     async def check(self) -> list[Change]:
         """One round: read the write counters, take a census of suspect tables, announce."""
-        by_key = self.summary.settings.by_key
-        variables = [v for v in by_key.values() if self.summary.buckets(v.key) is not None]
+        variables = [v for v in list(self.summary.variables.values()) if self.summary.holds(v.key)]
+        for gone in set(self._counters) - {v.key for v in variables}:
+            self._forget(gone)  # let go of by the summary: a fresh first look if it returns
         counters = await self.store.write_counters(variables)
         delivered = dict(self.feed.delivered)
         for key, now in counters.items():
@@ -114,7 +116,10 @@ class Convergence(Background, param.Parameterized):
             self._last_pass[key] = loop.time()
             # Counters and the transaction horizon first: what is written meanwhile is seen
             # by the next pass, never missed between two.
-            var = self.summary.settings.by_key[key]
+            var = self.summary.variables.get(key)
+            if var is None or not self.summary.holds(key):
+                self._forget(key)
+                continue
             counters_now = (await self.store.write_counters([var]))[key]
             delivered_now = self.feed.delivered.get(key, 0)
             horizon = await self.store.xid_horizon()
@@ -124,6 +129,12 @@ class Convergence(Background, param.Parameterized):
             self.feed.announce(change)
         self.changes += len(found)
         return found
+
+    def _forget(self, key: str) -> None:
+        for held in (self._counters, self._delivered, self._since_xid, self._last_pass):
+            held.pop(key, None)
+        self._suspect.discard(key)
+        self._unexplained.discard(key)
 
     def _rebase(self, key: str, counters: tuple[int, ...], delivered: int, xid: int) -> None:
         """All written up to here is known: count from these counters and this horizon."""
@@ -136,7 +147,7 @@ class Convergence(Background, param.Parameterized):
         summary = self.summary
         width = summary.settings.summary_bucket
         index, counts, touched = await self.store.bucket_census(
-            self.summary.settings.by_key[key], width, self._since_xid.get(key)
+            self.summary.variables[key], width, self._since_xid.get(key)
         )
         self.passes += 1
         held = summary.buckets(key)

@@ -110,6 +110,56 @@ class LiveFeed(Background, param.Parameterized):
         self._subscribers: list[Subscription] = []
         self._ledgers: dict[str, Ledger] = {}
         self._variables: list[Variable] | None = None
+        self._tables: dict[str, str] = {}
+        #: What each watcher (a page, the summary) wants polled: the feed polls their union.
+        self._watchers: dict[object, tuple[Variable, ...]] = {}
+        self._polled = asyncio.Event()
+        self._version = 0
+        if settings.catalog is None:
+            # The configured variables are always polled (the spec's four by default, as
+            # before tags); with a catalog, only what some page shows or the summary holds.
+            self._watchers["configured"] = tuple(settings.variables)
+
+    # -- what is polled ----------------------------------------------------------------------
+
+    def watch(self, owner: object, variables: tuple[Variable, ...] | list[Variable]) -> None:
+        """Poll ``variables`` for ``owner`` (replacing what it watched before): the feed polls
+        only tags that someone shows or summarises, never the whole catalog."""
+        before = self.watched_keys
+        self._watchers[owner] = tuple(variables)
+        if self.watched_keys != before:
+            self._variables = None  # discover the new set at the next poll
+            self._version += 1
+
+    def unwatch(self, owner: object) -> None:
+        before = self.watched_keys
+        self._watchers.pop(owner, None)
+        if self.watched_keys != before:
+            self._variables = None
+            self._version += 1
+
+    @property
+    def watched(self) -> dict[str, Variable]:
+        """Every watched variable by key (the first watcher's, where two name one key)."""
+        out: dict[str, Variable] = {}
+        for variables in self._watchers.values():
+            for var in variables:
+                out.setdefault(var.key, var)
+        return out
+
+    @property
+    def watched_keys(self) -> frozenset[str]:
+        return frozenset(v.key for vs in self._watchers.values() for v in vs)
+
+    async def wait_polled(self, timeout: float | None = None) -> bool:
+        """Wait for the end of the next successful poll (what was watched before it is then
+        primed); False if none came within ``timeout``."""
+        self._polled.clear()
+        try:
+            await asyncio.wait_for(self._polled.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
 
     # -- subscribers -----------------------------------------------------------------------
 
@@ -194,8 +244,9 @@ class LiveFeed(Background, param.Parameterized):
         """Read new rows once and hand them to every subscriber. Returns the batch."""
         if self._variables is None:
             await self._discover()
-        assert self._variables is not None
-        variables = self._variables
+        variables = self._variables or []
+        if not variables:  # nobody shows anything: only whether the database answers
+            await self.store.ping(lane=LANE)
         starts = {v.key: self._ledgers[v.key].query_start for v in variables}
         snapshot = await self.store.since(variables, starts, lane=LANE)
         future = await self.store.future_rows(variables, lane=LANE)
@@ -204,7 +255,7 @@ class LiveFeed(Background, param.Parameterized):
                 if self.future.get(key, (0,))[0] != n:
                     log.warning(
                         "table %s: %d row(s) dated %s to %s, beyond the clock: not shown as live",
-                        self.settings.by_key[key].table,
+                        self._tables.get(key, key),
                         n,
                         first,
                         last,
@@ -243,11 +294,25 @@ class LiveFeed(Background, param.Parameterized):
             polls=self.polls + 1,
             delivered=delivered,
         )
+        self._polled.set()
         return batch
 
     async def _discover(self) -> None:
-        """Find which tables exist and prime new ledgers without emitting history."""
-        variables = self.settings.variables
+        """Find which of the watched tables exist and prime new ledgers without emitting
+        history; forget what nobody watches any more."""
+        version = self._version
+        watched = self.watched
+        variables = list(watched.values())
+        self._tables = {v.key: v.table for v in variables}
+        for key in set(self._ledgers) - set(watched):
+            del self._ledgers[key]
+        if set(self.latest) - set(watched):
+            self.latest = {k: r for k, r in self.latest.items() if k in watched}
+        if set(self.future) - set(watched):
+            self.future = {k: f for k, f in self.future.items() if k in watched}
+        if not variables:
+            self._variables = []
+            return
         found = await self.store.problems(variables, lane=LANE)
         existing = [v for v in variables if v not in found]
         problems = {v.table: why for v, why in found.items()}
@@ -278,4 +343,5 @@ class LiveFeed(Background, param.Parameterized):
             for var in new:
                 self._ledgers[var.key].prime(snapshot[var.key])
             self.latest = {**self.latest, **latest}
-        self._variables = existing
+        # A watcher that came or went meanwhile: discover again at the next poll.
+        self._variables = existing if version == self._version else None

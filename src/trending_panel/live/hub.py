@@ -1,6 +1,7 @@
 """What a process shares among its viewers: one hub per feed.
 
-A hub holds the live feed (one poll a tick for every viewer), the summary of the history and
+A hub holds the list of tags (the catalog, read in the background), the live feed (one poll
+a tick for every tag some viewer shows), the summary of the history and
 the convergence detector that follow it, and the slots that bound what the process reads and
 exports at once. Sessions, the CSV route and the server's warm-up all ask the hub for them,
 so there is one of each per process (and settings), created when first needed and started on
@@ -17,6 +18,7 @@ from trending_panel.live.convergence import Convergence
 from trending_panel.live.feed import LiveFeed
 from trending_panel.live.slots import Slots
 from trending_panel.live.summary import Summary
+from trending_panel.live.tag_list import TagList
 
 
 class Hub:
@@ -31,6 +33,8 @@ class Hub:
         self.exports = Slots("CSV export")
         self._summary: Summary | None = None
         self._convergence: Convergence | None = None
+        #: Every tag a page may show (the catalog's, read in the background).
+        self.tags = TagList(feed.store, self.settings)
 
     def summary(self) -> Summary:
         """The summary of the feed's tables, started on the running loop."""
@@ -49,6 +53,7 @@ class Hub:
     def start(self) -> Hub:
         """Everything running: the feed polling, the summary building, the detector watching."""
         self.feed.start()
+        self.tags.start()
         self.convergence()
         return self
 
@@ -63,6 +68,7 @@ def hub(settings: Settings) -> Hub:
     if found is None:
         found = _by_settings[settings] = hub_for(LiveFeed(Store(settings), settings))
     found.feed.start()
+    found.tags.start()
     return found
 
 

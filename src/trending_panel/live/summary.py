@@ -22,8 +22,8 @@ variable per 30 days.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from dataclasses import fields
 from datetime import datetime
 
 import numpy as np
@@ -36,7 +36,9 @@ from trending_panel.core.settings import Settings
 from trending_panel.core.variables import Variable
 from trending_panel.db import scan
 from trending_panel.live.background import Background
-from trending_panel.live.feed import Batch, Change, LiveFeed, Subscription
+from trending_panel.live.feed import Change, LiveFeed, Subscription
+from trending_panel.live.history import History, window_points
+from trending_panel.live.interest import IDLE_S, Interest
 from trending_panel.live.slots import BACKGROUND, Slots
 from trending_panel.live.totals import WindowTotals
 
@@ -46,43 +48,8 @@ log = logging.getLogger(__name__)
 ROWS_KEPT = 512
 #: Merged whole-bucket spans and window totals kept (shared by the pages of one window).
 TOTALS_KEPT = 256
-
-
-class History:
-    """A variable's buckets in arrays with room to grow at the end: a live row merges into
-    the last bucket, or appends one, without copying the history."""
-
-    def __init__(self, buckets: reduce.Buckets) -> None:
-        self._b = buckets
-        self.size = len(buckets)
-
-    @property
-    def buckets(self) -> reduce.Buckets:
-        """The buckets held (views, not copies)."""
-        return self._b.take(slice(0, self.size))
-
-    def splice(self, lo: int, hi: int, new: reduce.Buckets) -> None:
-        """Buckets at positions ``lo``..``hi - 1`` become ``new``."""
-        if hi == self.size and lo + len(new) <= len(self._b):  # at the end: in place
-            for f in fields(reduce.Buckets):
-                getattr(self._b, f.name)[lo : lo + len(new)] = getattr(new, f.name)
-            self.size = lo + len(new)
-            return
-        held = self.buckets
-        merged = reduce.Buckets.concat([held.take(slice(0, lo)), new, held.take(slice(hi, None))])
-        room = max(len(merged), 16) * 5 // 4  # a quarter spare: appends stay cheap
-        self._b = reduce.Buckets.concat([merged, _blank(merged, room - len(merged))])
-        self.size = len(merged)
-
-    @property
-    def nbytes(self) -> int:
-        return self._b.nbytes
-
-
-def _blank(like: reduce.Buckets, n: int) -> reduce.Buckets:
-    return reduce.Buckets(
-        **{f.name: np.zeros(n, dtype=getattr(like, f.name).dtype) for f in fields(like)}
-    )
+#: Bytes per bucket held (twenty-one 8-byte columns), to judge a tag's size before reading it.
+BUCKET_BYTES = 168
 
 
 class Summary(Background, param.Parameterized):
@@ -110,6 +77,19 @@ class Summary(Background, param.Parameterized):
         self.bucket_us = settings.summary_bucket // US
         self.gap_us = settings.gap // US
         self._data: dict[str, History] = {}
+        #: What is summarised, or being built: the pinned variables and those pages want.
+        self.variables: dict[str, Variable] = {}
+        #: Who shows what: pinned are the configured variables when there is no catalog
+        #: (the spec's four by default, exactly as before tags); with a catalog, none.
+        self.interest = Interest(
+            v.key for v in (settings.variables if settings.catalog is None else ())
+        )
+        #: Keys wanted that do not fit the budget (pages draw them from the database).
+        self.over_budget: set[str] = set()
+        #: Keys not built: their table is unusable or too big (tried again when asked anew).
+        self._skipped: set[str] = set()
+        #: Live rows of keys being built: merged once their history is in.
+        self._early: dict[str, list[Row]] = {}
         #: Per variable, bumped whenever buckets behind the newest change (late rows).
         self._epoch: dict[str, int] = {}
         #: Any window's statistics from here (see :mod:`.totals`).
@@ -119,6 +99,8 @@ class Summary(Background, param.Parameterized):
         self._stale: list[tuple[str, Row]] = []
         self._changed: list[Change] = []
         self._kick = asyncio.Event()
+        if self.interest.pinned:
+            self._add(v for v in settings.variables)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -127,6 +109,58 @@ class Summary(Background, param.Parameterized):
     def _starting(self) -> None:
         self._ready = asyncio.Event()
         self._kick = asyncio.Event()
+        self._kick.set()
+
+    # -- what is summarised ------------------------------------------------------------------
+
+    def want(self, owner: object, variables: list[Variable] | tuple[Variable, ...]) -> None:
+        """``owner`` (a page) shows ``variables``: build the missing ones in the background
+        and follow them while anyone shows them (replaces what ``owner`` wanted before)."""
+        retry = self.interest.want(owner, (v.key for v in variables)) & self._skipped
+        self._skipped -= retry
+        if self._add(variables) or retry:
+            self._ready.clear()
+            self._kick.set()
+
+    def release(self, owner: object) -> None:
+        """``owner`` shows nothing any more (its keys go after ``IDLE_S`` unviewed)."""
+        self.interest.release(owner)
+
+    def _add(self, variables) -> bool:
+        """Summarise ``variables`` too; True when one was new."""
+        new = False
+        for var in variables:
+            if var.key not in self.variables:
+                self.variables[var.key] = var
+                new = True
+        if new:
+            self.feed.watch(self, tuple(self.variables.values()))
+            if self._ready.is_set():
+                self._ready.clear()
+        return new
+
+    def _let_go(self, keys: set[str]) -> None:
+        for key in keys:
+            self._skipped.discard(key)
+            self.over_budget.discard(key)
+            self.variables.pop(key, None)
+            self._data.pop(key, None)
+            self._early.pop(key, None)
+            self.interest.forget(key)
+            self.windows.live.pop(key, None)
+            self._epoch[key] = self._epoch.get(key, 0) + 1
+        if keys:
+            self.windows.clear()
+            self.feed.watch(self, tuple(self.variables.values()))
+            log.info("summary: let go of %d tag(s) nobody shows", len(keys))
+
+    def _evict(self) -> None:
+        """Tags unviewed for ``IDLE_S`` go; then, over the budget, the least recently shown
+        unviewed ones."""
+        self._let_go(self.interest.idle(self.variables))
+        sizes = {k: h.nbytes for k, h in self._data.items()}
+        to_go = self.interest.make_room(sizes, 0, self.settings.summary_mb * 1_000_000)
+        self._let_go(set(self.interest.spare(sizes) if to_go is None else to_go))
 
     def _stopped(self) -> None:
         if self._sub is not None:
@@ -144,39 +178,42 @@ class Summary(Background, param.Parameterized):
 
     @property
     def ready(self) -> bool:
+        """Every tag wanted is held (or cannot be: see ``over_budget``)."""
         return self.state == "ready"
 
+    def holds(self, key: str) -> bool:
+        """``key``'s history is in: its windows and statistics can come from here."""
+        return key in self._data
+
     async def _run(self) -> None:
-        # Subscribe first: rows written while history is read are then not missed.
+        # Subscribe first: rows written while history is read are then not missed. New rows
+        # merge as soon as the feed hands them out, before any page streams them (the feed
+        # wakes its subscribers in order, and this one came first); rows of tags still being
+        # built wait in ``_early``.
         self._sub = self.feed.subscribe()
+        self._sub.wake = self._take_batches
         delay = 1.0
         while True:
-            try:
-                await self.build()
-                break
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.param.update(state="failed", error=error_line(exc))
-                log.warning("summary build failed (%s); retrying", error_line(exc))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
-        # From now on new rows merge as soon as the feed hands them out, before any page
-        # streams them (the feed wakes its subscribers in order, and this one came first).
-        self._sub.wake = self._take_batches
-        self._take_batches()
-        while True:
-            await self._kick.wait()
+            with contextlib.suppress(TimeoutError):  # now and then: let idle tags go
+                await asyncio.wait_for(self._kick.wait(), IDLE_S / 10)
             self._kick.clear()
             try:
+                if set(self.variables) - set(self._data) - self._skipped:
+                    await self.build()
+                self._take_batches()
                 async with asyncio.timeout(2 * self.settings.query_timeout.total_seconds()):
                     await self._catch_up()
+                self._evict()
+                delay = 1.0
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # keep what is pending and try again shortly
+                if self.state == "building":
+                    self.state = "failed"
                 self.error = error_line(exc)
-                log.warning("summary update failed (%s); retrying", self.error)
-                await asyncio.sleep(self.settings.poll_interval.total_seconds())
+                log.warning("summary build or update failed (%s); retrying", self.error)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
                 self._kick.set()
 
     def _take_batches(self) -> None:
@@ -185,6 +222,10 @@ class Summary(Background, param.Parameterized):
         if self._sub is None:
             return
         for key, rows in self._sub.drain().items():
+            if key not in self._data:
+                if key in self.variables:  # being built: merged once its history is in
+                    self._early.setdefault(key, []).extend(rows)
+                continue
             self._stale.extend((key, r) for r in self._merge_fresh(key, rows))
         self._changed.extend(self._sub.drain_changes())
         if self._stale or self._changed:
@@ -215,24 +256,34 @@ class Summary(Background, param.Parameterized):
     # -- building -------------------------------------------------------------------------
 
     async def build(self) -> None:
-        """Read every variable's history, a slice at a time, into buckets."""
+        """Read the history of every variable wanted and not held yet, a slice at a time,
+        into buckets (each tag answers windows as soon as its own history is in)."""
         started = asyncio.get_running_loop().time()
         self.param.update(state="building", progress=0.0, error="")
-        problems = await self.store.problems(self.settings.variables)
-        variables = [v for v in self.settings.variables if v not in problems]
+        todo = [
+            v
+            for k, v in list(self.variables.items())
+            if k not in self._data and k not in self._skipped
+        ]
+        if self.feed._task is not None and not self.feed._task.done():
+            # The feed primes new tags at its next poll: rows after that come from it, rows
+            # before it from this read, so none is missed between the two.
+            await self.feed.wait_polled(2 * self.settings.poll_timeout.total_seconds())
+        problems = await self.store.problems(todo)
+        variables = [v for v in todo if v not in problems]
         spans = {v.key: await self.store.span(v) for v in variables}
+        variables = [v for v in variables if self._fits(v, spans[v.key])]
         done: dict[str, float] = {}
 
         def progress(key: str, share: float) -> None:
             done[key] = share
             self.progress = min(1.0, sum(done.values()) / max(len(variables), 1))
 
-        async def one(
-            var: Variable, lane: str
-        ) -> tuple[str, reduce.Buckets, tuple[int, list[Row]] | None]:
+        async def one(var: Variable, lane: str) -> None:
             span = spans[var.key]
-            if span is None:
-                return var.key, reduce.Buckets.empty(), None
+            if span is None:  # an empty table: rows to come merge as they arrive
+                self._install(var.key, reduce.Buckets.empty(), None)
+                return
             # Up to the newest row seen at the start: later rows come from the feed.
             buckets, _ = await scan.read_buckets(
                 self.store, var, span[0], span[1], 0, self.bucket_us, self.gap_us,
@@ -243,36 +294,61 @@ class Summary(Background, param.Parameterized):
                 index = int(buckets.index[-1])
                 rows = await self.windows.read(var, index, until=span[1])
                 live = (index, rows)
-            return var.key, buckets, live
+            self._install(var.key, buckets, live)
 
         # Two variables at a time, each lane on a connection of its own: the database reads
         # for one while numpy reduces the other, and the pool stays the pages'.
-        lanes: asyncio.Queue[str] = asyncio.Queue()
-        for k in range(2):
-            lanes.put_nowait(f"summary-{k}")
-
-        async def lane(var: Variable):
-            name = await lanes.get()
-            try:
-                return await one(var, name)
-            finally:
-                lanes.put_nowait(name)
-
-        results = await asyncio.gather(*(lane(v) for v in variables))
-        self._data = {key: History(b) for key, b, _ in results}
-        self.windows.live = {key: live for key, _, live in results if live is not None}
-        self._epoch = {key: self._epoch.get(key, 0) + 1 for key in self._data}
-        self.windows.clear()
+        await _in_lanes(variables, one, ["summary-0", "summary-1"])
         self.build_s = asyncio.get_running_loop().time() - started
+        self._skipped |= {v.key for v in problems} | self.over_budget
+        if set(self.variables) - set(self._data) - self._skipped:
+            self._kick.set()  # more were wanted meanwhile
+            return
         self.param.update(state="ready", progress=1.0)
         self._ready.set()
         log.info(
-            "summary ready in %.1f s: %d buckets of %s, %.1f MB",
+            "summary ready in %.1f s: %d tag(s), %d buckets of %s, %.1f MB",
             self.build_s,
+            len(self._data),
             sum(h.size for h in self._data.values()),
             self.settings.summary_bucket,
             self.nbytes / 1e6,
         )
+
+    def _fits(self, var: Variable, span: tuple[datetime, datetime] | None) -> bool:
+        """Whether ``var``'s buckets fit the memory budget (letting unviewed tags go first);
+        a tag that does not is drawn from the database, as before any summary."""
+        if span is None or var.key in self.interest.pinned:
+            return True
+        size = ((span[1] - span[0]) // self.settings.summary_bucket + 1) * BUCKET_BYTES
+        sizes = {k: h.nbytes for k, h in self._data.items()}
+        to_go = self.interest.make_room(sizes, size, self.settings.summary_mb * 1_000_000)
+        if to_go is None:
+            if var.key not in self.over_budget:
+                log.warning(
+                    "summary: %s (%.1f MB) does not fit TRENDING_SUMMARY_MB=%d: drawn from "
+                    "the database", var.table, size / 1e6, self.settings.summary_mb,
+                )  # fmt: skip
+            self.over_budget.add(var.key)
+            return False
+        self._let_go(set(to_go))
+        self.over_budget.discard(var.key)
+        return True
+
+    def _install(self, key: str, buckets: reduce.Buckets, live) -> None:
+        """``key``'s history is in: it answers windows, and the live rows that came while it
+        was read merge (those at or before its newest row are read again)."""
+        if key not in self.variables:
+            return  # let go of while it was read
+        self._data[key] = History(buckets)
+        if live is not None:
+            self.windows.live[key] = live
+        self._epoch[key] = self._epoch.get(key, 0) + 1
+        self.windows.clear()
+        early = self._early.pop(key, [])
+        self._stale.extend((key, r) for r in self._merge_fresh(key, early))
+        if self._stale:
+            self._kick.set()
 
     def _slot(self):
         """The summary's reads wait behind every page's (background priority)."""
@@ -296,13 +372,6 @@ class Summary(Background, param.Parameterized):
 
     # -- following the feed -----------------------------------------------------------------
 
-    async def apply(self, batch: Batch) -> None:
-        """Merge new rows; read again every bucket that a late or duplicate row touches."""
-        for key, rows in batch.items():
-            stale = self._merge_fresh(key, rows)
-            for index in sorted({to_us(r[0]) // self.bucket_us for r in stale}):
-                await self.refresh_range(key, index, index)
-
     def _merge_fresh(self, key: str, rows: list[Row]) -> list[Row]:
         """Merge the rows newer than everything held for ``key``; return the others."""
         held = self._data.get(key)
@@ -318,7 +387,7 @@ class Summary(Background, param.Parameterized):
         return [r for r in rows if to_us(r[0]) <= newest]
 
     def _append(self, key: str, rows: list[Row]) -> None:
-        var = self.settings.by_key[key]
+        var = self.variables[key]
         series = Series.from_rows(rows)
         times = series.times.view("int64")
         new = reduce.aggregate(times, series.values, 0, self.bucket_us, self.gap_us, var.limits)
@@ -337,7 +406,7 @@ class Summary(Background, param.Parameterized):
     async def refresh_range(self, key: str, first: int, last: int) -> tuple[datetime, datetime]:
         """Read buckets ``first``..``last`` (inclusive) of ``key`` again from the database and
         replace what is held for them; returns the span they cover."""
-        var = self.settings.by_key[key]
+        var = self.variables[key]
         start = from_us(first * self.bucket_us)
         end = from_us((last + 1) * self.bucket_us) - US
         fresh, _ = await scan.read_buckets(
@@ -360,7 +429,7 @@ class Summary(Background, param.Parameterized):
         """True when ``key`` can be drawn from here at ``column_us`` per pixel column: the
         summary is ready and its buckets are at most a quarter of a column (so a bucket's
         placement errs by under a quarter pixel)."""
-        return self.ready and key in self._data and column_us >= 4 * self.bucket_us
+        return key in self._data and column_us >= 4 * self.bucket_us
 
     async def totals(self, var: Variable, start: datetime, end: datetime) -> reduce.Totals:
         """The moments of ``var`` over ``[start, end]`` (see :class:`~.totals.WindowTotals`):
@@ -376,19 +445,25 @@ class Summary(Background, param.Parameterized):
         self, key: str, start: datetime, end: datetime, columns: int
     ) -> tuple[reduce.Points, Row | None]:
         """The window's M4 points at ``columns`` pixel columns, and the row before it."""
-        held = self._data[key].buckets
-        start_us, end_us = to_us(start), to_us(end)
-        lo = int(np.searchsorted(held.index, start_us // self.bucket_us, side="left"))
-        hi = int(np.searchsorted(held.index, end_us // self.bucket_us, side="right"))
-        before: Row | None = None
-        if lo > 0:
-            value = float(held.last_v[lo - 1])
-            before = (from_us(held.last_t[lo - 1]), None if np.isnan(value) else value)
-        column_us = max(1, -(-(end_us - start_us) // columns))
-        merged = reduce.columns_of(
-            held.take(slice(lo, hi)), self.bucket_us, start_us, column_us, columns, self.gap_us
+        return window_points(
+            self._data[key].buckets, self.bucket_us, self.gap_us, start, end, columns
         )
-        return reduce.points(merged, self.gap_us), before
+
+
+async def _in_lanes(variables: list[Variable], one, names: list[str]) -> None:
+    """``await one(var, lane)`` for each of ``variables``, as many at once as ``names``."""
+    lanes: asyncio.Queue[str] = asyncio.Queue()
+    for name in names:
+        lanes.put_nowait(name)
+
+    async def lane(var: Variable) -> None:
+        name = await lanes.get()
+        try:
+            await one(var, name)
+        finally:
+            lanes.put_nowait(name)
+
+    await asyncio.gather(*(lane(v) for v in variables))
 
 
 def _order(value: float | None) -> tuple[int, float]:

@@ -135,7 +135,7 @@ async def window_stats(
     window's rows."""
 
     async def one(var: Variable) -> Stats:
-        if summary is not None and summary.ready and summary.buckets(var.key) is not None:
+        if summary is not None and summary.holds(var.key):
             found = await summary.totals(var, start, end)
         else:
             found = await scan_totals(store, var, start, end, gap, **options)

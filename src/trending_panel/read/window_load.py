@@ -100,7 +100,10 @@ class WindowReader:
         feed: LiveFeed,
         summary: Summary | None,
         settings: Settings,
+        variables: tuple[Variable, ...] | None = None,
     ) -> None:
+        #: The page's variables: a relative window ends at their newest sample.
+        self.variables = tuple(variables) if variables is not None else settings.variables
         self.feed = feed
         self.store = feed.store
         self.summary = summary
@@ -109,14 +112,15 @@ class WindowReader:
 
     async def read(self, req: Request) -> Loaded:
         """The traces of ``req`` (see :class:`Loaded`)."""
-        configured = self.settings.variables
+        configured = self.variables
         if req.zoom is None or self.problems is None:
             problems = await self.store.problems(configured)
             self.problems = problems
             newest = await self.store.newest_time([v for v in configured if v not in problems])
         else:  # zooming: what the last load found, and the feed's newest row, will do
             problems = self.problems
-            newest = max((r[0] for r in self.feed.latest.values()), default=None)
+            latest = self.feed.latest
+            newest = max((latest[v.key][0] for v in configured if v.key in latest), default=None)
         selected = [v for v in req.variables if v not in problems]
         if req.zoom is None:
             start, end = req.window.resolve(newest if req.window.is_relative else None)

@@ -59,9 +59,12 @@ def status_html(
     now: datetime,
     notes: Iterable[Note] = (),
 ) -> str:
-    """The connection state and since when no data arrives, the newest sample's age, rows
-    dated ahead of the clock, then the session's ``notes``."""
-    newest = max((r[0] for r in feed.latest.values()), default=None)
+    """The connection state and since when no data arrives, the newest sample of the page's
+    tags (``by_key``) and its age, rows dated ahead of the clock, then the session's
+    ``notes``."""
+    latest = feed.latest
+    tables = {v.table for v in by_key.values()}
+    newest = max((latest[k][0] for k in by_key if k in latest), default=None)
     parts = []
     if feed.status == "live":
         parts.append('<span class="tp-dot tp-live">●</span> Live')
@@ -91,7 +94,9 @@ def status_html(
     if newest is not None:
         parts.append(f"newest sample {format_time(newest)} ({age(now - newest)})")
     for key, (n, first, last) in feed.future.items():
-        table = html.escape(by_key[key].table) if key in by_key else html.escape(key)
+        if key not in by_key:
+            continue  # another page's tag
+        table = html.escape(by_key[key].table)
         parts.append(
             f'<span class="tp-msg tp-future">{table}: {rows_dated(n, first, last)}, '
             "ahead of the clock: not used as live data (a clock set wrong?)</span>"
@@ -100,6 +105,7 @@ def status_html(
         f"{table}: no index on time, so every poll reads the whole table (ask for: "
         f"{create_time_index(table)})"
         for table in feed.unindexed
+        if table in tables
     ]
     if len(slow) == 1:
         parts.append(f'<span class="tp-msg tp-slow">{html.escape(slow[0])}</span>')

@@ -54,7 +54,7 @@ class StatsFollower:
         s = self.session
         busy = self._task is not None and not self._task.done()
         recent = time.monotonic() - self._at < STATS_FOLLOW_S
-        ready = s.summary is not None and s.summary.ready
+        ready = s.summary is not None and all(s.summary.holds(v.key) for v in s.selected)
         return self.dirty and not busy and not recent and ready and s.live
 
     def start(self) -> None:

@@ -1,4 +1,4 @@
-"""Thin Bokeh views: one stacked trend figure per variable on a shared time axis.
+"""Thin Bokeh views: stacked trend figures of one or more pens on a shared time axis.
 
 The data lives in plain ``ColumnDataSource``s that the dashboard streams into; HoloViews'
 ``Buffer`` was measured 2.4-6.6x more expensive per streamed point on this hardware, so the
@@ -8,6 +8,7 @@ live path stays on raw Bokeh.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from bokeh.events import MouseLeave, MouseMove
@@ -15,11 +16,13 @@ from bokeh.models import (
     BoxAnnotation,
     ColumnDataSource,
     CustomJS,
+    DataRange1d,
     DatetimeTicker,
     DatetimeTickFormatter,
     Div,
     HoverTool,
     Label,
+    LinearAxis,
     Range1d,
     Span,
 )
@@ -56,17 +59,26 @@ class TimeTicks:
 
 
 def trend_figure(
-    var: Variable,
-    source: ColumnDataSource,
-    hold: ColumnDataSource,
+    pens: Variable | Sequence[Variable],
+    sources: ColumnDataSource | Mapping[str, ColumnDataSource],
+    holds: ColumnDataSource | Mapping[str, ColumnDataSource],
     x_range: Range1d,
     *,
     time_label: str,
-    reference: ColumnDataSource | None = None,
+    reference: ColumnDataSource | Mapping[str, ColumnDataSource] | None = None,
     ticks: TimeTicks | None = None,
 ) -> figure:
-    """A step trend of ``var`` with hover (time and value with unit), x-pan and x-zoom;
-    ``ticks``: the page's shared time ticks."""
+    """A step trend of one or more ``pens`` with hover (time and value with unit), x-pan
+    and x-zoom; ``ticks``: the page's shared time ticks. Pens of the first unit use the left
+    y-axis, pens of a second unit a right one (:func:`~...core.pens.arrange` allows two)."""
+    if isinstance(pens, Variable):  # one pen, its sources given alone
+        one = pens
+        pens = [one]
+        sources, holds = {one.key: sources}, {one.key: holds}
+        if reference is not None:
+            reference = {one.key: reference}
+    units = list(dict.fromkeys(p.unit for p in pens))
+    first = pens[0]
     fig = figure(
         height=210,
         sizing_mode="stretch_width",
@@ -75,8 +87,8 @@ def trend_figure(
         tools="xpan,xwheel_zoom,box_zoom,reset,save",
         active_drag="xpan",
         active_scroll="xwheel_zoom",
-        title=var.title,
-        name=f"trend-{var.key}",
+        title=first.title if len(pens) == 1 else " · ".join(p.label for p in pens),
+        name=f"trend-{first.key}",
         min_border_left=MIN_BORDER_LEFT,
         output_backend="canvas",
         toolbar_inner=True,  # over the plot, shown on hover: the frames line up
@@ -84,36 +96,82 @@ def trend_figure(
     fig.toolbar.autohide = True
     if ticks is not None:
         ticks.apply(fig)
+    if len(units) > 1:
+        fig.extra_y_ranges = {"right": DataRange1d()}
+        right = LinearAxis(y_range_name="right", axis_label=units[1] or pens[-1].label)
+        right.ticker.desired_num_ticks = 4
+        right.axis_label_text_font_size = "10px"
+        fig.add_layout(right, "right")
+    fitted: dict[str, list] = {"default": [], "right": []}
+    for var in pens:
+        side = "right" if len(units) > 1 and var.unit == units[1] else "default"
+        fitted[side].extend(
+            _pen(fig, var, sources[var.key], holds[var.key],
+                 (reference or {}).get(var.key), side, labelled=var is first)
+        )  # fmt: skip
+    # The y-range fits the data alone: a limit far from the values (its band is a renderer
+    # too) must not squash the trend into a line.
+    fig.y_range.renderers = fitted["default"]
+    if len(units) > 1:
+        fig.extra_y_ranges["right"].renderers = fitted["right"]
+    # The title names the variable; the axis only its unit (the whole title, rotated, was
+    # longer than a trend is tall on a laptop and lost its first letters).
+    fig.yaxis[0].axis_label = units[0] or (first.label if len(pens) == 1 else "")
+    fig.xaxis.axis_label = time_label
+    fig.title.text_font_size = "13px"
+    fig.xaxis.axis_label_text_font_size = "11px"
+    fig.xaxis.axis_label_standoff = 2
+    fig.yaxis[0].ticker.desired_num_ticks = 4  # a short trend stays legible
+    fig.yaxis[0].axis_label_text_font_size = "10px"
+    fig.toolbar.logo = None
+    return fig
+
+
+def _pen(
+    fig: figure,
+    var: Variable,
+    source: ColumnDataSource,
+    hold: ColumnDataSource,
+    reference: ColumnDataSource | None,
+    side: str,
+    *,
+    labelled: bool,
+) -> list:
+    """``var``'s renderers on ``fig`` (its trace, the golden batch's, the held value), its
+    limits and its hover; returns the renderers its y-range fits."""
     line = plain(
         fig.line(
             "time", "value", source=source, color=var.color, line_width=1.6,
-            name=f"line-{var.key}",
+            name=f"line-{var.key}", y_range_name=side,
         )
     )  # fmt: skip
+    fitted = [line]
     if reference is not None:
         # The golden batch: the reference period shifted onto the window, dashed and lighter.
-        plain(fig.line("time", "value", source=reference, color=var.color, line_width=1.4,
-                       line_dash="dashed", line_alpha=0.5, name=f"ref-line-{var.key}"))  # fmt: skip
-        fig.add_layout(
-            Label(
-                x=8,
-                y=4,
-                x_units="screen",
-                y_units="screen",
-                text="",
-                text_font_size="11px",
-                text_color="#888",
-                name=f"ref-label-{var.key}",
+        fitted.append(plain(fig.line(
+            "time", "value", source=reference, color=var.color, line_width=1.4,
+            line_dash="dashed", line_alpha=0.5, name=f"ref-line-{var.key}", y_range_name=side,
+        )))  # fmt: skip
+        if labelled:
+            fig.add_layout(
+                Label(
+                    x=8,
+                    y=4,
+                    x_units="screen",
+                    y_units="screen",
+                    text="",
+                    text_font_size="11px",
+                    text_color="#888",
+                    name=f"ref-label-{var.key}",
+                )
             )
-        )
     # The last value, held up to the newest sample of any table (no row = no change).
-    plain(fig.line("time", "value", source=hold, color=var.color, line_width=1.6,
-                   name=f"hold-{var.key}"))  # fmt: skip
-    # The y-range fits the data alone: a limit far from the values (its band is a renderer
-    # too) must not squash the trend into a line.
-    fig.y_range.renderers = [r for r in fig.renderers if r.name in (
-        f"line-{var.key}", f"ref-line-{var.key}", f"hold-{var.key}")]  # fmt: skip
-    _limits(fig, var)
+    held = fig.line(
+        "time", "value", source=hold, color=var.color, line_width=1.6, name=f"hold-{var.key}",
+        y_range_name=side,
+    )  # fmt: skip
+    fitted.append(plain(held))
+    _limits(fig, var, side)
     unit = f" {var.unit}" if var.unit else ""
     fig.add_tools(
         HoverTool(
@@ -123,17 +181,7 @@ def trend_figure(
             formatters={"@time": "datetime"},
         )
     )
-    # The title names the variable; the axis only its unit (the whole title, rotated, was
-    # longer than a trend is tall on a laptop and lost its first letters).
-    fig.yaxis.axis_label = var.unit or var.label
-    fig.xaxis.axis_label = time_label
-    fig.title.text_font_size = "13px"
-    fig.xaxis.axis_label_text_font_size = "11px"
-    fig.xaxis.axis_label_standoff = 2
-    fig.yaxis.ticker.desired_num_ticks = 4  # a short trend stays legible
-    fig.yaxis.axis_label_text_font_size = "10px"
-    fig.toolbar.logo = None
-    return fig
+    return fitted
 
 
 def time_axis(
@@ -170,13 +218,13 @@ def time_axis(
 LIMIT_COLOR = "#d62728"
 
 
-def _limits(fig: figure, var: Variable) -> None:
+def _limits(fig: figure, var: Variable, side: str = "default") -> None:
     """The alarm limits as bands: the region beyond each limit shaded, its edge dashed. The
     y-range still fits the data (annotations do not stretch it)."""
-    for side, value in (("low", var.low), ("high", var.high)):
+    for where, value in (("low", var.low), ("high", var.high)):
         if value is None:
             continue
-        beyond = {"top": value} if side == "low" else {"bottom": value}
+        beyond = {"top": value} if where == "low" else {"bottom": value}
         fig.add_layout(
             BoxAnnotation(
                 **beyond,
@@ -184,7 +232,8 @@ def _limits(fig: figure, var: Variable) -> None:
                 fill_alpha=0.07,
                 line_alpha=0,
                 level="underlay",
-                name=f"limit-{side}-{var.key}",
+                name=f"limit-{where}-{var.key}",
+                y_range_name=side,
             )
         )
         fig.add_layout(
@@ -195,7 +244,8 @@ def _limits(fig: figure, var: Variable) -> None:
                 line_dash="dashed",
                 line_alpha=0.6,
                 line_width=1,
-                name=f"limit-line-{side}-{var.key}",
+                name=f"limit-line-{where}-{var.key}",
+                y_range_name=side,
             )
         )
 

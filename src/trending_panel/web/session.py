@@ -39,6 +39,7 @@ from trending_panel.web import url
 from trending_panel.web.live_stats import StatsFollower
 from trending_panel.web.notebook import NotebookData
 from trending_panel.web.notes import Note, Notes
+from trending_panel.web.page_pens import page_of
 from trending_panel.web.sources import TraceSources
 from trending_panel.web.ticker import Clock
 from trending_panel.web.viewport import Viewport
@@ -92,19 +93,28 @@ class Session(NotebookData, param.Parameterized):
         summary: Summary | None = None,
         export_url: str | None = None,
         autostart: bool = True,
+        pens: list[list[str]] | None = None,
         **params: object,
     ) -> None:
         self.settings = settings if settings is not None else Settings.from_env()
-        self.all_variables = self.settings.variables
+        #: What this process shares with the other sessions (see :mod:`...live.hub`).
+        self.hub = hub_for(feed) if feed is not None else hub(self.settings)
         url_params, url_error = url.window_asked(self.settings.tzinfo)
+        asked, pens_error = (pens, "") if pens is not None else url.pens_asked()
+        #: The page's pens: the URL's or the notebook's, else the default (never every tag).
+        page = page_of(self.hub.tags, asked)
+        self.pens_in_url = asked is not None
+        self.all_variables = page.variables
+        self.trends = page.trends
+        self.by_key = {v.key: v for v in page.variables}
         shown = params.pop("variables", None)
         super().__init__(**{**url_params, **params})
-        with param.discard_events(self):  # the configured variables, before anything watches
+        with param.discard_events(self):  # the page's pens, before anything watches
             self.param.variables.objects = {v.title: v.key for v in self.all_variables}
-            self.variables = list(shown) if shown is not None else list(self.settings.by_key)
-        self._url_error = url_error
+            self.variables = list(shown) if shown is not None else list(self.by_key)
+        self._url_error = "; ".join(filter(None, (url_error, pens_error, page.problem)))
         self._ref_note = ""  #: why a reference start was refused
-        if problem := self._window_problem():
+        if problem := _window_problem(self.window, self.start, self.end):
             with param.discard_events(self):  # nothing is built yet to react to it
                 self.param.update(window=DEFAULT_WINDOW, start=None, end=None)
             self._url_error = f"Ignored the window asked for: {problem}"
@@ -114,19 +124,21 @@ class Session(NotebookData, param.Parameterized):
             self.start,
             self.end,
         )
-        #: What this process shares with the other sessions (see :mod:`...live.hub`).
-        self.hub = hub_for(feed) if feed is not None else hub(self.settings)
         self.feed = self.hub.feed
         self.store = self.feed.store
         if summary is None and autostart:
             summary = self.hub.summary()
             self.hub.convergence()
         self.summary = summary
+        # Polled and summarised while this page shows them (see :meth:`let_go`).
+        self.feed.watch(self, self.all_variables)
+        if summary is not None:
+            summary.want(self, self.all_variables)
         self._doc = pn.state.curdoc
         self._on_server = self._doc is not None and self._doc.session_context is not None
         self._sub: Subscription = self.feed.subscribe()
-        self._reader = WindowReader(self.feed, summary, self.settings)
-        self.traces = TraceSources(self.settings)
+        self._reader = WindowReader(self.feed, summary, self.settings, self.all_variables)
+        self.traces = TraceSources(self.settings, self.all_variables)
         self.sources = self.traces.sources
         self.ref_sources = self.traces.ref_sources
         self.holds = self.traces.holds
@@ -192,6 +204,13 @@ class Session(NotebookData, param.Parameterized):
         if self.message.startswith("The custom range"):
             self.message = ""
 
+    def let_go(self) -> None:
+        """The page is closed: its tags are no longer polled or summarised for it."""
+        self.feed.unsubscribe(self._sub)
+        self.feed.unwatch(self)
+        if self.summary is not None:
+            self.summary.release(self)
+
     def status_notes(self) -> list[Note]:
         """What the status line must say besides the connection."""
         return self.notes.of(self)
@@ -207,17 +226,6 @@ class Session(NotebookData, param.Parameterized):
         except ValueError:
             return _window_of(*self._good)
 
-    def _window_problem(self) -> str:
-        """Why the window parameters make no window (empty when they do)."""
-        try:
-            _window_of(self.window, self.start, self.end)
-            if self.window == "custom":
-                within_range(self.start)  # the URL's rules
-                within_range(self.end)
-        except (ValueError, TypeError) as exc:
-            return str(exc)
-        return ""
-
     @property
     def selected(self) -> list[Variable]:
         return [v for v in self.all_variables if v.key in self.variables]
@@ -226,7 +234,7 @@ class Session(NotebookData, param.Parameterized):
     def _window_changed(self) -> None:
         if self.window == "custom" and (self.start is None or self.end is None):
             return  # wait until both ends are known
-        if problem := self._window_problem():
+        if problem := _window_problem(self.window, self.start, self.end):
             # Back to the last good window (the page keeps what it shows), and say why.
             window, start, end = self._good
             self.param.update(window=window, start=start, end=end)
@@ -381,7 +389,7 @@ class Session(NotebookData, param.Parameterized):
                 end is not None and change.start > end
             ):
                 continue
-            self.notes.redrawn(self.settings.by_key[change.key], change)
+            self.notes.redrawn(self.by_key[change.key], change)
             stale = True
         if stale:
             self._reload_view()
@@ -394,7 +402,8 @@ class Session(NotebookData, param.Parameterized):
         _, end = self._span
         if self.time_window.is_relative:
             return end
-        newest = max((r[0] for r in self.feed.latest.values()), default=None)
+        latest = self.feed.latest
+        newest = max((latest[k][0] for k in self.by_key if k in latest), default=None)
         return min(filter(None, (end, newest)), default=None)
 
     def _apply(self, loaded: Loaded) -> None:
@@ -411,20 +420,12 @@ class Session(NotebookData, param.Parameterized):
         if not loaded.zoomed:
             self._span = (loaded.start, loaded.end)
             self.loaded_span = self._span
-            self.ref_labels = self._ref_labels(loaded)
+            self.ref_labels = _ref_labels(loaded, self.ref)
             # The window's statistics came with it (the same pass, or the summary).
             found, ref = loaded.stats()
             self.stats_follower.reset()
             self.param.update(current_stats=found, reference_stats=ref)
         self.param.update(loading=False, message="")
-
-    def _ref_labels(self, loaded: Loaded) -> dict[str, str]:
-        """Each trace's label for the golden batch: its real time ('' where none is drawn)."""
-        if loaded.reference is None or self.ref is None:
-            return {}
-        length = (loaded.extent[1] or self.ref) - (loaded.extent[0] or self.ref)
-        label = f"- - reference {format_time(self.ref)} – {format_time(self.ref + length)}"
-        return {key: label for key in loaded.reference}
 
     def _stream(self, batch: dict[str, list[Row]]) -> None:
         if not self._attached:
@@ -452,3 +453,24 @@ def _window_of(window: str, start: datetime | None, end: datetime | None) -> Tim
     if window == "custom":
         return TimeWindow(preset=None, start=start, end=end)
     return TimeWindow(preset=window)
+
+
+def _window_problem(window: str, start: datetime | None, end: datetime | None) -> str:
+    """Why the window parameters make no window (empty when they do)."""
+    try:
+        _window_of(window, start, end)
+        if window == "custom":
+            within_range(start)  # the URL's rules
+            within_range(end)
+    except (ValueError, TypeError) as exc:
+        return str(exc)
+    return ""
+
+
+def _ref_labels(loaded: Loaded, ref: datetime | None) -> dict[str, str]:
+    """Each trace's label for the golden batch: its real time ('' where none is drawn)."""
+    if loaded.reference is None or ref is None:
+        return {}
+    length = (loaded.extent[1] or ref) - (loaded.extent[0] or ref)
+    label = f"- - reference {format_time(ref)} – {format_time(ref + length)}"
+    return {key: label for key in loaded.reference}

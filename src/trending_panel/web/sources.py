@@ -17,6 +17,7 @@ from trending_panel.core.ledger import Ledger
 from trending_panel.core.rows import Row, Series, from_ms, to_ms
 from trending_panel.core.settings import Settings
 from trending_panel.core.timewindow import PRESETS, TimeWindow
+from trending_panel.core.variables import Variable
 from trending_panel.read.resolution import Drawn
 from trending_panel.read.window_load import Loaded
 
@@ -25,11 +26,11 @@ ROLLOVER_HEADROOM = 200_000
 
 
 class TraceSources:
-    """The sources of every configured variable (hidden ones stay empty) and the time axis."""
+    """The sources of every pen of the page (hidden ones stay empty) and the time axis."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, variables: tuple[Variable, ...]) -> None:
         self.settings = settings
-        variables = settings.variables
+        self.variables = variables
         self.x_range = Range1d(start=0, end=1, name="time-range")
         self.sources = {
             v.key: ColumnDataSource(traces.empty(), name=f"source-{v.key}") for v in variables
@@ -59,7 +60,7 @@ class TraceSources:
         self.streamed = 0
         lookback = self.settings.lookback
         nothing = Drawn(traces.empty(), 0, False, "database", None, None)
-        for var in self.settings.variables:
+        for var in self.variables:
             drawn = loaded.drawn.get(var.key, nothing)
             self._carry[var.key] = drawn.before
             self.sources[var.key].data = drawn.columns
@@ -82,7 +83,7 @@ class TraceSources:
     def _show_reference(self, loaded: Loaded) -> None:
         """The golden batch's traces, shifted onto the window."""
         shift = np.timedelta64(loaded.ref_shift // timedelta(microseconds=1), "us")
-        for var in self.settings.variables:
+        for var in self.variables:
             drawn = (loaded.reference or {}).get(var.key)
             if drawn is None:
                 self.ref_sources[var.key].data = traces.empty()

@@ -103,6 +103,6 @@ class Clock:
     def _destroyed(self, _context: object) -> None:
         session = self.session
         session._sub.wake = None
-        session.feed.unsubscribe(session._sub)
+        session.let_go()
         if self.periodic is not None:
             self.periodic.stop()

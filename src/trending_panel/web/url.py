@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 import panel as pn
 
+from trending_panel.core import pens
 from trending_panel.core.timewindow import TimeWindow, format_time, parse_time, query_text
 
 if TYPE_CHECKING:
@@ -42,6 +43,39 @@ def window_asked(zone: tzinfo) -> tuple[dict, str]:
     return {**out, "window": "custom", "start": window.start, "end": window.end}, ""
 
 
+def _raw_query() -> str:
+    """The page's query string as the browser sent it (percent-encoding intact: ``?pens=``
+    separates keys by ``,`` and ``;`` and encodes each key on its own)."""
+    context = getattr(pn.state.curdoc, "session_context", None)
+    request = getattr(context, "request", None)
+    query = getattr(request, "query", None) if request is not None else None
+    return query if isinstance(query, str) else ""
+
+
+def pens_asked() -> tuple[list[list[str]] | None, str]:
+    """The trends of pens the URL asks for (``?pens=a,b;c``, or ``?variables=a,b``: one trend
+    each), None when it asks for none, and why it was refused (shown; the default is used)."""
+    args = getattr(pn.state, "session_args", None) or {}
+    try:
+        asked = query_text(args, ("pens", "variables"), limit=8000)
+    except ValueError as exc:
+        return None, f"Ignored the URL's pens: {exc}"
+    if "pens" in asked:
+        raw = [part[len("pens=") :] for part in _raw_query().split("&") if part.startswith("pens=")]
+        text = (
+            raw[0].replace("+", "%20")
+            if raw
+            else pens.to_text([trend.split(",") for trend in asked["pens"].split(";")])
+        )
+        try:
+            return pens.parse(text), ""
+        except ValueError as exc:
+            return None, f"Ignored the URL's pens: {exc}"
+    if "variables" in asked:
+        return [[key] for key in asked["variables"].split(",") if key.strip()], ""
+    return None, ""
+
+
 def write_back(session: Session) -> None:
     """The window shown (and the golden batch's start) into the page's URL."""
     location = pn.state.location
@@ -53,7 +87,10 @@ def write_back(session: Session) -> None:
         return
     if session.ref is not None:
         query["ref"] = format_time(session.ref)
-    location.search = "?" + urlencode(query)
+    search = "?" + urlencode(query)
+    if session.pens_in_url:  # separators as they are, each key encoded (see pens.to_text)
+        search += "&pens=" + pens.to_text(session.trends)
+    location.search = search
 
 
 def csv_url(session: Session) -> str:

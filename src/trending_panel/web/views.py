@@ -49,7 +49,7 @@ class Header(pn.viewable.Viewer):
         s = self.session
         now = s.settings.now()
         cards = header.cards_html(s.selected, s.feed.latest, now, s.settings.gap)
-        status = header.status_html(s.feed, s.settings.by_key, now, s.status_notes())
+        status = header.status_html(s.feed, s.by_key, now, s.status_notes())
         for pane, text in ((self.cards, cards), (self.status, status)):
             if pane.object != text:
                 pane.object = text
@@ -93,9 +93,10 @@ class Trouble(pn.viewable.Viewer):
 
 
 class Trends(pn.viewable.Viewer):
-    """One trend per variable on the shared time axis, its statistics beside it, and the
-    cursor's readout above them all. ``fill``: share the height the page leaves (served);
-    else each trend has a fixed height (a notebook output has no height to share)."""
+    """The page's trends (each of one or more pens) on the shared time axis, their pens'
+    statistics beside them, and the cursor's readout above them all. ``fill``: share the
+    height the page leaves (served); else each trend has a fixed height (a notebook output
+    has no height to share)."""
 
     session = param.ClassSelector(class_=Session, constant=True)
     fill = param.Boolean(default=False, constant=True)
@@ -106,14 +107,17 @@ class Trends(pn.viewable.Viewer):
         sizing = "stretch_both" if self.fill else "stretch_width"
         self.figures = {}
         ticks = plots.TimeTicks()
-        for v in session.all_variables:
+        by_key = session.by_key
+        #: The page's trends, each named by its first pen's key.
+        self.trend_pens = {trend[0]: [by_key[k] for k in trend] for trend in session.trends}
+        for name, pens in self.trend_pens.items():
             fig = plots.trend_figure(
-                v,
-                session.sources[v.key],
-                session.holds[v.key],
+                pens,
+                session.sources,
+                session.holds,
                 session.x_range,
                 time_label=f"Time ({settings.timezone})",
-                reference=session.ref_sources[v.key],
+                reference=session.ref_sources,
                 ticks=ticks,
             )
             if self.fill:
@@ -122,7 +126,7 @@ class Trends(pn.viewable.Viewer):
             else:
                 fig.height = EMBEDDED_HEIGHT
             fig.on_change("inner_width", lambda attr, old, new: session.resized(new))
-            self.figures[v.key] = fig
+            self.figures[name] = fig
         self.panes = {
             key: pn.pane.Bokeh(fig, sizing_mode=sizing, min_height=MIN_TREND_HEIGHT, margin=(2, 5))
             for key, fig in self.figures.items()
@@ -139,27 +143,27 @@ class Trends(pn.viewable.Viewer):
             sizing_mode="stretch_width",
             margin=(0, 10),
         )
-        #: The window's statistics beside each trend (over every row; see stats.py).
+        #: The window's statistics beside each trend, a block per pen (see stats.py).
         self.stat_panes = {
-            v.key: LiveHTML(
-                statsview.block_html(v, None, fit=self.fill),
+            name: LiveHTML(
+                self._blocks(pens),
                 width=STATS_WIDTH,
-                name=f"stats-{v.key}",
+                name=f"stats-{name}",
                 stylesheets=[statsview.CSS],
                 margin=(2, 10),
                 sizing_mode="stretch_height" if self.fill else "fixed",
             )
-            for v in session.all_variables
+            for name, pens in self.trend_pens.items()
         }
         self.rows = {
-            v.key: pn.Row(
-                self.panes[v.key],
-                self.stat_panes[v.key],
+            name: pn.Row(
+                self.panes[name],
+                self.stat_panes[name],
                 sizing_mode=sizing,
-                visible=v.key in session.variables,
+                visible=any(p.key in session.variables for p in pens),
                 margin=0,
             )
-            for v in session.all_variables
+            for name, pens in self.trend_pens.items()
         }
         #: Sharing the page's height, the trends share one time axis below them all.
         self.time_axis = None
@@ -186,19 +190,33 @@ class Trends(pn.viewable.Viewer):
         session.push_in_notebook(*self.panes.values())
 
     def _show_rows(self, event: param.parameterized.Event) -> None:
-        for key, row in self.rows.items():
-            row.visible = key in event.new
+        shown = set(event.new)
+        for name, row in self.rows.items():
+            pens = self.trend_pens[name]
+            row.visible = any(p.key in shown for p in pens)
+            if len(pens) > 1:  # a pen unticked leaves its trend's other pens drawn
+                for pen in pens:
+                    names = {f"line-{pen.key}", f"hold-{pen.key}", f"ref-line-{pen.key}"}
+                    for renderer in self.figures[name].renderers:
+                        if renderer.name in names:
+                            renderer.visible = pen.key in shown
 
-    def _show_stats(self, *_events: param.parameterized.Event) -> None:
+    def _blocks(self, pens) -> str:
         s = self.session
-        for var in s.all_variables:
-            text = statsview.block_html(
+        return "".join(
+            statsview.block_html(
                 var,
                 s.current_stats.get(var.key),
                 reference=s.reference_stats.get(var.key),
-                fit=self.fill,
+                fit=self.fill and len(pens) == 1,
             )
-            pane = self.stat_panes[var.key]
+            for var in pens
+        )
+
+    def _show_stats(self, *_events: param.parameterized.Event) -> None:
+        for name, pens in self.trend_pens.items():
+            text = self._blocks(pens)
+            pane = self.stat_panes[name]
             if pane.object != text:
                 pane.object = text
 

@@ -1,0 +1,189 @@
+"""A plant's page (issue 18): a page of a catalog of many tags shows a few pens, and only those
+are polled and summarised. Against the suite's own PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import pytest
+from psycopg import sql
+
+from tests.harness.database import scratch_database
+from trending_panel.core.pens import DEFAULT_TAGS
+from trending_panel.core.tags import CatalogSpec
+from trending_panel.db.store import Store
+from trending_panel.live import interest
+from trending_panel.live.feed import LiveFeed
+from trending_panel.live.hub import hub_for
+from trending_panel.live.summary import Summary
+from trending_panel.web.dashboard import Dashboard
+from trending_panel.web.views import Trends
+
+#: 6 bioreactors x 5 tags (30 tables), and one table that is no tag.
+UNITS = {"TEMP_PV": "°C", "PH_PV": "", "DO_PV": "%", "PRES_PV": "bar", "AGIT_PV": "rpm"}
+TAGS = [f"BR{r:02d}/{t}" for r in range(1, 7) for t in UNITS]
+NOW = datetime(2026, 11, 30, 12, 0)
+
+
+@pytest.fixture
+def plant(admin_settings) -> Iterator[tuple[object, object]]:
+    with scratch_database(admin_settings, "tp_plant") as (db, conn):
+        for i, name in enumerate(TAGS):
+            table = sql.Identifier(name)
+            conn.execute(sql.SQL("CREATE TABLE {} (time timestamp, value double precision)")
+                         .format(table))  # fmt: skip
+            conn.execute(sql.SQL("CREATE INDEX ON {} (time)").format(table))
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {} SELECT t, %s + extract(epoch FROM t - %s) / 3600"
+                    " FROM generate_series(%s::timestamp - interval '2 hours', %s, '10 s') t"
+                ).format(table),
+                (i, NOW, NOW, NOW),
+            )
+        conn.execute('CREATE TABLE "OTHER/FLOW" (time timestamp, value double precision)')
+        conn.execute(
+            "CREATE TABLE plant_tags (tag text, label text, unit text, low double precision,"
+            " high double precision, description text)"
+        )
+        conn.cursor().executemany(
+            "INSERT INTO plant_tags VALUES (%s, %s, %s, NULL, NULL, '')",
+            [(t, t.replace("/", " "), UNITS[t.split("/")[1]]) for t in TAGS],
+        )
+        settings = replace(
+            db,
+            variables=(),
+            catalog=CatalogSpec(("BR*/*",), (), "plant_tags"),
+            poll_interval=timedelta(milliseconds=200),
+        )
+        yield settings, conn
+
+
+def test_the_default_page_shows_the_first_tags_and_only_they_are_polled(plant):
+    settings, _ = plant
+
+    async def main():
+        async with Store(settings) as store:
+            feed = LiveFeed(store, settings)
+            await hub_for(feed).tags.refresh()
+            assert await feed.poll() == {}  # nothing shown: nothing polled
+            assert feed.watched_keys == frozenset()
+            dash = Dashboard(settings, feed=feed, autostart=False)
+            assert [v.key for v in dash.all_variables] == sorted(TAGS)[:DEFAULT_TAGS]
+            assert all(len(t) == 1 for t in dash.trends)
+            assert feed.watched_keys == {v.key for v in dash.all_variables}
+            await feed.poll()
+            assert set(feed.latest) == {v.key for v in dash.all_variables}
+            loaded = await dash.load()
+            assert loaded is not None
+            dash.tick()
+            drawn = {k for k, s in dash.sources.items() if len(s.data["time"])}
+            assert drawn == {v.key for v in dash.all_variables}
+            dash.let_go()
+            assert feed.watched_keys == frozenset()
+            await feed.poll()  # nothing shown any more: only a round trip
+            assert feed.latest == {}
+
+    asyncio.run(main())
+
+
+def test_pens_of_two_units_share_a_trend_on_two_axes_and_a_third_starts_another(plant):
+    settings, _ = plant
+    asked = [["BR02/TEMP_PV", "BR03/TEMP_PV", "BR02/DO_PV", "BR02/PRES_PV"], ["BR05/PH_PV"]]
+
+    async def main():
+        async with Store(settings) as store:
+            feed = LiveFeed(store, settings)
+            await hub_for(feed).tags.refresh()
+            dash = Dashboard(settings, feed=feed, autostart=False, pens=asked)
+            assert dash.trends == (
+                ("BR02/TEMP_PV", "BR03/TEMP_PV", "BR02/DO_PV"),
+                ("BR02/PRES_PV",),
+                ("BR05/PH_PV",),
+            )
+            colours = [v.color for v in dash.all_variables]
+            assert len(set(colours)) == len(colours)  # each pen its own colour
+            trends = Trends(dash, fill=True)
+            first = trends.figures["BR02/TEMP_PV"]
+            assert set(first.extra_y_ranges) == {"right"}
+            assert [a.axis_label for a in first.yaxis] == ["°C", "%"]
+            assert first.extra_y_ranges["right"].renderers == [
+                r
+                for r in first.renderers
+                if r.name in ("line-BR02/DO_PV", "ref-line-BR02/DO_PV", "hold-BR02/DO_PV")
+            ]
+            assert not trends.figures["BR05/PH_PV"].extra_y_ranges
+            # unticking a pen hides its lines and keeps its trend
+            dash.variables = [k for k in dash.by_key if k != "BR03/TEMP_PV"]
+            assert trends.rows["BR02/TEMP_PV"].visible
+            hidden = first.select(name="line-BR03/TEMP_PV")
+            assert [r.visible for r in hidden] == [False]
+            dash.let_go()
+
+    asyncio.run(main())
+
+
+def test_unknown_pens_are_named_and_the_default_shown_instead(plant):
+    settings, _ = plant
+
+    async def main():
+        async with Store(settings) as store:
+            feed = LiveFeed(store, settings)
+            await hub_for(feed).tags.refresh()
+            dash = Dashboard(settings, feed=feed, autostart=False, pens=[["BR99/NOPE"]])
+            assert "No such tag: BR99/NOPE" in dash.status_notes()[0].text
+            assert len(dash.all_variables) == DEFAULT_TAGS
+            dash.let_go()
+
+    asyncio.run(main())
+
+
+def test_the_summary_builds_what_pages_show_and_lets_idle_tags_go(plant, monkeypatch):
+    settings, _ = plant
+
+    async def main():
+        async with Store(settings) as store:
+            feed = LiveFeed(store, settings)
+            tags = hub_for(feed).tags
+            await tags.refresh()
+            summary = Summary(feed, settings)
+            feed.start()
+            summary.start()
+            assert not summary.variables  # a catalog pins nothing: nothing is read at start
+            page = object()
+            shown = [tags.get("BR01/DO_PV"), tags.get("BR04/AGIT_PV")]
+            summary.want(page, shown)
+            assert await summary.wait_ready(30)
+            assert summary.holds("BR01/DO_PV") and summary.holds("BR04/AGIT_PV")
+            assert not summary.holds("BR01/TEMP_PV")
+            assert {"BR01/DO_PV", "BR04/AGIT_PV"} <= feed.watched_keys
+            count = int(summary.buckets("BR01/DO_PV").count.sum())
+            assert count == 2 * 360 + 1  # every row of the table, once
+            summary.release(page)
+            monkeypatch.setattr(interest, "IDLE_S", 0.0)
+            summary._evict()
+            assert not summary.holds("BR01/DO_PV")
+            assert feed.watched_keys == frozenset()
+            await summary.stop()
+            await feed.stop()
+
+    asyncio.run(main())
+
+
+def test_a_table_created_later_becomes_a_tag_at_the_next_read(plant):
+    settings, conn = plant
+
+    async def main():
+        async with Store(settings) as store:
+            tags = hub_for(LiveFeed(store, settings)).tags
+            await tags.refresh()
+            assert tags.get("BR07/TEMP_PV") is None
+            conn.execute('CREATE TABLE "BR07/TEMP_PV" (time timestamp, value double precision)')
+            await tags.refresh()
+            assert tags.get("BR07/TEMP_PV") is not None
+            found, total = tags.search("br07")
+            assert [t.key for t in found] == ["BR07/TEMP_PV"] and total == 1
+
+    asyncio.run(main())
