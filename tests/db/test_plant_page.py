@@ -187,3 +187,74 @@ def test_a_table_created_later_becomes_a_tag_at_the_next_read(plant):
             assert [t.key for t in found] == ["BR07/TEMP_PV"] and total == 1
 
     asyncio.run(main())
+
+
+def test_the_csv_route_and_the_cli_take_any_tag_and_refuse_an_unknown_one(plant, tmp_path):
+    settings, _ = plant
+    from tests.harness.hostile import as_args
+    from trending_panel.core.errors import BadRequest
+    from trending_panel.serve.export_route import parse_query
+
+    async def main():
+        async with Store(settings) as store:
+            tags = hub_for(LiveFeed(store, settings)).tags
+            await tags.refresh()
+            _, variables, _ = parse_query(
+                as_args([("variables", b"BR02/PH_PV,BR06/AGIT_PV")]), settings, tags
+            )
+            assert [v.key for v in variables] == ["BR02/PH_PV", "BR06/AGIT_PV"]
+            _, default, _ = parse_query({}, settings, tags)  # the default page's, not all
+            assert [v.key for v in default] == sorted(TAGS)[:DEFAULT_TAGS]
+            with pytest.raises(BadRequest, match=r"unknown variable.*BR09/X"):
+                parse_query(as_args([("variables", b"BR09/X")]), settings, tags)
+
+    asyncio.run(main())
+    config = tmp_path / "plant.toml"
+    config.write_text('[catalog]\ninclude = ["BR*/*"]\nmetadata = "plant_tags"\n')
+    env = {**settings.to_env(), "TRENDING_CONFIG": str(config)}
+    window = ["--start", "2026-11-30T11:00:00", "--end", "2026-11-30T12:00:00"]
+    done = run_cli(env, "stats", *window, "--variables", "BR03/DO_PV")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2 and lines[1].startswith("BR03/DO_PV,")
+    refused = run_cli(env, "stats", *window, "--variables", "BR09/X")
+    assert refused.returncode == 2 and "unknown variable(s) BR09/X" in refused.stderr
+
+
+def run_cli(env: dict, *args: str):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "trending_panel.ops.cli", *args],
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_a_page_opens_default_toml_or_the_display_asked_with_its_fixed_range(plant, tmp_path):
+    settings, _ = plant
+    settings = replace(settings, displays=str(tmp_path))
+    (tmp_path / "default.toml").write_text(
+        '[[trends]]\npens = ["BR06/DO_PV", "BR06/PH_PV"]\ny_min = 0\ny_max = 100\n',
+        encoding="utf-8",
+    )
+    (tmp_path / "broken.toml").write_text("[[trends]]\npens = 3\n", encoding="utf-8")
+
+    async def main():
+        async with Store(settings) as store:
+            feed = LiveFeed(store, settings)
+            await hub_for(feed).tags.refresh()
+            dash = Dashboard(settings, feed=feed, autostart=False)
+            assert dash.trends == (("BR06/DO_PV", "BR06/PH_PV"),)
+            assert dash.plan.display == "default"
+            fig = Trends(dash, fill=True).figures["BR06/DO_PV"]
+            assert (fig.y_range.start, fig.y_range.end) == (0, 100)
+            dash.let_go()
+            broken = Dashboard(settings, feed=feed, autostart=False, display="broken")
+            notes = " ".join(n.text for n in broken.status_notes())
+            assert "Could not open the display" in notes and "broken.toml" in notes
+            assert len(broken.all_variables) == DEFAULT_TAGS  # the default page instead
+            broken.let_go()
+
+    asyncio.run(main())

@@ -6,6 +6,7 @@ Four rules, for every view, in both themes and at laptop and full-HD sizes:
   3:1 for large text: 24 px, or 18.66 px bold), from computed styles through shadow roots;
 - no text is clipped by a box that hides its overflow, and none is covered: at the centre of
   the text, ``elementFromPoint`` (descending through shadow roots) finds the text's element;
+  text partly out of a scrolling box counts as reachable when that box itself is not cut;
 - every button and input lies inside the viewport and inside the panel it starts in;
 - no busy veil or progress indicator is visible (checked by the caller after the data).
 
@@ -88,22 +89,25 @@ _TEXTS_JS = """() => {
       if (r.width < 1 || r.height < 1) continue;
       // text scrolled out of a scrolling box, or off the page, is not on screen
       let clipped = null, hidden = false;
+      let c = r;  // what must be on screen: the text, or the scrolling box that holds it
       for (let n = up(el); n && n.nodeType === 1; n = up(n)) {
         const s = getComputedStyle(n);
         const ox = s.overflowX, oy = s.overflowY;
         if (ox === "visible" && oy === "visible") continue;
         const b = n.getBoundingClientRect();
         const scrolls = ["auto", "scroll"].includes(ox) || ["auto", "scroll"].includes(oy);
-        const out_x = r.left < b.left - 1 || r.right > b.right + 1;
-        const out_y = r.top < b.top - 1 || r.bottom > b.bottom + 1;
+        const out_x = c.left < b.left - 1 || c.right > b.right + 1;
+        const out_y = c.top < b.top - 1 || c.bottom > b.bottom + 1;
         if (!out_x && !out_y) continue;
         if (scrolls) {
-          if (r.bottom <= b.top || r.top >= b.bottom || r.right <= b.left || r.left >= b.right) {
+          if (c.bottom <= b.top || c.top >= b.bottom || c.right <= b.left || c.left >= b.right) {
             hidden = true; break;
           }
-          continue;  // partly scrolled: the viewer scrolls to it
+          // partly scrolled: the viewer scrolls to it, if the scrolling box itself is not cut
+          c = b;
+          continue;
         }
-        if (r.right <= b.left || r.left >= b.right || r.bottom <= b.top || r.top >= b.bottom) {
+        if (c.right <= b.left || c.left >= b.right || c.bottom <= b.top || c.top >= b.bottom) {
           hidden = true; break;  // wholly hidden: folded away, not cut
         }
         clipped = name(n) + (out_x ? " (width)" : " (height)");

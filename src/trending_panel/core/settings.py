@@ -97,6 +97,8 @@ class Settings:
     variables: tuple[Variable, ...] = VARIABLES
     #: ``TRENDING_CONFIG``'s ``[catalog]``: which tables are tags (None: the variables only).
     catalog: CatalogSpec | None = None
+    #: ``TRENDING_DISPLAYS``: the folder of saved displays (``NAME.toml``), or None.
+    displays: str | None = None
 
     @functools.cached_property
     def by_key(self) -> dict[str, Variable]:
@@ -186,6 +188,11 @@ class Settings:
                 variables, catalog = load_config(path)
             except ConfigError as exc:
                 raise SettingsError(str(exc)) from None
+        displays = env.get("TRENDING_DISPLAYS", "").strip() or None
+        if displays is not None and not os.path.isdir(displays):
+            raise SettingsError(f"TRENDING_DISPLAYS {displays!r} is not a folder")
+        if displays is not None and not os.access(displays, os.R_OK | os.X_OK):
+            raise SettingsError(f"TRENDING_DISPLAYS {displays!r} cannot be read")
         # libpq's own variables (PGSSLMODE, PGSSLROOTCERT, PGSERVICE…) reach it untouched;
         # the two the dashboard sets itself take libpq's variable when there is one.
         counts = {f: _int(env, name, getattr(cls, f)) for f, name in COUNTS.items()}
@@ -194,6 +201,7 @@ class Settings:
         return cls(
             variables=variables,
             catalog=catalog,
+            displays=displays,
             host=env["POSTGRES_HOST"],
             port=int(port_text),
             user=env["POSTGRES_USER"],

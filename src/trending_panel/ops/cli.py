@@ -242,6 +242,8 @@ def _window_of(parser: argparse.ArgumentParser, args: argparse.Namespace, settin
             )
         else:
             window = TimeWindow(preset=args.window or "1h")
+        if settings.catalog is not None:
+            return window, None  # tags: looked up in the catalog once the store is open
         return window, select(args.variables, settings.variables)
     except ValueError as exc:
         parser.error(str(exc))
@@ -258,8 +260,18 @@ def _on_window(parser: argparse.ArgumentParser, args: argparse.Namespace, work) 
 
     async def run() -> None:
         async with Store(settings) as store:
-            await _readable(store, variables)
-            await work(store, settings, window, variables)
+            chosen = variables
+            if chosen is None:  # a [catalog]: any tag, the default page's without --variables
+                from trending_panel.live.tag_list import TagList
+
+                tags = TagList(store, settings)
+                await tags.refresh()
+                found, unknown = tags.resolve(args.variables or tags.default_keys())
+                if unknown:
+                    parser.error(f"unknown variable(s) {', '.join(unknown)[:200]}")
+                chosen = tuple(found)
+            await _readable(store, chosen)
+            await work(store, settings, window, chosen)
 
     return _run(run())
 

@@ -23,6 +23,7 @@ from trending_panel.core.settings import Settings
 from trending_panel.core.timewindow import TimeWindow, query_text
 from trending_panel.core.variables import select
 from trending_panel.live.hub import hub
+from trending_panel.live.tag_list import TagList
 from trending_panel.read.csv_export import csv_chunks
 from trending_panel.serve.access import signed_in
 
@@ -34,8 +35,11 @@ ALLOWED = ("window", "start", "end", "variables")
 PROBLEM_HEADER = "X-Export-Problem"
 
 
-def parse_query(args: dict[str, list[bytes]], settings: Settings) -> tuple[TimeWindow, tuple, str]:
-    """Validate the query string: the window, the variables, and the variables' spelling."""
+def parse_query(
+    args: dict[str, list[bytes]], settings: Settings, tags: TagList | None = None
+) -> tuple[TimeWindow, tuple, str]:
+    """Validate the query string: the window, the variables, and the variables' spelling.
+    With a tag list (``tags``), any tag's key; without ``variables``, the default page's."""
     unknown = sorted(k for k in args if k not in ALLOWED)
     if unknown:
         raise BadRequest(
@@ -45,7 +49,13 @@ def parse_query(args: dict[str, list[bytes]], settings: Settings) -> tuple[TimeW
         query = query_text(args, ALLOWED)
         window = TimeWindow.from_query(query, settings.tzinfo)
         keys = [k for k in query.get("variables", "").split(",") if k]
-        variables = select(keys, settings.variables)
+        if tags is None or (settings.catalog is None and not keys):
+            variables = select(keys, settings.variables)
+        else:
+            found, unknown = tags.resolve(keys or tags.default_keys())
+            if unknown:
+                raise ValueError(f"unknown variable(s) {', '.join(unknown)[:200]}")
+            variables = tuple(found)
     except ValueError as exc:
         raise BadRequest(str(exc)[:300]) from None
     return window, variables, query.get("variables", "")
@@ -90,7 +100,9 @@ class ExportHandler(AuthRequestHandler):
             self._refuse(401, "sign in first (open the dashboard's page)")
             return None
         try:
-            window, variables, _ = parse_query(self.request.query_arguments, self.app_settings)
+            window, variables, _ = parse_query(
+                self.request.query_arguments, self.app_settings, hub(self.app_settings).tags
+            )
         except BadRequest as exc:
             self._refuse(400, str(exc))
             return None

@@ -14,6 +14,7 @@ import panel_material_ui as pmui
 from panel.util import edit_readonly
 
 from trending_panel.web.session import Session
+from trending_panel.web.tag_panel import TagPanel
 from trending_panel.web.theme import follow_browser
 from trending_panel.web.views import Controls, Header, Trends, Trouble
 
@@ -28,9 +29,12 @@ def page(session: Session) -> pmui.Page:
         Header(session), _instead_of(trends, session), trends, sizing_mode="stretch_both",
         margin=0, name="trends",
     )  # fmt: skip
+    sidebar: list = [Controls(session, vertical=True)]
+    if session.settings.catalog is not None or session.settings.displays is not None:
+        sidebar.insert(0, TagPanel(session))  # a plant's tags first (the four tables: none)
     shell = pmui.Page(
         title=TITLE,
-        sidebar=[Controls(session, vertical=True)],
+        sidebar=sidebar,
         sidebar_width=SIDEBAR_WIDTH,
         main=[main],
         theme_toggle=True,

@@ -1,5 +1,6 @@
-"""Which pens a page shows, on which trends: from the URL (``?pens=``, ``?variables=``), from
-the notebook's arguments, or the default (the configured variables, else the first tags).
+"""Which pens a page shows, on which trends: from the URL (``?pens=``, ``?variables=``,
+``?display=``), from the notebook's arguments, or the default (the displays' ``default.toml``,
+else the configured variables, else the first tags).
 
 Never every tag: at most :data:`~trending_panel.core.pens.MAX_TRENDS` trends, whatever the
 catalog holds or the URL asks. Tags are looked up in the process's tag list (in memory).
@@ -10,8 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from trending_panel.core import pens
+from trending_panel.core.displays import DEFAULT, Display, Displays
+from trending_panel.core.errors import ConfigError
 from trending_panel.core.variables import PALETTE, Variable
 from trending_panel.live.tag_list import TagList
+from trending_panel.web import url
 
 
 @dataclass(frozen=True)
@@ -22,11 +26,38 @@ class Page:
     variables: tuple[Variable, ...]
     trends: tuple[tuple[str, ...], ...]
     problem: str = ""
+    #: Fixed y-ranges (min, max; None for automatic) by trend (its first pen's key).
+    ranges: dict[str, tuple[float | None, float | None]] | None = None
+    #: The display it was opened from (None: the URL's pens, or the default).
+    display: str | None = None
+    #: Its pens were asked for (``?pens=``, a notebook's): the URL written back names them.
+    asked: bool = False
 
 
-def page_of(tags: TagList, asked: list[list[str]] | None) -> Page:
-    """The page for ``asked`` trends of keys (None: the default page)."""
+def display_asked(displays: Displays | None, name: str | None) -> tuple[Display | None, str]:
+    """The display ``?display=`` names, or ``default.toml`` when nothing is asked and there is
+    one; None and why not (shown) when it cannot be opened."""
+    if displays is None:
+        return None, (f"Ignored display {name[:40]!r}: TRENDING_DISPLAYS is not set" if name
+                      else "")  # fmt: skip
+    if name is None:
+        if not displays.exists(DEFAULT):
+            return None, ""
+        name = DEFAULT
+    try:
+        return displays.load(name), ""
+    except (ConfigError, ValueError) as exc:
+        return None, f"Could not open the display: {exc}"
+
+
+def page_of(tags: TagList, asked: list[list[str]] | None, display: Display | None = None) -> Page:
+    """The page for ``asked`` trends of keys, else ``display``'s, else the default page."""
     notes: list[str] = []
+    fixed: dict[str, tuple[float | None, float | None]] = {}
+    from_display = asked is None and display is not None
+    if from_display:
+        asked = [list(t.pens) for t in display.trends]
+        fixed = {t.pens[0]: t.y_range for t in display.trends if t.y_range != (None, None)}
     if asked is None:
         asked = [[key] for key in tags.default_keys()]
     wanted: list[list[Variable]] = []
@@ -67,4 +98,28 @@ def page_of(tags: TagList, asked: list[list[str]] | None) -> Page:
             var = replace(var, color=PALETTE[colour % len(PALETTE)])
             colour += 1
         variables.append(var)
-    return Page(tuple(variables), arranged.trends, "; ".join(notes))
+    ranges = {t[0]: fixed[t[0]] for t in arranged.trends if t[0] in fixed}
+    name = display.name if from_display else None
+    return Page(tuple(variables), arranged.trends, "; ".join(notes), ranges, name)
+
+
+def page_for(
+    tags: TagList, pens_given: list[list[str]] | None = None, display_name: str | None = None
+) -> tuple[Page, str]:
+    """The page a session shows: the ``pens_given`` (a notebook's) or the URL's pens, else
+    the display named (by argument or ``?display=``) or ``default.toml``, else the default;
+    with what was refused, in words (shown in the header)."""
+    problems = []
+    asked = pens_given
+    if asked is None:
+        asked, problem = url.pens_asked()
+        problems.append(problem)
+    display = None
+    if asked is None:
+        folder = tags.settings.displays
+        name = display_name if display_name is not None else url.display_asked()
+        display, problem = display_asked(Displays(folder) if folder else None, name)
+        problems.append(problem)
+    page = replace(page_of(tags, asked, display), asked=asked is not None)
+    problems.append(page.problem)
+    return page, "; ".join(p for p in problems if p)

@@ -32,6 +32,8 @@ from trending_panel.core.variables import Variable
 
 #: The trends' left border (px): wider than any y-axis with its label, so their frames align.
 MIN_BORDER_LEFT = 70
+#: ... and their right border when some trend of the page has a right axis.
+RIGHT_AXIS_WIDTH = 64
 
 
 def plain(renderer):
@@ -185,7 +187,12 @@ def _pen(
 
 
 def time_axis(
-    x_range: Range1d, *, time_label: str, height: int = 76, ticks: TimeTicks | None = None
+    x_range: Range1d,
+    *,
+    time_label: str,
+    height: int = 76,
+    ticks: TimeTicks | None = None,
+    right: int = 0,
 ) -> figure:
     """The shared time axis alone, to place under trends stacked without their own axes
     (a page that shares its height among the trends gives it to the data, not to axes)."""
@@ -197,6 +204,7 @@ def time_axis(
         y_range=Range1d(0, 1),  # nothing drawn: a fixed range, no auto-ranging to complain
         toolbar_location=None,
         min_border_left=MIN_BORDER_LEFT,
+        min_border_right=right or None,
         min_border_top=0,
         min_border_bottom=0,
         outline_line_color=None,

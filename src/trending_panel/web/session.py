@@ -39,7 +39,7 @@ from trending_panel.web import url
 from trending_panel.web.live_stats import StatsFollower
 from trending_panel.web.notebook import NotebookData
 from trending_panel.web.notes import Note, Notes
-from trending_panel.web.page_pens import page_of
+from trending_panel.web.page_pens import page_for
 from trending_panel.web.sources import TraceSources
 from trending_panel.web.ticker import Clock
 from trending_panel.web.viewport import Viewport
@@ -94,16 +94,16 @@ class Session(NotebookData, param.Parameterized):
         export_url: str | None = None,
         autostart: bool = True,
         pens: list[list[str]] | None = None,
+        display: str | None = None,
         **params: object,
     ) -> None:
         self.settings = settings if settings is not None else Settings.from_env()
         #: What this process shares with the other sessions (see :mod:`...live.hub`).
         self.hub = hub_for(feed) if feed is not None else hub(self.settings)
         url_params, url_error = url.window_asked(self.settings.tzinfo)
-        asked, pens_error = (pens, "") if pens is not None else url.pens_asked()
-        #: The page's pens: the URL's or the notebook's, else the default (never every tag).
-        page = page_of(self.hub.tags, asked)
-        self.pens_in_url = asked is not None
+        #: The page's pens: the URL's, a display's or the notebook's, else the default.
+        page, page_problem = page_for(self.hub.tags, pens, display)
+        self.plan = page
         self.all_variables = page.variables
         self.trends = page.trends
         self.by_key = {v.key: v for v in page.variables}
@@ -112,7 +112,7 @@ class Session(NotebookData, param.Parameterized):
         with param.discard_events(self):  # the page's pens, before anything watches
             self.param.variables.objects = {v.title: v.key for v in self.all_variables}
             self.variables = list(shown) if shown is not None else list(self.by_key)
-        self._url_error = "; ".join(filter(None, (url_error, pens_error, page.problem)))
+        self._url_error = "; ".join(filter(None, (url_error, page_problem)))
         self._ref_note = ""  #: why a reference start was refused
         if problem := _window_problem(self.window, self.start, self.end):
             with param.discard_events(self):  # nothing is built yet to react to it

@@ -47,11 +47,17 @@ def _cell(var: Variable, name: str, value: object) -> str:
 
 
 def block_html(
-    var: Variable, stats: Stats | None, *, reference: Stats | None = None, fit: bool = False
+    var: Variable,
+    stats: Stats | None,
+    *,
+    reference: Stats | None = None,
+    fit: bool = False,
+    share: int = 1,
 ) -> str:
     """The block for ``var``: its statistics over the window, and the reference period's
     (golden batch) in a second column when there is one. With ``fit``, the block takes the
-    height it is given and leaves out the least important rows that do not fit in it."""
+    height it is given (a ``share``-th of it: a trend of several pens) and leaves out the
+    least important rows that do not fit in it."""
     unit = f" [{html.escape(var.unit)}]" if var.unit else ""
     labels = dict(ROWS)
     shown = [
@@ -81,8 +87,9 @@ def block_html(
     cols = '<tr class="tp-cols"><th></th><td>window</td><td>ref.</td></tr>' if two else ""
     tip_text = html.escape(chr(10).join(tip))
     box = "tp-box" + (" tp-fit" if fit else "") + (" tp-two" if two else "")
+    height = f' style="height:calc(100% / {share})"' if fit and share > 1 else ""
     return (
-        f'<div class="{box}"><div class="tp-name" title="{tip_text}">'
+        f'<div class="{box}"{height}><div class="tp-name" title="{tip_text}">'
         f"{html.escape(var.label)}{unit}</div>"
         f'<table class="tp-stats" data-key="{var.key}" title="{tip_text}">{cols}{rows}</table>'
         "</div>"

@@ -76,6 +76,15 @@ def pens_asked() -> tuple[list[list[str]] | None, str]:
     return None, ""
 
 
+def display_asked() -> str | None:
+    """The display ``?display=NAME`` asks for (None: none asked, or not readable text)."""
+    args = getattr(pn.state, "session_args", None) or {}
+    try:
+        return query_text(args, ("display",), limit=200).get("display")
+    except ValueError:
+        return None
+
+
 def write_back(session: Session) -> None:
     """The window shown (and the golden batch's start) into the page's URL."""
     location = pn.state.location
@@ -88,9 +97,28 @@ def write_back(session: Session) -> None:
     if session.ref is not None:
         query["ref"] = format_time(session.ref)
     search = "?" + urlencode(query)
-    if session.pens_in_url:  # separators as they are, each key encoded (see pens.to_text)
+    if session.plan.display is not None:
+        search += "&" + urlencode({"display": session.plan.display})
+    elif session.plan.asked:  # separators as they are, each key encoded (see pens.to_text)
         search += "&pens=" + pens.to_text(session.trends)
     location.search = search
+
+
+def page_link(session: Session, trends: list[list[str]] | None = None, **extra: str) -> str:
+    """A link to this page's window (and golden batch) with ``trends`` of pens (``?pens=``)
+    or the ``extra`` parameters (``display=NAME``): how the tag panel adds, removes and
+    moves pens and opens displays."""
+    try:
+        query = session.time_window.to_query()
+    except ValueError:
+        query = {}
+    if session.ref is not None:
+        query["ref"] = format_time(session.ref)
+    query.update(extra)
+    link = "?" + urlencode(query)
+    if trends is not None:
+        link += ("&" if query else "") + "pens=" + pens.to_text([t for t in trends if t])
+    return link
 
 
 def csv_url(session: Session) -> str:

@@ -126,7 +126,15 @@ class Trends(pn.viewable.Viewer):
             else:
                 fig.height = EMBEDDED_HEIGHT
             fig.on_change("inner_width", lambda attr, old, new: session.resized(new))
+            low, high = (session.plan.ranges or {}).get(name, (None, None))
+            if low is not None:  # a display's fixed y-range (else fitted to the data)
+                fig.y_range.start = low
+            if high is not None:
+                fig.y_range.end = high
             self.figures[name] = fig
+        if any(len({p.unit for p in pens}) > 1 for pens in self.trend_pens.values()):
+            for fig in self.figures.values():  # frames aligned beside a trend's right axis
+                fig.min_border_right = plots.RIGHT_AXIS_WIDTH
         self.panes = {
             key: pn.pane.Bokeh(fig, sizing_mode=sizing, min_height=MIN_TREND_HEIGHT, margin=(2, 5))
             for key, fig in self.figures.items()
@@ -175,7 +183,10 @@ class Trends(pn.viewable.Viewer):
             self.time_axis = pn.Row(
                 pn.pane.Bokeh(
                     plots.time_axis(
-                        session.x_range, time_label=f"Time ({settings.timezone})", ticks=ticks
+                        session.x_range,
+                        time_label=f"Time ({settings.timezone})",
+                        ticks=ticks,
+                        right=max(f.min_border_right or 0 for f in self.figures.values()),
                     ),
                     sizing_mode="stretch_width",
                     margin=(0, 5),
@@ -208,7 +219,8 @@ class Trends(pn.viewable.Viewer):
                 var,
                 s.current_stats.get(var.key),
                 reference=s.reference_stats.get(var.key),
-                fit=self.fill and len(pens) == 1,
+                fit=self.fill,
+                share=len(pens),
             )
             for var in pens
         )
