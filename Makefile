@@ -6,6 +6,7 @@
 #   make screenshot  docs/screenshot-light.png and -dark.png of the real page (1366 x 768)
 #   make serve       the dashboard against the database named by POSTGRES_*
 #   make bench       30 days x 4 tables against a naive baseline: a table and benchmarks/results.json
+#   make bench-plant 1,000 tag tables x 6 h: issue 18's figures into benchmarks/results.json
 #   make soak        30 min, 20 sessions, database restarts and a hang, then 200 sessions: soak.json
 
 PYTHON ?= python3
@@ -14,7 +15,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 
-.PHONY: demo test test-fast lint docs screenshot serve bench bench-csv-shapes bench-first-second bench-tags soak browser clean lock
+.PHONY: demo test test-fast lint docs screenshot serve bench bench-csv-shapes bench-first-second bench-tags bench-plant soak browser clean lock
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -64,6 +65,10 @@ bench-first-second: $(STAMP) browser
 
 bench-tags: $(STAMP)
 	$(BIN)/python -m benchmarks.tags
+
+# Issue 18's figures: 1,000 tag tables x 6 h of 1 Hz rows, the page shows 8 (about 10 min).
+bench-plant: $(STAMP) browser
+	$(BIN)/python -m benchmarks.plant
 
 soak: $(STAMP) browser
 	$(BIN)/python -m benchmarks.soak

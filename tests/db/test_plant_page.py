@@ -258,3 +258,37 @@ def test_a_page_opens_default_toml_or_the_display_asked_with_its_fixed_range(pla
             broken.let_go()
 
     asyncio.run(main())
+
+
+def test_the_demo_plant_is_a_site_of_48_tags_with_metadata_and_displays(admin_settings, tmp_path):
+    from trending_panel.core.displays import Displays
+    from trending_panel.core.variable_file import load_config
+    from trending_panel.live.tag_list import TagList
+    from trending_panel.ops.plant_demo import build_plant, plant_tags, write_site
+
+    config, folder = write_site(tmp_path)
+    variables, catalog = load_config(config)
+    assert [v.key for v in variables] == ["temperature", "ph", "dissolved_oxygen", "pressure"]
+    displays = Displays(folder)
+    assert displays.names() == ["bioreactor-1", "default"]
+    assert [t.pens for t in displays.load("default").trends] == [(v.key,) for v in variables]
+    with scratch_database(admin_settings, "tp_demo") as (db, conn):
+        site = replace(db, variables=variables, catalog=catalog, displays=str(folder))
+
+        async def main():
+            async with Store(site, read_only=False) as store:
+                await store.ensure_schema()
+                await build_plant(store, NOW - timedelta(hours=1), NOW)
+                tags = TagList(store, site)
+                await tags.refresh()
+                return tags
+
+        tags = asyncio.run(main())
+        assert len(tags.tags) == 48 + 4
+        assert tags.get("BR03/DO_PV").unit == "%" and tags.get("BR03/DO_PV").high == 60.0
+        assert tags.get("temperature").table == "CM_HAM_DO_AI1/Temp_value"  # configured key
+        for trend in displays.load("bioreactor-1").trends:
+            assert all(tags.get(k) is not None for k in trend.pens)
+        rows = conn.execute('SELECT count(*) FROM "BR01/TEMP_PV"').fetchone()[0]
+        assert rows == 3600 // 5 + 1
+        assert len(plant_tags()) == 48

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
 
 from psycopg import AsyncConnection, errors, sql
 
@@ -37,6 +38,45 @@ class Schema(Pool):
                     await copy.write_row(row)
                     n += 1
         return n
+
+    @on_db_loop
+    async def insert_generated(
+        self,
+        var: Variable,
+        start: datetime,
+        end: datetime,
+        step: timedelta,
+        signal: tuple[float, float, float, float, float],
+    ) -> int:
+        """History of ``var`` from ``start`` to ``end``, a row every ``step``, computed by
+        PostgreSQL (no row crosses the wire): ``base + amplitude · sin(2π t / period + phase)
+        + noise · uniform(-1, 1)`` for ``signal = (base, amplitude, period_s, phase, noise)``."""
+        query = sql.SQL(
+            "INSERT INTO {} (time, value) SELECT t, %s + %s * sin(2 * pi() * extract(epoch FROM"
+            " t) / %s + %s) + %s * (2 * random() - 1)"
+            " FROM generate_series(%s::timestamp, %s::timestamp, %s::interval) t"
+        ).format(table(var))
+        async with self.connection() as conn:
+            cur = await conn.execute(query, (*signal, start, end, step))
+            return cur.rowcount
+
+    @on_db_loop
+    async def write_metadata(self, name: str, rows: Sequence[tuple]) -> None:
+        """The tag metadata table ``name`` (``tag, label, unit, low, high, description``)
+        holding exactly ``rows``."""
+        ident = sql.Identifier(name)
+        async with self.connection() as conn, conn.transaction():
+            await conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (tag text, label text, unit text,"
+                    " low double precision, high double precision, description text)"
+                ).format(ident)
+            )
+            await conn.execute(sql.SQL("DELETE FROM {}").format(ident))
+            cur = conn.cursor()
+            await cur.executemany(
+                sql.SQL("INSERT INTO {} VALUES (%s, %s, %s, %s, %s, %s)").format(ident), rows
+            )
 
 
 async def create_schema(conn: AsyncConnection, variables: Sequence[Variable] = VARIABLES) -> None:

