@@ -153,3 +153,36 @@ def test_the_plant_page_passes_the_visual_check(plant):
             page.locator("a.tp-key").first.wait_for(timeout=10_000)
             failed |= visual.problems_at(page, visual.SIZES, f"plant {scheme}")
     assert failed == {}, visual.report(failed)
+
+
+RANGES_JS = """
+() => Array.from(Bokeh.documents[0].all_models).filter((m) => m.type === "Figure" && m.name &&
+  m.name.startsWith("trend-")).map((m) => [m.name, m.y_range.start, m.y_range.end])
+"""
+COLOURS_JS = """
+() => Object.fromEntries(Array.from(Bokeh.documents[0].all_models).filter((m) =>
+  m.type === "GlyphRenderer" && m.name && m.name.startsWith("line-")).map((m) =>
+  [m.name.slice(5), m.glyph.line_color.value ?? m.glyph.line_color]))
+"""
+
+
+def test_a_trend_gets_a_typed_y_range_and_a_pen_a_picked_colour(plant):
+    base, _, _ = plant
+    with browser_page(1366, 768) as page:
+        page.goto(base + "/?window=1h&pens=" + pens(["BR08/TEMP_PV"], ["BR08/DO_PV"]))
+        drawn(page, 2)
+        page.get_by_label("Trend 2 minimum").fill("-5")
+        page.get_by_label("Trend 2 maximum").fill("25")
+        page.get_by_label("Trend 2 minimum").press("Enter")
+        wait_until(lambda: "y2max=25" in page.evaluate("location.search"), what="the range URL")
+        drawn(page, 2)
+        ranges = dict((n, (lo, hi)) for n, lo, hi in page.evaluate(RANGES_JS))
+        assert ranges["trend-BR08/DO_PV"] == (-5, 25)
+        assert page.get_by_label("Trend 2 minimum").input_value() == "-5"  # shown as set
+        page.get_by_label("Colour of BR08/TEMP_PV").fill("#00aa44")
+        page.get_by_role("button", name="Set colours").click()
+        wait_until(lambda: "colors=" in page.evaluate("location.search"), what="the colour URL")
+        drawn(page, 2)
+        assert page.evaluate(COLOURS_JS)["BR08/TEMP_PV"] == "#00aa44"
+        ranges = dict((n, (lo, hi)) for n, lo, hi in page.evaluate(RANGES_JS))
+        assert ranges["trend-BR08/DO_PV"] == (-5, 25)  # the range kept

@@ -13,7 +13,7 @@ def test_a_display_round_trips_through_its_file_with_any_key(tmp_path):
     display = Display(
         "reactor-1",
         (
-            TrendSpec(("BR01/TEMP_PV", 'odd "key" \\ ü,;'), 30.0, 40.5),
+            TrendSpec(("BR01/TEMP_PV", 'odd "key" \\ ü,;'), 30.0, 40.5, ("#d62728", "#00aa00")),
             TrendSpec(("BR01/PH_PV",), None, 7.5),
         ),
     )
@@ -31,6 +31,7 @@ def test_a_display_round_trips_through_its_file_with_any_key(tmp_path):
         ('[[trends]]\npens = ["a"]\ny_min = 2\ny_max = 1\n', "y_min (2) must be below y_max (1)"),
         ('[[trends]]\npens = ["a"]\ny_max = "high"\n', "y_max must be a finite number"),
         ('[[trends]]\npens = ["a"]\ncolour = 1\n', "unknown setting(s) colour"),
+        ('[[trends]]\npens = ["a"]\ncolors = ["red"]\n', 'colors must be a list of "#rrggbb"'),
         ("[view]\n", "unknown section(s) view"),
         ("title = 'x'\n", "unknown section(s) title"),
         ("", "no [[trends]] entries"),

@@ -8,6 +8,7 @@ opened by ``?display=NAME`` (and ``default.toml`` by a page that asks for nothin
 
     [[trends]]
     pens = ["BR01/PH_PV"]
+    colors = ["#9467bd"]                             # optional: the pens' colours
 
 Each file is validated entry by entry; a problem names the file, the trend and what is wrong.
 Saving writes a temporary file and renames it, so a reader never sees half a display.
@@ -42,6 +43,8 @@ class TrendSpec:
     pens: tuple[str, ...]
     y_min: float | None = None
     y_max: float | None = None
+    #: The pens' colours (``#rrggbb``, in the pens' order; fewer: the rest by their place).
+    colors: tuple[str, ...] = ()
 
     @property
     def y_range(self) -> tuple[float | None, float | None]:
@@ -63,6 +66,8 @@ class Display:
                 value = getattr(trend, side)
                 if value is not None:
                     out.append(f"{side} = {float(value)!r}\n")
+            if trend.colors:
+                out.append(f"colors = [{', '.join(json.dumps(c) for c in trend.colors)}]\n")
         return "".join(out)
 
 
@@ -144,10 +149,10 @@ class Displays:
 def _trend(entry: Any, where: str) -> TrendSpec:
     if not isinstance(entry, dict):
         raise ConfigError(f"{where}: expected a table of settings")
-    unknown = sorted(set(entry) - {"pens", "y_min", "y_max"})
+    unknown = sorted(set(entry) - {"pens", "y_min", "y_max", "colors"})
     if unknown:
         raise ConfigError(
-            f"{where}: unknown setting(s) {', '.join(unknown)}; use pens, y_min, y_max"
+            f"{where}: unknown setting(s) {', '.join(unknown)}; use pens, y_min, y_max, colors"
         )
     pens = entry.get("pens")
     if (
@@ -168,4 +173,9 @@ def _trend(entry: Any, where: str) -> TrendSpec:
         limits.append(None if value is None else float(value))
     if limits[0] is not None and limits[1] is not None and limits[0] >= limits[1]:
         raise ConfigError(f"{where}: y_min ({limits[0]:g}) must be below y_max ({limits[1]:g})")
-    return TrendSpec(tuple(dict.fromkeys(pens)), limits[0], limits[1])
+    colors = entry.get("colors", [])
+    if not isinstance(colors, list) or not all(
+        isinstance(c, str) and re.fullmatch(r"#[0-9a-fA-F]{6}", c) for c in colors
+    ):
+        raise ConfigError(f'{where}: colors must be a list of "#rrggbb", one per pen')
+    return TrendSpec(tuple(dict.fromkeys(pens)), limits[0], limits[1], tuple(colors))

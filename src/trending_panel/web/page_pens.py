@@ -8,6 +8,7 @@ catalog holds or the URL asks. Tags are looked up in the process's tag list (in 
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, replace
 
 from trending_panel.core import pens
@@ -32,6 +33,10 @@ class Page:
     display: str | None = None
     #: Its pens were asked for (``?pens=``, a notebook's): the URL written back names them.
     asked: bool = False
+    #: Some y-range came from the URL (``?y1min=``…): the URL written back keeps them.
+    typed_ranges: bool = False
+    #: The pens' colours came from the URL (``?colors=``): the URL written back keeps them.
+    typed_colours: bool = False
 
 
 def display_asked(displays: Displays | None, name: str | None) -> tuple[Display | None, str]:
@@ -54,10 +59,12 @@ def page_of(tags: TagList, asked: list[list[str]] | None, display: Display | Non
     """The page for ``asked`` trends of keys, else ``display``'s, else the default page."""
     notes: list[str] = []
     fixed: dict[str, tuple[float | None, float | None]] = {}
+    chosen: dict[str, str] = {}  #: a display's colours by pen
     from_display = asked is None and display is not None
     if from_display:
         asked = [list(t.pens) for t in display.trends]
         fixed = {t.pens[0]: t.y_range for t in display.trends if t.y_range != (None, None)}
+        chosen = {k: c for t in display.trends for k, c in zip(t.pens, t.colors, strict=False)}
     if asked is None:
         asked = [[key] for key in tags.default_keys()]
     wanted: list[list[Variable]] = []
@@ -66,15 +73,6 @@ def page_of(tags: TagList, asked: list[list[str]] | None, display: Display | Non
         found = []
         for key in trend:
             var = tags.get(key)
-            if var is None and ("," in key or ";" in key):
-                # The whole value percent-encoded, separators too: read it once more.
-                for part in (k for t in pens.parse(key) for k in t):
-                    var = tags.get(part)
-                    if var is None:
-                        unknown.append(part)
-                    else:
-                        found.append(var)
-                continue
             if var is None:
                 unknown.append(key)
             else:
@@ -94,7 +92,9 @@ def page_of(tags: TagList, asked: list[list[str]] | None, display: Display | Non
     variables, colour = [], 0
     for key in arranged.keys:
         var = by_key[key]
-        if key not in configured:  # a tag's colour is its place on the page
+        if key in chosen:
+            var = replace(var, color=chosen[key])
+        elif key not in configured:  # a tag's colour is its place on the page
             var = replace(var, color=PALETTE[colour % len(PALETTE)])
             colour += 1
         variables.append(var)
@@ -114,6 +114,11 @@ def page_for(
     if asked is None:
         asked, problem = url.pens_asked()
         problems.append(problem)
+        if asked and len(asked) == 1 and len(asked[0]) == 1 and tags.get(asked[0][0]) is None:
+            whole = asked[0][0]  # a form encodes the whole value, separators too: read it again
+            if any(c in whole for c in ",;%"):
+                with contextlib.suppress(ValueError):
+                    asked = pens.parse(whole)
     display = None
     if asked is None:
         folder = tags.settings.displays
@@ -122,4 +127,20 @@ def page_for(
         problems.append(problem)
     page = replace(page_of(tags, asked, display), asked=asked is not None)
     problems.append(page.problem)
+    typed, problem = url.ranges_asked()
+    problems.append(problem)
+    if typed:  # by trend number, over the display's
+        ranges = dict(page.ranges or {})
+        for number, span in typed.items():
+            if number <= len(page.trends):
+                ranges[page.trends[number - 1][0]] = span
+        page = replace(page, ranges=ranges, typed_ranges=True)
+    colours, problem = url.colours_asked()
+    problems.append(problem)
+    if colours:  # by the pens' order (pens beyond the list keep theirs)
+        recoloured = tuple(
+            replace(v, color=colours[i]) if i < len(colours) else v
+            for i, v in enumerate(page.variables)
+        )
+        page = replace(page, variables=recoloured, typed_colours=True)
     return page, "; ".join(p for p in problems if p)

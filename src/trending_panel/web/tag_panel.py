@@ -82,8 +82,50 @@ def pens_html(session: Session) -> str:
                 f'<span class="tp-key" title="{html.escape(var.title)}">{html.escape(key)}</span>'
                 f" {''.join(links)}</li>"
             )
-        out.append(f'<li class="tp-trend">Trend {i + 1}<ul>{"".join(items)}</ul></li>')
-    return f'<ul class="tp-pens">{"".join(out)}</ul>'
+        out.append(
+            f'<li class="tp-trend">Trend {i + 1}{_range_form(session, i + 1, trend[0])}'
+            f"<ul>{''.join(items)}</ul></li>"
+        )
+    return f'<ul class="tp-pens">{"".join(out)}</ul>{_colour_form(session)}'
+
+
+def _range_form(session: Session, number: int, name: str) -> str:
+    """Trend ``number``'s y-range, typed: empty for automatic (a form that opens the page
+    with ``?y<number>min=``/``max=``)."""
+    low, high = (session.plan.ranges or {}).get(name, (None, None))
+    hidden = "".join(
+        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+        for k, v in url.page_fields(session, number)
+    )
+    low_text = "" if low is None else f"{low:g}"
+    high_text = "" if high is None else f"{high:g}"
+    return (
+        f'<form class="tp-range" method="get" action="" aria-label="Trend {number} y-range">'
+        f"{hidden}"
+        f'<input name="y{number}min" inputmode="decimal" placeholder="min" size="5"'
+        f' aria-label="Trend {number} minimum" value="{low_text}">'
+        f'<span>–</span><input name="y{number}max" inputmode="decimal" placeholder="max"'
+        f' size="5" aria-label="Trend {number} maximum" value="{high_text}">'
+        '<button type="submit" title="Fix the y-range (empty: automatic)">Set</button></form>'
+    )
+
+
+def _colour_form(session: Session) -> str:
+    """Each pen's colour, picked (a form that opens the page with ``?colors=``)."""
+    hidden = "".join(
+        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+        for k, v in url.page_fields(session, 0)
+    )
+    pickers = "".join(
+        f'<input type="color" name="colors" value="{v.color}" title="{html.escape(v.key)}"'
+        f' aria-label="Colour of {html.escape(v.key)}">'
+        for v in session.all_variables
+    )
+    return (
+        f'<form class="tp-colours" method="get" action="" aria-label="Pen colours">{hidden}'
+        f'{pickers}<button type="submit" title="Draw the pens in these colours">Set colours'
+        "</button></form>"
+    )
 
 
 def displays_html(session: Session, names: list[str]) -> str:
@@ -143,8 +185,12 @@ class TagPanel(pn.viewable.Viewer):
         try:
             name = check_name(self.display_name.value.strip())
             trends = tuple(
-                TrendSpec(t, *(s.plan.ranges or {}).get(t[0], (None, None))) for t in s.trends
-            )
+                TrendSpec(
+                    t, *(s.plan.ranges or {}).get(t[0], (None, None)),
+                    colors=tuple(s.by_key[k].color for k in t),
+                )
+                for t in s.trends
+            )  # fmt: skip
             path = self.displays.save(Display(name, trends))  # type: ignore[union-attr]
         except (ValueError, OSError) as exc:
             self.saved.object = f'<div class="tp-error">Not saved: {html.escape(str(exc))}</div>'

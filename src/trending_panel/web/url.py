@@ -7,6 +7,8 @@ refused with a sentence the header shows, and the default window is used.
 
 from __future__ import annotations
 
+import math
+import re
 from datetime import tzinfo
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
@@ -76,6 +78,60 @@ def pens_asked() -> tuple[list[list[str]] | None, str]:
     return None, ""
 
 
+def ranges_asked() -> tuple[dict[int, tuple[float | None, float | None]], str]:
+    """The fixed y-ranges the URL asks for, by trend number (``?y1min=30&y1max=40``: trend 1
+    from 30 to 40; one end alone fixes that end), and why any was refused (shown)."""
+    args = getattr(pn.state, "session_args", None) or {}
+    names = tuple(f"y{i}{end}" for i in range(1, pens.MAX_TRENDS + 1) for end in ("min", "max"))
+    try:
+        asked = query_text(args, names, limit=40)
+    except ValueError as exc:
+        return {}, f"Ignored a y-range: {exc}"
+    out: dict[int, tuple[float | None, float | None]] = {}
+    for i in range(1, pens.MAX_TRENDS + 1):
+        ends = []
+        for end in ("min", "max"):
+            text = asked.get(f"y{i}{end}", "").strip()
+            try:
+                value = float(text) if text else None
+            except ValueError:
+                return {}, f"Ignored the y-ranges: y{i}{end} {text[:20]!r} is not a number"
+            if value is not None and not math.isfinite(value):
+                return {}, f"Ignored the y-ranges: y{i}{end} must be finite"
+            ends.append(value)
+        if ends[0] is not None and ends[1] is not None and ends[0] >= ends[1]:
+            return {}, f"Ignored the y-ranges: trend {i}'s minimum must be below its maximum"
+        if ends != [None, None]:
+            out[i] = (ends[0], ends[1])
+    return out, ""
+
+
+def colours_asked() -> tuple[list[str], str]:
+    """The pens' colours the URL asks for (``?colors=%23d62728&colors=…``, in the pens'
+    order, ``#rrggbb``), and why they were refused (shown)."""
+    args = getattr(pn.state, "session_args", None) or {}
+    values = args.get("colors") or []
+    out = []
+    for raw in values[: pens.MAX_TRENDS * pens.MAX_PENS]:
+        text = raw.decode("utf-8", "replace").strip()
+        if not re.fullmatch(r"#[0-9a-fA-F]{6}", text):
+            return [], f"Ignored the colours: {text[:20]!r} is not #rrggbb"
+        out.append(text.lower())
+    return out, ""
+
+
+def range_query(session: Session) -> dict[str, str]:
+    """The page's fixed y-ranges as URL parameters (``y1min`` …), by trend number."""
+    out = {}
+    for i, trend in enumerate(session.trends, 1):
+        low, high = (session.plan.ranges or {}).get(trend[0], (None, None))
+        if low is not None:
+            out[f"y{i}min"] = f"{low:g}"
+        if high is not None:
+            out[f"y{i}max"] = f"{high:g}"
+    return out
+
+
 def display_asked() -> str | None:
     """The display ``?display=NAME`` asks for (None: none asked, or not readable text)."""
     args = getattr(pn.state, "session_args", None) or {}
@@ -101,6 +157,10 @@ def write_back(session: Session) -> None:
         search += "&" + urlencode({"display": session.plan.display})
     elif session.plan.asked:  # separators as they are, each key encoded (see pens.to_text)
         search += "&pens=" + pens.to_text(session.trends)
+    if session.plan.typed_ranges:
+        search += "&" + urlencode(range_query(session))
+    if session.plan.typed_colours:
+        search += "&" + urlencode([("colors", v.color) for v in session.all_variables])
     location.search = search
 
 
@@ -119,6 +179,27 @@ def page_link(session: Session, trends: list[list[str]] | None = None, **extra: 
     if trends is not None:
         link += ("&" if query else "") + "pens=" + pens.to_text([t for t in trends if t])
     return link
+
+
+def page_fields(session: Session, without: int) -> list[tuple[str, str]]:
+    """This page's URL parameters but trend number ``without``'s y-range: the hidden fields
+    of the form that sets that trend's range (a browser's form encodes ``?pens=`` whole; the
+    page reads it back either way)."""
+    try:
+        fields = list(session.time_window.to_query().items())
+    except ValueError:
+        fields = []
+    if session.ref is not None:
+        fields.append(("ref", format_time(session.ref)))
+    if session.plan.display is not None:
+        fields.append(("display", session.plan.display))
+    else:
+        fields.append(("pens", pens.to_text(session.trends)))
+    own = (f"y{without}min", f"y{without}max")
+    fields.extend((k, v) for k, v in range_query(session).items() if k not in own)
+    if session.plan.typed_colours and without:
+        fields.extend(("colors", v.color) for v in session.all_variables)
+    return fields
 
 
 def csv_url(session: Session) -> str:
