@@ -292,3 +292,18 @@ def test_the_demo_plant_is_a_site_of_48_tags_with_metadata_and_displays(admin_se
         rows = conn.execute('SELECT count(*) FROM "BR01/TEMP_PV"').fetchone()[0]
         assert rows == 3600 // 5 + 1
         assert len(plant_tags()) == 48
+
+
+def test_a_notebooks_first_dashboard_reads_the_catalog_before_it_draws(plant):
+    settings, _ = plant
+
+    async def main():
+        async with Store(settings) as store:
+            feed = LiveFeed(store, settings)
+            assert not hub_for(feed).tags.loaded  # nothing read yet, no server to read it
+            dash = Dashboard(settings, feed=feed, autostart=False, pens=[["BR04/PH_PV"]])
+            assert dash.trends == (("BR04/PH_PV",),)
+            assert dash.status_notes() == []
+            dash.let_go()
+
+    asyncio.run(main())

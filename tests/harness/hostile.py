@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from trending_panel.core.timewindow import PRESET_KEYS
 
 NEWEST = datetime(2024, 5, 1, 12, 0)
-KEYS = ("window", "start", "end", "variables", "ref")
+KEYS = ("window", "start", "end", "variables", "ref", "pens", "display", "colors", "y1min", "y2max")
 SQL_TEXT = [
     '\'; DROP TABLE "CM_PRESSURE/Output"; --',
     '") OR 1=1 --',
@@ -31,6 +31,20 @@ values = st.one_of(
     st.binary(max_size=40),
     st.sampled_from([k.encode() for k in PRESET_KEYS]),
     st.sampled_from([b"temperature,ph", b"pressure", b"ph,ph", b"", b",", b"oxygen,nope"]),
+    st.sampled_from(
+        [
+            b"ph;temperature,ph",
+            b";;",
+            b"ph%2Cph",
+            b"default",
+            b"../etc/passwd",
+            b"#00ff00",
+            b"#zzz",
+            b"5",
+            b"nan",
+            b"-inf",
+        ]
+    ),
     st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)).map(_iso),
     st.sampled_from(
         [

@@ -100,8 +100,25 @@ class TagList(Background, param.Parameterized):
 
     async def refresh(self) -> None:
         """Read the catalog once (configured variables keep their keys and settings)."""
-        spec = self.settings.catalog
-        catalog = await self.store.tag_catalog(spec, self.settings.variables)
+        self._apply(await self.store.tag_catalog(self.settings.catalog, self.settings.variables))
+
+    def load_now(self, timeout: float) -> bool:
+        """Read the catalog from synchronous code, blocking the caller (a notebook's first
+        dashboard, which cannot wait for the background read), never a server's loop; False
+        if it could not be read within ``timeout``."""
+        if self.loaded:
+            return True
+        try:
+            catalog = self.store.wait(
+                self.store.tag_catalog(self.settings.catalog, self.settings.variables), timeout
+            )
+        except Exception as exc:  # the database is down: the background read keeps trying
+            log.warning("tag catalog not read: %s", error_line(exc))
+            return False
+        self._apply(catalog)
+        return True
+
+    def _apply(self, catalog) -> None:
         configured = {v.table: v for v in self.settings.variables}
         by_key: dict[str, Variable] = {}
         for index, tag in enumerate(catalog.tags):

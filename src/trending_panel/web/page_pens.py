@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, replace
 
+import panel as pn
+
 from trending_panel.core import pens
 from trending_panel.core.displays import DEFAULT, Display, Displays
 from trending_panel.core.errors import ConfigError
@@ -69,13 +71,15 @@ def page_of(tags: TagList, asked: list[list[str]] | None, display: Display | Non
         asked = [[key] for key in tags.default_keys()]
     wanted: list[list[Variable]] = []
     unknown: list[str] = []
+    seen: set[str] = set()
     for trend in asked:
         found = []
         for key in trend:
             var = tags.get(key)
             if var is None:
                 unknown.append(key)
-            else:
+            elif key not in seen:  # a pen is drawn once, where it is first asked
+                seen.add(key)
                 found.append(var)
         if found:
             wanted.append(found)
@@ -83,7 +87,7 @@ def page_of(tags: TagList, asked: list[list[str]] | None, display: Display | Non
         shown = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
         loading = "" if tags.loaded else " (the tag catalog is still being read)"
         notes.append(f"No such tag: {shown}{loading}")
-    if not wanted and asked:
+    if not wanted:  # nothing known asked (or nothing at all): the default page
         wanted = [[v] for v in (tags.get(k) for k in tags.default_keys()) if v is not None]
     by_key = {v.key: v for trend in wanted for v in trend}
     arranged = pens.arrange([[v.key for v in t] for t in wanted], lambda k: by_key[k].unit)
@@ -110,6 +114,9 @@ def page_for(
     the display named (by argument or ``?display=``) or ``default.toml``, else the default;
     with what was refused, in words (shown in the header)."""
     problems = []
+    context = getattr(pn.state.curdoc, "session_context", None)
+    if not tags.loaded and context is None:  # a notebook: read the catalog now, not later
+        tags.load_now(tags.settings.connect_timeout + tags.settings.query_timeout.seconds)
     asked = pens_given
     if asked is None:
         asked, problem = url.pens_asked()

@@ -20,6 +20,7 @@ from bokeh.models import (
     DatetimeTicker,
     DatetimeTickFormatter,
     Div,
+    Grid,
     HoverTool,
     Label,
     LinearAxis,
@@ -69,10 +70,14 @@ def trend_figure(
     time_label: str,
     reference: ColumnDataSource | Mapping[str, ColumnDataSource] | None = None,
     ticks: TimeTicks | None = None,
+    time_axis: bool = True,
 ) -> figure:
     """A step trend of one or more ``pens`` with hover (time and value with unit), x-pan
     and x-zoom; ``ticks``: the page's shared time ticks. Pens of the first unit use the left
-    y-axis, pens of a second unit a right one (:func:`~...core.pens.arrange` allows two)."""
+    y-axis, pens of a second unit a right one (:func:`~...core.pens.arrange` allows two).
+    Without ``time_axis`` (trends stacked over one shared axis, ``ticks`` given), the figure
+    has the time grid but no axis of its own: fewer models to build, send and draw."""
+    bare = not time_axis and ticks is not None
     if isinstance(pens, Variable):  # one pen, its sources given alone
         one = pens
         pens = [one]
@@ -84,7 +89,7 @@ def trend_figure(
     fig = figure(
         height=210,
         sizing_mode="stretch_width",
-        x_axis_type="datetime",
+        x_axis_type=None if bare else "datetime",
         x_range=x_range,
         tools="xpan,xwheel_zoom,box_zoom,reset,save",
         active_drag="xpan",
@@ -96,6 +101,8 @@ def trend_figure(
         toolbar_inner=True,  # over the plot, shown on hover: the frames line up
     )
     fig.toolbar.autohide = True
+    if bare:
+        fig.add_layout(Grid(dimension=0, ticker=ticks.ticker), "center")
     if ticks is not None:
         ticks.apply(fig)
     if len(units) > 1:

@@ -119,6 +119,7 @@ class Trends(pn.viewable.Viewer):
                 time_label=f"Time ({settings.timezone})",
                 reference=session.ref_sources,
                 ticks=ticks,
+                time_axis=not self.fill,  # sharing the page's height: one time axis below all
             )
             if self.fill:
                 fig.sizing_mode, fig.height = "stretch_both", None
