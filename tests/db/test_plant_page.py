@@ -307,3 +307,28 @@ def test_a_notebooks_first_dashboard_reads_the_catalog_before_it_draws(plant):
             dash.let_go()
 
     asyncio.run(main())
+
+
+def test_a_limit_on_a_shared_trend_is_its_pens_line_and_alone_a_band(plant):
+    settings, conn = plant
+    conn.execute("UPDATE plant_tags SET low = 30, high = 60 WHERE tag LIKE '%/DO_PV'")
+
+    async def main():
+        async with Store(settings) as store:
+            feed = LiveFeed(store, settings)
+            await hub_for(feed).tags.refresh()
+            asked = [["BR02/TEMP_PV", "BR02/DO_PV"], ["BR03/DO_PV"]]
+            dash = Dashboard(settings, feed=feed, autostart=False, pens=asked)
+            trends = Trends(dash, fill=True)
+            shared, alone = trends.figures["BR02/TEMP_PV"], trends.figures["BR03/DO_PV"]
+            names = {m.name: m for m in shared.center if m.name}
+            # beside other pens: the pen's own dashed lines, no band shading the others
+            assert "limit-high-BR02/DO_PV" not in names and "limit-low-BR02/DO_PV" not in names
+            line = names["limit-line-high-BR02/DO_PV"]
+            assert line.location == 60 and line.line_color == dash.by_key["BR02/DO_PV"].color
+            assert line.y_range_name == "right"  # on the axis of its unit
+            alone_names = {m.name for m in alone.center if m.name}
+            assert {"limit-high-BR03/DO_PV", "limit-low-BR03/DO_PV"} <= alone_names
+            dash.let_go()
+
+    asyncio.run(main())

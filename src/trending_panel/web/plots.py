@@ -116,7 +116,8 @@ def trend_figure(
         side = "right" if len(units) > 1 and var.unit == units[1] else "default"
         fitted[side].extend(
             _pen(fig, var, sources[var.key], holds[var.key],
-                 (reference or {}).get(var.key), side, labelled=var is first)
+                 (reference or {}).get(var.key), side, labelled=var is first,
+                 shared=len(pens) > 1)
         )  # fmt: skip
     # The y-range fits the data alone: a limit far from the values (its band is a renderer
     # too) must not squash the trend into a line.
@@ -145,6 +146,7 @@ def _pen(
     side: str,
     *,
     labelled: bool,
+    shared: bool = False,
 ) -> list:
     """``var``'s renderers on ``fig`` (its trace, the golden batch's, the held value), its
     limits and its hover; returns the renderers its y-range fits."""
@@ -180,7 +182,7 @@ def _pen(
         y_range_name=side,
     )  # fmt: skip
     fitted.append(plain(held))
-    _limits(fig, var, side)
+    _limits(fig, var, side, shared=shared)
     unit = f" {var.unit}" if var.unit else ""
     fig.add_tools(
         HoverTool(
@@ -233,11 +235,22 @@ def time_axis(
 LIMIT_COLOR = "#d62728"
 
 
-def _limits(fig: figure, var: Variable, side: str = "default") -> None:
+def _limits(fig: figure, var: Variable, side: str = "default", shared: bool = False) -> None:
     """The alarm limits as bands: the region beyond each limit shaded, its edge dashed. The
-    y-range still fits the data (annotations do not stretch it)."""
+    y-range still fits the data (annotations do not stretch it). On a trend ``shared`` with
+    other pens, a limit is its dashed line alone, in the pen's colour: a shaded band would
+    say the other pens are beyond it too."""
     for where, value in (("low", var.low), ("high", var.high)):
         if value is None:
+            continue
+        if shared:
+            fig.add_layout(
+                Span(
+                    location=value, dimension="width", line_color=var.color,
+                    line_dash="dashed", line_alpha=0.8, line_width=1,
+                    name=f"limit-line-{where}-{var.key}", y_range_name=side,
+                )
+            )  # fmt: skip
             continue
         beyond = {"top": value} if where == "low" else {"bottom": value}
         fig.add_layout(
