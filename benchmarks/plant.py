@@ -41,6 +41,7 @@ from benchmarks.common import (
     server,
 )
 from tests.harness.browser import browser_page, free_port, read_sources, wait_until
+from tests.harness.database import create_metadata_table, create_tag_table
 
 REACTORS, KINDS = 100, ("TEMP_PV", "PH_PV", "DO_PV", "PRES_PV", "AGIT_PV", "FEED_PV",
                          "CO2_PV", "O2_FLOW", "LEVEL_PV", "GLUC_PV")  # fmt: skip
@@ -53,14 +54,9 @@ def build(settings, now: datetime) -> float:
     """The plant's tables, a time index on each, 6 h of 1 Hz rows each, and the metadata."""
     started = time.monotonic()
     with psycopg.connect(settings.conninfo(), autocommit=True) as conn:
-        conn.execute(
-            "CREATE TABLE plant_tags (tag text, label text, unit text, low double precision,"
-            " high double precision, description text)"
-        )
+        create_metadata_table(conn)
         for i, name in enumerate(TAGS):
-            t = sql.Identifier(name)
-            conn.execute(sql.SQL("CREATE TABLE {} (time timestamp, value double precision)")
-                         .format(t))  # fmt: skip
+            t = create_tag_table(conn, name)
             conn.execute(
                 sql.SQL(
                     "INSERT INTO {} SELECT s, %s + sin(extract(epoch FROM s) / 600) + random()"
@@ -68,7 +64,6 @@ def build(settings, now: datetime) -> float:
                 ).format(t),
                 (i % 10, now, f"{HOURS} hours", now),
             )
-            conn.execute(sql.SQL("CREATE INDEX ON {} (time)").format(t))
             conn.execute(
                 "INSERT INTO plant_tags VALUES (%s, %s, '', NULL, NULL, %s)",
                 (name, name.replace("/", " ").lower(), f"Bioreactor {name[2:5]}"),

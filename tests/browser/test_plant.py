@@ -20,7 +20,7 @@ from tests.harness.browser import (
     served,
     wait_until,
 )
-from tests.harness.database import scratch_database
+from tests.harness.database import create_metadata_table, create_tag_table, scratch_database
 
 pytestmark = pytest.mark.browser
 UNITS = {
@@ -49,15 +49,9 @@ def plant(admin_settings, tmp_path_factory) -> Iterator[tuple[str, object, objec
     displays = folder / "displays"
     displays.mkdir()
     with scratch_database(admin_settings, "tp_plant") as (db, conn):
-        conn.execute(
-            "CREATE TABLE plant_tags (tag text, label text, unit text, low double precision,"
-            " high double precision, description text)"
-        )
+        create_metadata_table(conn)
         for i, name in enumerate(TAGS):
-            table = sql.Identifier(name)
-            conn.execute(sql.SQL("CREATE TABLE {} (time timestamp, value double precision)")
-                         .format(table))  # fmt: skip
-            conn.execute(sql.SQL("CREATE INDEX ON {} (time)").format(table))
+            table = create_tag_table(conn, name)
             conn.execute(
                 sql.SQL(
                     "INSERT INTO {} SELECT %s - k * interval '1 minute', %s + (k %% 7) / 10.0"

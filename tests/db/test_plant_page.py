@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import pytest
 from psycopg import sql
 
-from tests.harness.database import scratch_database
+from tests.harness.database import create_metadata_table, create_tag_table, scratch_database
 from trending_panel.core.pens import DEFAULT_TAGS
 from trending_panel.core.tags import CatalogSpec
 from trending_panel.db.store import Store
@@ -32,10 +32,7 @@ NOW = datetime(2026, 11, 30, 12, 0)
 def plant(admin_settings) -> Iterator[tuple[object, object]]:
     with scratch_database(admin_settings, "tp_plant") as (db, conn):
         for i, name in enumerate(TAGS):
-            table = sql.Identifier(name)
-            conn.execute(sql.SQL("CREATE TABLE {} (time timestamp, value double precision)")
-                         .format(table))  # fmt: skip
-            conn.execute(sql.SQL("CREATE INDEX ON {} (time)").format(table))
+            table = create_tag_table(conn, name)
             conn.execute(
                 sql.SQL(
                     "INSERT INTO {} SELECT t, %s + extract(epoch FROM t - %s) / 3600"
@@ -44,10 +41,7 @@ def plant(admin_settings) -> Iterator[tuple[object, object]]:
                 (i, NOW, NOW, NOW),
             )
         conn.execute('CREATE TABLE "OTHER/FLOW" (time timestamp, value double precision)')
-        conn.execute(
-            "CREATE TABLE plant_tags (tag text, label text, unit text, low double precision,"
-            " high double precision, description text)"
-        )
+        create_metadata_table(conn)
         conn.cursor().executemany(
             "INSERT INTO plant_tags VALUES (%s, %s, %s, NULL, NULL, '')",
             [(t, t.replace("/", " "), UNITS[t.split("/")[1]]) for t in TAGS],

@@ -43,6 +43,24 @@ def create_tables(conn: psycopg.Connection) -> psycopg.Connection:
     return conn
 
 
+def create_tag_table(conn: psycopg.Connection, name: str) -> sql.Identifier:
+    """A plant's tag table ``name`` (time, value) with a btree index on time; its identifier."""
+    table = sql.Identifier(name)
+    conn.execute(sql.SQL("CREATE TABLE {} (time timestamp, value double precision)").format(table))
+    conn.execute(sql.SQL("CREATE INDEX ON {} (time)").format(table))
+    return table
+
+
+def create_metadata_table(conn: psycopg.Connection, name: str = "plant_tags") -> None:
+    """The ``[catalog]``'s metadata table, with exactly the columns it takes."""
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE {} (tag text, label text, unit text, low double precision,"
+            " high double precision, description text)"
+        ).format(sql.Identifier(name))
+    )
+
+
 def insert(conn: psycopg.Connection, table: str, rows: list[tuple]) -> None:
     """Insert ``(time, value)`` rows into a process table."""
     with conn.cursor() as cur:

@@ -22,13 +22,13 @@ import math
 import os
 import re
 import tempfile
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from trending_panel.core.errors import ConfigError
 from trending_panel.core.pens import MAX_TRENDS
+from trending_panel.core.variable_file import read_toml
 
 #: A display's name: what ``?display=`` takes and the file's name without ``.toml``.
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -107,16 +107,9 @@ class Displays:
         check_name(name)
         path = self.folder / f"{name}.toml"
         where = f"display {str(path)!r}"
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"no display named {name!r} in {str(self.folder)!r}") from None
-        except OSError as exc:
-            raise ConfigError(f"{where}: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            raise ConfigError(f"{where}: not UTF-8 text") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{where}: not valid TOML ({exc})") from None
+        if not path.exists():
+            raise ConfigError(f"no display named {name!r} in {str(self.folder)!r}")
+        data = read_toml(path, where)
         unknown = sorted(set(data) - {"trends"})
         if unknown:
             raise ConfigError(f"{where}: unknown section(s) {', '.join(unknown)}; use [[trends]]")

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from fnmatch import fnmatchcase
 
+from trending_panel.core.variables import Variable
+
 
 @dataclass(frozen=True)
 class CatalogSpec:
@@ -45,6 +47,14 @@ class Tag:
 
     def as_json(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def of_variable(cls, var: Variable, description: str = "") -> Tag:
+        """A configured variable as the catalog lists it."""
+        return cls(
+            key=var.key, table=var.table, label=var.label, unit=var.unit, low=var.low,
+            high=var.high, description=description,
+        )  # fmt: skip
 
 
 def search(tags: Sequence[Tag], text: str | None) -> list[Tag]:

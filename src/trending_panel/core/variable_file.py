@@ -49,14 +49,7 @@ def load_variables(path: str | Path) -> tuple[Variable, ...]:
 def load_config(path: str | Path) -> tuple[tuple[Variable, ...], CatalogSpec | None]:
     """The variables of the TOML file at ``path`` (in the file's order) and its catalog."""
     where = f"TRENDING_CONFIG {str(path)!r}"
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{where}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{where}: not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{where}: not valid TOML ({exc})") from None
+    data = read_toml(path, where)
     unknown = sorted(set(data) - {"variables", "catalog"})
     if unknown:
         raise ConfigError(
@@ -79,6 +72,18 @@ def load_config(path: str | Path) -> tuple[tuple[Variable, ...], CatalogSpec | N
                 raise ConfigError(f"{where}: {attr} {value!r} appears twice")
             seen.add(value)
     return tuple(out), catalog
+
+
+def read_toml(path: str | Path, where: str) -> dict[str, Any]:
+    """The TOML file at ``path``; ``ConfigError`` starting with ``where`` saying why not."""
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{where}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: not valid TOML ({exc})") from None
 
 
 def _catalog(entry: Any, where: str) -> CatalogSpec:

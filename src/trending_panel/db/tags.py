@@ -52,7 +52,7 @@ class Tags(Pool):
         metadata table's; without ``spec``, the configured variables."""
         configured = {v.table: v for v in variables}
         if spec is None:
-            return Catalog(tuple(_from_variable(v) for v in variables))
+            return Catalog(tuple(Tag.of_variable(v) for v in variables))
         async with self.connection() as conn:
             found = await (await conn.execute(_CANDIDATES)).fetchall()
             meta = await self._metadata(conn, spec.metadata) if spec.metadata else {}
@@ -63,7 +63,8 @@ class Tags(Pool):
             if not readable:
                 unreadable.append(name)
             elif name in configured:
-                tags.append(_from_variable(configured[name], meta.get(name)))
+                about = meta.get(name)
+                tags.append(Tag.of_variable(configured[name], (about[4] or "") if about else ""))
             else:
                 tags.append(_from_metadata(name, meta.get(name)))
         return Catalog(tuple(tags), tuple(unreadable))
@@ -99,12 +100,4 @@ def _from_metadata(table: str, meta: tuple | None) -> Tag:
     return Tag(
         key=table, table=table, label=label or table, unit=unit or "", low=_limit(low),
         high=_limit(high), description=description or "",
-    )  # fmt: skip
-
-
-def _from_variable(var: Variable, meta: tuple | None = None) -> Tag:
-    description = (meta[4] or "") if meta is not None else ""
-    return Tag(
-        key=var.key, table=var.table, label=var.label, unit=var.unit, low=var.low,
-        high=var.high, description=description,
     )  # fmt: skip

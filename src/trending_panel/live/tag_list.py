@@ -52,7 +52,7 @@ class TagList(Background, param.Parameterized):
         super().__init__(**params)
         self.store = store
         self.settings = settings
-        self.tags: tuple[Tag, ...] = tuple(_tag_of(v) for v in settings.variables)
+        self.tags: tuple[Tag, ...] = tuple(Tag.of_variable(v) for v in settings.variables)
         self._by_key: dict[str, Variable] = {v.key: v for v in settings.variables}
         self._loaded = asyncio.Event() if settings.catalog is not None else None
         if settings.catalog is None:
@@ -152,9 +152,3 @@ class TagList(Background, param.Parameterized):
                 self.error = error_line(exc)
                 delay = 5.0 if not self.loaded else REFRESH_S
             await asyncio.sleep(delay)
-
-
-def _tag_of(var: Variable) -> Tag:
-    """A configured variable as the catalog lists it."""
-    return Tag(key=var.key, table=var.table, label=var.label, unit=var.unit, low=var.low,
-               high=var.high)  # fmt: skip

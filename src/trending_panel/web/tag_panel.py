@@ -93,10 +93,7 @@ def _range_form(session: Session, number: int, name: str) -> str:
     """Trend ``number``'s y-range, typed: empty for automatic (a form that opens the page
     with ``?y<number>min=``/``max=``)."""
     low, high = (session.plan.ranges or {}).get(name, (None, None))
-    hidden = "".join(
-        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
-        for k, v in url.page_fields(session, number)
-    )
+    hidden = _hidden(url.page_fields(session, number))
     low_text = "" if low is None else f"{low:g}"
     high_text = "" if high is None else f"{high:g}"
     return (
@@ -112,10 +109,7 @@ def _range_form(session: Session, number: int, name: str) -> str:
 
 def _colour_form(session: Session) -> str:
     """Each pen's colour, picked (a form that opens the page with ``?colors=``)."""
-    hidden = "".join(
-        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
-        for k, v in url.page_fields(session, 0)
-    )
+    hidden = _hidden(url.page_fields(session, 0))
     pickers = "".join(
         f'<input type="color" name="colors" value="{v.color}" title="{html.escape(v.key)}"'
         f' aria-label="Colour of {html.escape(v.key)}">'
@@ -140,6 +134,13 @@ def displays_html(session: Session, names: list[str]) -> str:
             link = html.escape(url.page_link(session, display=name))
             items.append(f'<li><a href="{link}">{html.escape(name)}</a></li>')
     return f'<ul class="tp-tags">{"".join(items)}</ul>'
+
+
+def _hidden(fields: list[tuple[str, str]]) -> str:
+    """``fields`` as a form's hidden inputs (the page's other URL parameters)."""
+    return "".join(
+        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in fields
+    )
 
 
 def _link(session: Session, trends: list[list[str]], text: str, title: str) -> str:
