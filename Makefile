@@ -7,6 +7,7 @@
 #   make serve       the dashboard against the database named by POSTGRES_*
 #   make bench       30 days x 4 tables against a naive baseline: a table and benchmarks/results.json
 #   make bench-plant 1,000 tag tables x 6 h: issue 18's figures into benchmarks/results.json
+#   make bench-year  a year of 1 Hz x 4 tables: the shared rollup's build, storage and lag
 #   make soak        30 min, 20 sessions, database restarts and a hang, then 200 sessions: soak.json
 
 PYTHON ?= python3
@@ -15,7 +16,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 
-.PHONY: demo test test-fast lint docs screenshot serve bench bench-csv-shapes bench-first-second bench-tags bench-plant soak browser clean lock
+.PHONY: demo test test-fast lint docs screenshot serve bench bench-csv-shapes bench-first-second bench-tags bench-plant bench-year soak browser clean lock
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -69,6 +70,10 @@ bench-tags: $(STAMP)
 # Issue 18's figures: 1,000 tag tables x 6 h of 1 Hz rows, the page shows 8 (about 10 min).
 bench-plant: $(STAMP) browser
 	$(BIN)/python -m benchmarks.plant
+
+# Issue 19's shared rollup over a year of 1 Hz rows in four tables (126 M rows; about 30 min).
+bench-year: $(STAMP)
+	$(BIN)/python -m benchmarks.year
 
 soak: $(STAMP) browser
 	$(BIN)/python -m benchmarks.soak

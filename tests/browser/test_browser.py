@@ -136,7 +136,7 @@ def test_inserted_row_appears_without_reload(server, plant_db, page):
     assert page.evaluate("() => window.__same_page === true")  # no reload happened
     # The relative window followed the new sample (the range's change is a message of its
     # own, right behind the data's).
-    wait_until(lambda: page.evaluate(RANGE_JS)[1] == target, timeout=2, what="the range")
+    wait_until(lambda: page.evaluate(RANGE_JS)[1] == target, timeout=15, what="the range")
 
 
 def test_window_in_url_shows_that_window(server, plant_db, page):

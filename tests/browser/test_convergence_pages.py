@@ -71,7 +71,7 @@ def test_open_pages_converge_to_late_updated_and_deleted_rows(history_db):
                     page_rows(page, "temperature")
                     == db_rows_ms(conn, TEMP, start, abs_end if page is absolute else None)
                 ),
-                timeout=10,
+                timeout=30,
                 what="every page equal to the database, row for row",
             )
         print(f"pages converged {time.monotonic() - written:.1f} s after the writes")

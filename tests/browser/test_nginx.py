@@ -82,7 +82,7 @@ def live_row_reaches(pages, conn, when: datetime, value: float) -> None:
                     read_sources(page)["ph"]["time"], read_sources(page)["ph"]["value"], strict=True
                 )
             ),
-            timeout=10,
+            timeout=30,
             what="the inserted row in every page",
         )
 

@@ -207,11 +207,11 @@ def test_a_live_pages_statistics_follow_new_rows(db, tables):
             insert(tables, TEMP.table, [(datetime.now(UTC).replace(tzinfo=None), 40.0 + k)])
             wait_until(
                 lambda k=k: int(cell.text_content().replace(",", "")) >= first + k,
-                timeout=10,
+                timeout=30,
                 what=f"row {k} counted",
             )
         top = page.locator(".tp-stats[data-key=temperature] tr[data-stat=max] td")
-        wait_until(lambda: float(top.text_content()) == 43.0, timeout=10, what="the new max")
+        wait_until(lambda: float(top.text_content()) == 43.0, timeout=30, what="the new max")
 
 
 FRAME_JS = """

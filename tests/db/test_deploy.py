@@ -72,7 +72,7 @@ def test_compose_files_match_the_compose_specification():
 
 
 def test_three_services_with_credentials_only_from_local_env():
-    assert set(SERVICES) == {"db", "simulator", "dashboard"}
+    assert set(SERVICES) == {"db", "simulator", "rollup", "dashboard"}
     for name, service in SERVICES.items():
         assert service["env_file"] == "local.env", name
         assert "environment" not in service, f"{name} must take credentials from local.env only"
@@ -94,7 +94,7 @@ def test_db_service_official_image_volume_healthcheck_and_init_scripts():
 
 
 def test_simulator_and_dashboard_wait_for_a_healthy_db():
-    for name in ("simulator", "dashboard"):
+    for name in ("simulator", "rollup", "dashboard"):
         service = SERVICES[name]
         assert service["depends_on"]["db"]["condition"] == "service_healthy"
         assert service["build"] == "."
@@ -125,7 +125,11 @@ def initialized(pg_server, admin_settings, db):
     """The database as the postgres image leaves it after running docker/initdb/."""
     if pg_server is None:
         pytest.skip("needs the private server for psql and authentication rules")
-    roles = {"reader": "trending reader 'quoted' @#", "writer": 'writer "pw" \\ %'}
+    roles = {
+        "reader": "trending reader 'quoted' @#",
+        "writer": 'writer "pw" \\ %',
+        "rollup": "roll'up \" $x",
+    }
     env = {
         **os.environ,
         "PATH": f"{pg_server.bin_path}:{os.environ['PATH']}",
@@ -137,9 +141,11 @@ def initialized(pg_server, admin_settings, db):
         "TRENDING_READER_PASSWORD": roles["reader"],
         "TRENDING_WRITER_USER": "tp_writer",
         "TRENDING_WRITER_PASSWORD": roles["writer"],
+        "TRENDING_ROLLUP_USER": "tp_rollup",
+        "TRENDING_ROLLUP_PASSWORD": roles["rollup"],
     }
     with psycopg.connect(db.conninfo(), autocommit=True) as conn:
-        for role in ("tp_reader", "tp_writer"):
+        for role in ("tp_reader", "tp_writer", "tp_rollup"):
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
     # the image runs *.sql with psql and executable *.sh directly, in name order
     for script in sorted((ROOT / "docker/initdb").iterdir()):
@@ -160,14 +166,14 @@ def initialized(pg_server, admin_settings, db):
         )
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stderr
-    for role in ("tp_reader", "tp_writer"):
+    for role in ("tp_reader", "tp_writer", "tp_rollup"):
         pg_server.require_password(role)
     yield db, roles
     with psycopg.connect(admin_settings.conninfo(), autocommit=True) as conn:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db.dbname))
         )
-        for role in ("tp_reader", "tp_writer"):
+        for role in ("tp_reader", "tp_writer", "tp_rollup"):
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
 
@@ -223,6 +229,45 @@ def test_read_only_role_reads_all_tables_and_is_refused_insert(initialized):
                     sql.Identifier(VARIABLES[0].table)
                 )
             )
+
+
+def test_the_rollup_role_writes_only_its_schema_and_the_reader_reads_it(initialized):
+    db, roles = initialized
+    with as_role(db, "tp_writer", roles["writer"]) as writer:
+        for var in VARIABLES:
+            writer.execute(
+                sql.SQL("INSERT INTO {} VALUES (now() - interval '1 h', 1.5), (now(), 2.5)")
+                .format(sql.Identifier(var.table))
+            )  # fmt: skip
+    env = {
+        **os.environ,
+        **replace(db, user="tp_reader", password=roles["reader"]).to_env(),
+        "TRENDING_ROLLUP_USER": "tp_rollup",
+        "TRENDING_ROLLUP_PASSWORD": roles["rollup"],
+    }
+    proc = subprocess.run([str(BIN / "trending-panel"), "rollup", "--once"], env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert roles["rollup"] not in proc.stderr + proc.stdout
+    with as_role(db, "tp_rollup", roles["rollup"]) as rollup:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            rollup.execute(
+                sql.SQL("INSERT INTO {} VALUES (now(), 2)").format(
+                    sql.Identifier(VARIABLES[0].table)
+                )
+            )
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            rollup.execute("CREATE TABLE public.elsewhere (x int)")
+    with as_role(db, "tp_reader", roles["reader"]) as reader:
+        rows = reader.execute("SELECT sum(rows) FROM trending_rollup.chunks WHERE level = 2")
+        assert rows.fetchone()[0] == 2 * len(VARIABLES)
+        with pytest.raises(
+            (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction)
+        ):
+            reader.execute("DELETE FROM trending_rollup.chunks")
+    check = subprocess.run([str(BIN / "trending-panel"), "check"], env=env, capture_output=True,
+                           text=True, timeout=60)  # fmt: skip
+    assert f'OK   rollup: "trending_rollup": {len(VARIABLES)} tags caught up' in check.stdout
 
 
 def test_simulator_writes_as_the_writer_role(initialized):

@@ -97,6 +97,8 @@ class Settings:
     variables: tuple[Variable, ...] = VARIABLES
     #: ``TRENDING_CONFIG``'s ``[catalog]``: which tables are tags (None: the variables only).
     catalog: CatalogSpec | None = None
+    #: ``TRENDING_ROLLUP_SCHEMA``: the schema of the shared rollup (``trending-panel rollup``).
+    rollup_schema: str = "trending_rollup"
     #: ``TRENDING_DISPLAYS``: the folder of saved displays (``NAME.toml``), or None.
     displays: str | None = None
 
@@ -193,6 +195,12 @@ class Settings:
             raise SettingsError(f"TRENDING_DISPLAYS {displays!r} is not a folder")
         if displays is not None and not os.access(displays, os.R_OK | os.X_OK):
             raise SettingsError(f"TRENDING_DISPLAYS {displays!r} cannot be read")
+        rollup_schema = env.get("TRENDING_ROLLUP_SCHEMA", "").strip() or cls.rollup_schema
+        if len(rollup_schema.encode()) > 63 or "\x00" in rollup_schema:
+            raise SettingsError(
+                f"TRENDING_ROLLUP_SCHEMA {rollup_schema[:80]!r}: a PostgreSQL name of at most "
+                "63 bytes"
+            )
         # libpq's own variables (PGSSLMODE, PGSSLROOTCERT, PGSERVICE…) reach it untouched;
         # the two the dashboard sets itself take libpq's variable when there is one.
         counts = {f: _int(env, name, getattr(cls, f)) for f, name in COUNTS.items()}
@@ -202,6 +210,7 @@ class Settings:
             variables=variables,
             catalog=catalog,
             displays=displays,
+            rollup_schema=rollup_schema,
             host=env["POSTGRES_HOST"],
             port=int(port_text),
             user=env["POSTGRES_USER"],

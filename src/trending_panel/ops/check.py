@@ -19,6 +19,7 @@ from trending_panel.core.errors import error_line
 from trending_panel.core.settings import Settings
 from trending_panel.core.timewindow import format_time
 from trending_panel.db import catalog
+from trending_panel.db import rollup as rollup_db
 from trending_panel.db.diagnosis import explain, scrub, where
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
@@ -190,6 +191,70 @@ def _check(conn: psycopg.Connection, settings: Settings, report: Report) -> None
         )  # fmt: skip
     else:
         report.add("role", OK, f'"{srv.user}" can only read the configured tables')
+    _check_rollup(conn, settings, report)
+
+
+#: The rollup is stale when a tag is further behind its table than this, or the service's
+#: heartbeat older.
+ROLLUP_STALE_S = 60.0
+
+
+def _check_rollup(conn: psycopg.Connection, settings: Settings, report: Report) -> None:
+    """The shared rollup (``trending-panel rollup``): OK when caught up, WARN when stale or
+    missing (the dashboard then summarises in memory), FAIL when it cannot be read."""
+    schema = settings.rollup_schema
+    found = conn.execute(
+        "SELECT has_schema_privilege(oid, 'USAGE') FROM pg_catalog.pg_namespace WHERE nspname = %s",
+        (schema,),
+    ).fetchone()
+    if found is None:
+        report.add(
+            "rollup", WARN, f'no rollup schema "{schema}": dashboards summarise in memory',
+            "start `trending-panel rollup` (one per site) to share the summary",
+        )  # fmt: skip
+        return
+    grant = (
+        f'GRANT USAGE ON SCHEMA "{schema}" TO "{settings.user}"; GRANT SELECT ON ALL TABLES '
+        f'IN SCHEMA "{schema}" TO "{settings.user}";'
+    )
+    if not found[0]:
+        report.add("rollup", FAIL, f'no USAGE permission on schema "{schema}"', grant)
+        return
+    try:
+        with conn.transaction():
+            row = conn.execute(rollup_db.health_query(schema)).fetchone()
+    except psycopg.errors.InsufficientPrivilege:
+        report.add("rollup", FAIL, f'cannot read the rollup in "{schema}"', grant)
+        return
+    except psycopg.errors.UndefinedTable:
+        report.add(
+            "rollup", WARN, f'schema "{schema}" holds no rollup yet',
+            "start `trending-panel rollup`: it creates its tables",
+        )  # fmt: skip
+        return
+    if row is None:
+        report.add("rollup", WARN, "the rollup service has never run", "start it")
+        return
+    fmt, beat_s, service_error, tags, unbuilt, lag, worst, failed, last_error = row
+    problems = []
+    if beat_s is not None and beat_s > ROLLUP_STALE_S:
+        problems.append(f"the service's last heartbeat was {beat_s:,.0f} s ago")
+    if service_error:
+        problems.append(f"the service's last error: {service_error}")
+    if lag is not None and lag > ROLLUP_STALE_S:
+        problems.append(f"{worst} last caught up with its table {lag:,.0f} s ago")
+    if unbuilt:
+        problems.append(f"{unbuilt} of {tags} tags still being built")
+    if failed:
+        problems.append(f"{failed} tags failed, last {last_error}")
+    if problems:
+        report.add(
+            "rollup", WARN, "stale: " + "; ".join(problems),
+            "see the rollup service's log (`trending-panel rollup`)",
+        )  # fmt: skip
+        return
+    behind = f", at most {lag:.1f} s behind" if lag is not None else ""
+    report.add("rollup", OK, f'"{schema}": {tags} tags caught up{behind} (format {fmt})')
 
 
 def _not_found_fix(table: str) -> str:

@@ -1,4 +1,5 @@
-"""``trending-panel serve | demo | simulate | export | stats | hash-password``."""
+"""``trending-panel serve | demo | simulate | export | stats | check | tags | rollup |
+hash-password``."""
 
 from __future__ import annotations
 
@@ -30,18 +31,18 @@ def _settings(env: dict[str, str] | None = None) -> Settings:
         _config_error(str(exc))
 
 
-def _writer_settings() -> Settings:
-    """The writer role's credentials in place of the (read-only) POSTGRES_USER ones."""
+def _writer_settings(role: str = "WRITER", needed_by: str = "--as-writer") -> Settings:
+    """The writer's (or the rollup's) role in place of the (read-only) POSTGRES_USER one."""
     env = dict(os.environ)
-    missing = [n for n in ("TRENDING_WRITER_USER", "TRENDING_WRITER_PASSWORD") if n not in env]
+    names = (f"TRENDING_{role}_USER", f"TRENDING_{role}_PASSWORD")
+    missing = [n for n in names if n not in env]
     if missing:
         print(
-            f"trending-panel: configuration error: --as-writer needs {', '.join(missing)}",
+            f"trending-panel: configuration error: {needed_by} needs {', '.join(missing)}",
             file=sys.stderr,
         )
         raise SystemExit(2)
-    env["POSTGRES_USER"] = env["TRENDING_WRITER_USER"]
-    env["POSTGRES_PASSWORD"] = env["TRENDING_WRITER_PASSWORD"]
+    env["POSTGRES_USER"], env["POSTGRES_PASSWORD"] = env[names[0]], env[names[1]]
     try:
         return Settings.from_env(env)
     except SettingsError as exc:
@@ -115,6 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _window_args(stats)
 
+    rollup = sub.add_parser(
+        "rollup",
+        help="keep the shared rollup (1 min, 1 h, 1 d buckets of every tag) in PostgreSQL, "
+        "as TRENDING_ROLLUP_USER",
+    )
+    rollup.add_argument(
+        "--once", action="store_true", help="build and catch up once, then exit (no following)"
+    )
     tags = sub.add_parser(
         "tags", help="the tag catalog (TRENDING_CONFIG's [catalog], else the variables)"
     )
@@ -176,6 +185,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _stats(parser, args)
         elif args.command == "check":
             return _check(args.json)
+        elif args.command == "rollup":
+            from trending_panel.ops.rollup import run as run_rollup
+
+            settings = _writer_settings("ROLLUP", "trending-panel rollup")
+            return _run(run_rollup(settings, settings.rollup_schema, once=args.once))
         elif args.command == "tags":
             return _tags(args.search, args.json)
         elif args.command == "hash-password":

@@ -1,0 +1,265 @@
+"""The shared rollup's tables in PostgreSQL: its schema, its chunks, its watermarks, its health.
+
+One schema (``trending_rollup`` by default, ``TRENDING_ROLLUP_SCHEMA``), written by the rollup
+service alone (``trending-panel rollup``) and read by every dashboard and by ``check``:
+
+- ``tags``: one row per tag table: the gap limit and alarm limits its moments were computed
+  with, the watermark (every row older than ``built_us`` is in the buckets), the newest row
+  folded in, when it was last caught up with its table, and its last error;
+- ``chunks``: the buckets of a tag, level and chunk, packed (:mod:`~..core.chunks`), with
+  their row count for the census;
+- ``service``: one row, the service's heartbeat and last error;
+- ``health``: a view of both, what ``check`` reads.
+
+Identifiers through ``sql.Identifier``, values as parameters; no statement here reads a tag
+table (the rollup reads those through the store, like the dashboard).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from psycopg import AsyncConnection, sql
+
+from trending_panel.core import chunks
+from trending_panel.core.m4 import Buckets
+
+DEFAULT_SCHEMA = "trending_rollup"
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS {s}.tags (
+    id serial PRIMARY KEY,
+    tag text NOT NULL UNIQUE,
+    gap_us bigint NOT NULL,
+    low double precision,
+    high double precision,
+    built_us bigint,
+    first_us bigint,
+    newest_us bigint,
+    caught_up_at timestamptz,
+    last_error text,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS {s}.chunks (
+    tag_id integer NOT NULL REFERENCES {s}.tags (id) ON DELETE CASCADE,
+    level smallint NOT NULL,
+    chunk bigint NOT NULL,
+    buckets integer NOT NULL,
+    rows bigint NOT NULL,
+    data bytea NOT NULL,
+    PRIMARY KEY (tag_id, level, chunk)
+);
+ALTER TABLE {s}.chunks ALTER COLUMN data SET STORAGE EXTERNAL;
+CREATE TABLE IF NOT EXISTS {s}.service (
+    one boolean PRIMARY KEY DEFAULT true CHECK (one),
+    format integer NOT NULL,
+    started_at timestamptz NOT NULL,
+    heartbeat_at timestamptz NOT NULL,
+    last_error text
+);
+CREATE OR REPLACE VIEW {s}.health AS
+    SELECT t.tag, t.built_us IS NOT NULL AND t.caught_up_at IS NOT NULL AS built,
+           extract(epoch FROM now() - t.caught_up_at)::double precision AS lag_s,
+           t.last_error, t.updated_at
+    FROM {s}.tags t;
+"""
+
+#: What ``check`` asks of the rollup (a reader's role may run it).
+HEALTH = """
+SELECT s.format, extract(epoch FROM now() - s.heartbeat_at)::double precision, s.last_error,
+       (SELECT count(*) FROM {s}.health),
+       (SELECT count(*) FROM {s}.health WHERE NOT built),
+       (SELECT max(lag_s) FROM {s}.health WHERE built),
+       (SELECT tag FROM {s}.health WHERE built ORDER BY lag_s DESC NULLS LAST LIMIT 1),
+       (SELECT count(*) FROM {s}.health WHERE last_error IS NOT NULL),
+       (SELECT tag || ': ' || last_error FROM {s}.health WHERE last_error IS NOT NULL
+        ORDER BY updated_at DESC LIMIT 1)
+FROM {s}.service s
+"""
+
+
+@dataclass
+class TagState:
+    """A tag's row of ``tags``, as the service holds it."""
+
+    id: int
+    tag: str
+    gap_us: int
+    low: float | None
+    high: float | None
+    built_us: int | None  # every row before this time is in the buckets; None: not started
+    first_us: int | None
+    newest_us: int | None
+
+
+def schema_id(schema: str) -> sql.Identifier:
+    return sql.Identifier(schema)
+
+
+async def schema_exists(conn: AsyncConnection, schema: str) -> bool:
+    cur = await conn.execute("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = %s", (schema,))
+    return await cur.fetchone() is not None
+
+
+async def ensure_schema(conn: AsyncConnection, schema: str, started: bool = True) -> None:
+    """The schema's tables (created if absent: the service owns them) and the service row."""
+    s = schema_id(schema)
+    async with conn.transaction():
+        if not await schema_exists(conn, schema):
+            await conn.execute(sql.SQL("CREATE SCHEMA {}").format(s))
+        # One service at a time may change the tables: the lock ends with the transaction.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (schema,))
+        for statement in _DDL.split(";\n"):
+            if statement.strip():
+                await conn.execute(sql.SQL(statement).format(s=s))
+        if started:
+            await conn.execute(
+                sql.SQL(
+                    "INSERT INTO {s}.service (format, started_at, heartbeat_at)"
+                    " VALUES (%s, now(), now()) ON CONFLICT (one) DO UPDATE"
+                    " SET format = EXCLUDED.format, started_at = now(), heartbeat_at = now(),"
+                    " last_error = NULL"
+                ).format(s=s),
+                (chunks.FORMAT,),
+            )
+
+
+async def register(
+    conn: AsyncConnection, schema: str, tag: str, gap_us: int, low: float | None, high: float | None
+) -> TagState:
+    """The tag's state, created if new. Buckets computed with another gap limit or other alarm
+    limits are dropped: their moments would not be this tag's (the tag is built again)."""
+    s = schema_id(schema)
+    async with conn.transaction():
+        cur = await conn.execute(
+            sql.SQL(
+                "INSERT INTO {s}.tags (tag, gap_us, low, high) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (tag) DO UPDATE SET tag = EXCLUDED.tag"
+                " RETURNING id, gap_us, low, high, built_us, first_us, newest_us"
+            ).format(s=s),
+            (tag, gap_us, low, high),
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        tag_id, old_gap, old_low, old_high, built, first, newest = row
+        if (old_gap, old_low, old_high) != (gap_us, low, high):
+            await conn.execute(sql.SQL("DELETE FROM {s}.chunks WHERE tag_id = %s").format(s=s),
+                               (tag_id,))  # fmt: skip
+            await conn.execute(
+                sql.SQL(
+                    "UPDATE {s}.tags SET gap_us = %s, low = %s, high = %s, built_us = NULL,"
+                    " first_us = NULL, newest_us = NULL, caught_up_at = NULL, updated_at = now()"
+                    " WHERE id = %s"
+                ).format(s=s),
+                (gap_us, low, high, tag_id),
+            )
+            built = first = newest = None
+    return TagState(tag_id, tag, gap_us, low, high, built, first, newest)
+
+
+async def load_chunks(
+    conn: AsyncConnection,
+    schema: str,
+    tag_id: int,
+    level: chunks.Level,
+    first: int,
+    last: int,
+) -> Buckets:
+    """The buckets of chunks ``first..last`` of a level, in time order."""
+    cur = await conn.execute(
+        sql.SQL(
+            "SELECT chunk, data FROM {s}.chunks WHERE tag_id = %s AND level = %s"
+            " AND chunk BETWEEN %s AND %s ORDER BY chunk"
+        ).format(s=schema_id(schema)),
+        (tag_id, level.number, first, last),
+        binary=True,
+    )
+    parts = [chunks.unpack(bytes(data), level, chunk) for chunk, data in await cur.fetchall()]
+    return Buckets.concat(parts)
+
+
+async def level_counts(
+    conn: AsyncConnection, schema: str, tag_id: int, level: chunks.Level
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every bucket of a level of a tag: its index and row count (for the census)."""
+    held = await load_chunks(conn, schema, tag_id, level, -(2**62), 2**62)
+    return held.index, held.count
+
+
+async def save(
+    conn: AsyncConnection,
+    schema: str,
+    state: TagState,
+    written: Iterable[tuple[chunks.Level, int, Buckets]],
+) -> None:
+    """Chunks written (an empty one deleted) and the tag's watermark moved, in one transaction:
+    a crash leaves the rollup as it was before, or as it is after."""
+    s = schema_id(schema)
+    upserts, deletes = [], []
+    for level, chunk, b in written:
+        if len(b):
+            data = chunks.pack(b, level, chunk)
+            upserts.append((state.id, level.number, chunk, len(b), int(b.count.sum()), data))
+        else:
+            deletes.append((state.id, level.number, chunk))
+    async with conn.transaction(), conn.cursor() as cur:
+        if upserts:
+            await cur.executemany(
+                sql.SQL(
+                    "INSERT INTO {s}.chunks (tag_id, level, chunk, buckets, rows, data)"
+                    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (tag_id, level, chunk)"
+                    " DO UPDATE SET buckets = EXCLUDED.buckets, rows = EXCLUDED.rows,"
+                    " data = EXCLUDED.data"
+                ).format(s=s),
+                upserts,
+            )
+        if deletes:
+            await cur.executemany(
+                sql.SQL(
+                    "DELETE FROM {s}.chunks WHERE tag_id = %s AND level = %s AND chunk = %s"
+                ).format(s=s),
+                deletes,
+            )
+        await cur.execute(
+            sql.SQL(
+                "UPDATE {s}.tags SET built_us = %s, first_us = %s, newest_us = %s,"
+                " last_error = NULL, updated_at = now() WHERE id = %s"
+            ).format(s=s),
+            (state.built_us, state.first_us, state.newest_us, state.id),
+        )
+
+
+async def heartbeat(
+    conn: AsyncConnection,
+    schema: str,
+    caught_up: Sequence[int],
+    errors: dict[int, str],
+    service_error: str | None = None,
+) -> None:
+    """The service is alive; these tags are caught up with their tables, these failed."""
+    s = schema_id(schema)
+    async with conn.transaction():
+        await conn.execute(
+            sql.SQL("UPDATE {s}.service SET heartbeat_at = now(), last_error = %s").format(s=s),
+            (service_error,),
+        )
+        if caught_up:
+            await conn.execute(
+                sql.SQL(
+                    "UPDATE {s}.tags SET caught_up_at = now(), last_error = NULL WHERE id = ANY(%s)"
+                ).format(s=s),
+                (list(caught_up),),
+            )
+        for tag_id, error in errors.items():
+            await conn.execute(
+                sql.SQL(
+                    "UPDATE {s}.tags SET last_error = %s, updated_at = now() WHERE id = %s"
+                ).format(s=s),
+                (error[:500], tag_id),
+            )
+
+
+def health_query(schema: str) -> sql.Composed:
+    return sql.SQL(HEALTH).format(s=schema_id(schema))

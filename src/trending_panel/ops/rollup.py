@@ -1,0 +1,462 @@
+"""``trending-panel rollup``: one service per site keeps every tag's buckets in PostgreSQL.
+
+The rollup (issue 19) is the in-memory summary moved into the database, once for every
+dashboard: each tag's buckets (M4 and the moments of the statistics) at 1 min, 1 h and 1 d,
+in its own schema (:mod:`~..db.rollup`), each level merged exactly from the one below.
+
+Two tasks share the work:
+
+- the **builder** reads each tag's history once, a few days at a time in time order, with the
+  same packed read and numpy reduction as the in-memory summary (:func:`~..db.scan.read_buckets`);
+  every slice's chunks and the tag's watermark are written in one transaction, so a crash or a
+  restart resumes from the last slice;
+- the **follower**, once a second, reads what is new in every built tag in one round trip
+  (the live feed's query) from a minute before each tag's watermark, and rewrites the minutes
+  it touches and the hour and day above them. Rows written further back (late, corrected or
+  deleted) are found as the dashboard's convergence detector finds them: the tables' write
+  counters, then a census of row counts per hour; only the hours that differ are read again.
+
+It reads the tag tables as the dashboard does (read-only sessions) and writes only its schema.
+Its health is in the schema's ``health`` view, which ``trending-panel check`` reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+
+import numpy as np
+from psycopg import AsyncConnection
+
+from trending_panel.core import chunks
+from trending_panel.core import m4 as reduce
+from trending_panel.core.chunks import DAYS, LEVELS, MINUTES, Level
+from trending_panel.core.errors import error_line
+from trending_panel.core.rows import US, from_us, to_us
+from trending_panel.core.settings import Settings
+from trending_panel.core.variables import Variable
+from trending_panel.db import rollup as tables
+from trending_panel.db import scan
+from trending_panel.db.store import Store
+from trending_panel.live.tag_list import as_variable
+
+log = logging.getLogger(__name__)
+
+#: Days read by the builder's first slice of a tag; later slices follow the density found.
+FIRST_DAYS = 1
+#: At most this many days per slice, and about this many rows.
+MAX_DAYS = 32
+SLICE_ROWS = 2_000_000
+#: The tag catalog is read again this often (new tables join within it).
+CATALOG_EVERY_S = 60.0
+#: A table's census (a pass over its rows) at most this often.
+CENSUS_EVERY_S = 3.0
+
+
+@dataclass
+class Tag:
+    """A tag as the service follows it."""
+
+    var: Variable
+    state: tables.TagState
+    #: The newest chunk written at each level, as written (the live edge needs no read back).
+    edge: dict[int, tuple[int, reduce.Buckets]] = field(default_factory=dict)
+    #: Census: write counters and rows folded past the watermark at the last look, the
+    #: transaction horizon of the last pass, inserts not yet explained.
+    counters: tuple[int, ...] | None = None
+    fed: int = 0
+    fed_then: int = 0
+    since_xid: int | None = None
+    suspect: bool = False
+    unexplained: bool = False
+    last_census: float = -math.inf
+    #: Built to its table's newest row: the follower's from then on (the builder's before).
+    live: bool = False
+    #: Why its table cannot be read (left out until the catalog is read again).
+    broken: str | None = None
+
+
+class Rollup:
+    """Builds and follows every tag's rollup (see the module's docstring)."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        schema: str,
+        on_slice: Callable[[Tag, float], None] | None = None,
+    ) -> None:
+        self.store = store
+        #: Told each tag and the share of its history built, after each slice is saved.
+        self.on_slice = on_slice if on_slice is not None else _log_progress
+        self.settings = settings
+        self.schema = schema
+        self.gap_us = settings.gap // US
+        self.lookback_us = settings.lookback // US
+        self.tags: dict[str, Tag] = {}
+        self.rows_built = 0  # rows read by the builder (for the benchmark)
+        self.folds = 0  # spans rewritten behind the live edge (for tests)
+
+    # -- tags ------------------------------------------------------------------------------------
+
+    async def refresh_tags(self, conn: AsyncConnection) -> None:
+        """Every tag of the catalog (or the configured variables) registered; new ones join."""
+        catalog = await self.store.tag_catalog(self.settings.catalog, self.settings.variables)
+        configured = {v.table: v for v in self.settings.variables}
+        for i, tag in enumerate(catalog.tags):
+            var = configured.get(tag.table) or as_variable(tag, i)
+            var = replace(var, key=tag.table)  # the rollup knows tags by table
+            known = self.tags.get(var.table)
+            if known is not None and (known.var.low, known.var.high) == (var.low, var.high):
+                known.broken = None  # read again: a table granted or fixed meanwhile
+                continue
+            state = await tables.register(
+                conn, self.schema, var.table, self.gap_us, var.low, var.high
+            )
+            self.tags[var.table] = Tag(var, state)
+        for name in catalog.unreadable:
+            log.warning("rollup: cannot read %r (GRANT SELECT to the rollup's role)", name)
+
+    # -- the builder -----------------------------------------------------------------------------
+
+    async def build_all(self, conn: AsyncConnection, stop: asyncio.Event | None = None) -> int:
+        """Every tag not yet built read to its table's newest row; the tags built."""
+        done = 0
+        for tag in list(self.tags.values()):
+            if stop is not None and stop.is_set():
+                break
+            if tag.live or tag.broken:
+                continue
+            try:
+                await self.build(conn, tag, stop)
+                done += 1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # one broken table does not stop the others
+                await self._broken(conn, tag, error_line(exc))
+        return done
+
+    async def _broken(self, conn: AsyncConnection, tag: Tag, why: str) -> None:
+        tag.broken = why
+        log.warning("rollup: %s: %s", tag.var.table, why)
+        with contextlib.suppress(Exception):
+            await tables.heartbeat(conn, self.schema, [], {tag.state.id: why})
+
+    async def find_broken(self, conn: AsyncConnection) -> None:
+        """After a failed round: the tables that cannot be read are left out, named."""
+        live = [t for t in self.tags.values() if t.live and not t.broken]
+        problems = await self.store.problems([t.var for t in live])
+        for t in live:
+            if t.var in problems:
+                await self._broken(conn, t, problems[t.var])
+
+    async def build(self, conn: AsyncConnection, tag: Tag, stop: asyncio.Event | None) -> None:
+        """One tag's history from its watermark (or its first row) to its newest row."""
+        span = await self.store.span(tag.var)
+        state = tag.state
+        if span is None:  # empty: nothing to build, follow from now
+            state.built_us = state.built_us or to_us(self.settings.now()) - self.lookback_us
+            state.first_us = state.first_us or state.built_us
+            await tables.save(conn, self.schema, state, [])
+            tag.live = True
+            return
+        oldest, newest = to_us(span[0]), to_us(span[1])
+        if state.built_us is None:
+            state.first_us = oldest
+            a = oldest - oldest % chunks.DAY_US
+        else:
+            a = state.built_us
+        days = FIRST_DAYS
+        while a <= newest and not (stop is not None and stop.is_set()):
+            b = min(a - a % chunks.DAY_US + days * chunks.DAY_US, newest + 1)
+            minutes, _ = await scan.read_buckets(
+                self.store, tag.var, from_us(a), from_us(b - 1), 0, MINUTES.width_us,
+                self.gap_us, lane="rollup-build",
+            )  # fmt: skip
+            rows = int(minutes.count.sum())
+            self.rows_built += rows
+            first_min = a // MINUTES.width_us
+            last_min = (b - 1) // MINUTES.width_us
+            if len(minutes):
+                state.newest_us = max(state.newest_us or 0, int(minutes.last_t[-1]))
+            state.built_us = b
+            await self._fold(conn, tag, first_min, last_min, minutes)
+            a = b
+            self.on_slice(tag, min(1.0, (a - (state.first_us or a)) / max(newest - oldest, 1)))
+            if rows < SLICE_ROWS // 2:
+                days = min(days * 2, MAX_DAYS)
+            elif rows > SLICE_ROWS:
+                days = max(days // 2, 1)
+        tag.live = a > newest
+
+    # -- writing a span --------------------------------------------------------------------------
+
+    async def _fold(
+        self,
+        conn: AsyncConnection,
+        tag: Tag,
+        first_min: int,
+        last_min: int,
+        minutes: reduce.Buckets,
+    ) -> None:
+        """Minutes ``first_min..last_min`` replaced by ``minutes`` (their buckets read again
+        from the rows), the hours and days above them merged again, the watermark saved."""
+        limits = tag.var.limits
+        written: list[tuple[Level, int, reduce.Buckets]] = []
+        lo, hi, new = first_min, last_min, minutes
+        for level in LEVELS:
+            first_chunk, last_chunk = int(level.chunk_of(lo)), int(level.chunk_of(hi))
+            held = await self._held(conn, tag, level, first_chunk, last_chunk)
+            merged = chunks.replace_span(held, new, lo, hi)
+            parts = chunks.split(merged, level)
+            for c in range(first_chunk, last_chunk + 1):
+                written.append((level, c, parts.get(c, reduce.Buckets.empty())))
+            if level is DAYS:
+                break
+            ratio = LEVELS[level.number + 1].width_us // level.width_us
+            lo, hi = lo // ratio, hi // ratio
+            sel = (merged.index >= lo * ratio) & (merged.index < (hi + 1) * ratio)
+            children = merged.take(sel)
+            new = reduce.regroup(children, children.index // ratio, self.gap_us, limits)
+        await tables.save(conn, self.schema, tag.state, written)
+        for level, c, b in written:
+            edge = tag.edge.get(level.number)
+            if edge is None or c >= edge[0]:
+                tag.edge[level.number] = (c, b)
+
+    async def _held(
+        self, conn: AsyncConnection, tag: Tag, level: Level, first: int, last: int
+    ) -> reduce.Buckets:
+        edge = tag.edge.get(level.number)
+        if first == last and edge is not None and edge[0] == first:
+            return edge[1]
+        return await tables.load_chunks(conn, self.schema, tag.state.id, level, first, last)
+
+    # -- the follower ----------------------------------------------------------------------------
+
+    async def follow(self, conn: AsyncConnection) -> list[str]:
+        """One round: what is new in every built tag folded in; the tags caught up."""
+        built = [t for t in self.tags.values() if t.live and not t.broken]
+        if not built:
+            return []
+        starts = {}
+        for t in built:
+            w = t.state.built_us or 0
+            s = w - self.lookback_us
+            starts[t.var.key] = from_us(s - s % MINUTES.width_us)
+        rows = await self.store.since([t.var for t in built], starts, lane="rollup-follow")
+        for t in built:
+            got = rows.get(t.var.key) or []
+            start_us = to_us(starts[t.var.key])
+            if not got:
+                continue
+            times = np.array([to_us(r[0]) for r in got], dtype="int64")
+            values = np.array([np.nan if r[1] is None else r[1] for r in got], dtype="float64")
+            w = t.state.built_us or 0
+            new_rows = int(np.count_nonzero(times >= w))
+            if new_rows == 0 and self._holds(t, start_us, len(got)):
+                continue  # nothing new or late in the minutes re-read: held already
+            minutes = reduce.aggregate(
+                times, values, 0, MINUTES.width_us, self.gap_us, t.var.limits
+            )
+            t.fed += new_rows
+            t.state.newest_us = max(t.state.newest_us or 0, int(times[-1]))
+            t.state.built_us = max(w, int(times[-1]) + 1)
+            last_min = max(int(times[-1]), start_us) // MINUTES.width_us
+            await self._fold(conn, t, start_us // MINUTES.width_us, last_min, minutes)
+        return [t.var.key for t in built]
+
+    def _holds(self, t: Tag, start_us: int, rows: int) -> bool:
+        """Whether the rollup's newest minutes from ``start_us`` hold ``rows`` rows (then a
+        re-read of them found nothing late); unknown (not at hand) is no."""
+        edge = t.edge.get(MINUTES.number)
+        first_min = start_us // MINUTES.width_us
+        if edge is None or MINUTES.chunk_of(first_min) != edge[0]:
+            return False
+        held = edge[1]
+        return int(held.count[held.index >= first_min].sum()) == rows
+
+    async def census(self, conn: AsyncConnection) -> int:
+        """Rows written behind the live edge found and their hours read again; the spans."""
+        built = [t for t in self.tags.values() if t.live and not t.broken]
+        if not built:
+            return 0
+        counters = await self.store.write_counters([t.var for t in built])
+        spans = 0
+        for t in built:
+            now = counters.get(t.var.key)
+            if now is None:
+                continue
+            if t.counters is None:
+                t.counters, t.fed_then = now, t.fed
+                t.since_xid = await self.store.xid_horizon()
+                continue
+            inserted, updated, deleted = (a - b for a, b in zip(now, t.counters, strict=True))
+            if updated or deleted:
+                t.suspect = True
+            elif inserted > t.fed - t.fed_then:
+                t.suspect, t.unexplained = t.unexplained, True  # suspect at the second look
+            else:
+                t.unexplained = False
+            if not t.suspect or time.monotonic() - t.last_census < CENSUS_EVERY_S:
+                continue
+            t.last_census = time.monotonic()
+            counters_now = (await self.store.write_counters([t.var]))[t.var.key]
+            fed_now, horizon = t.fed, await self.store.xid_horizon()
+            spans += await self._census_one(conn, t)
+            t.counters, t.fed_then, t.since_xid = counters_now, fed_now, horizon
+            t.suspect = t.unexplained = False
+        return spans
+
+    async def _census_one(self, conn: AsyncConnection, t: Tag) -> int:
+        """The tag's rows per hour against the rollup's; differing or rewritten hours behind
+        the live edge read again from the rows."""
+        hours = LEVELS[1]
+        index, counts, touched = await self.store.bucket_census(
+            t.var, timedelta(hours=1), t.since_xid
+        )
+        held_index, held_counts = await tables.level_counts(conn, self.schema, t.state.id, hours)
+        edge = ((t.state.built_us or 0) - self.lookback_us) // hours.width_us
+        db = dict(zip(index.tolist(), counts.tolist(), strict=True))
+        mine = dict(zip(held_index.tolist(), held_counts.tolist(), strict=True))
+        written = set(index[touched].tolist())
+        changed = sorted(
+            h
+            for h in set(db) | set(mine)
+            if h < edge and (db.get(h, 0) != mine.get(h, 0) or h in written)
+        )
+        runs: list[tuple[int, int]] = []
+        for h in changed:
+            if runs and runs[-1][1] == h - 1:
+                runs[-1] = (runs[-1][0], h)
+            else:
+                runs.append((h, h))
+        for first, last in runs:
+            a, b = first * hours.width_us, (last + 1) * hours.width_us
+            minutes, _ = await scan.read_buckets(
+                self.store, t.var, from_us(a), from_us(b - 1), 0, MINUTES.width_us,
+                self.gap_us, lane="rollup-follow",
+            )  # fmt: skip
+            if t.state.first_us is not None and len(minutes):
+                t.state.first_us = min(t.state.first_us, int(minutes.first_t[0]))
+            await self._fold(conn, t, a // MINUTES.width_us, (b - 1) // MINUTES.width_us, minutes)
+            self.folds += 1
+            log.info("rollup: %s: rows between %s and %s changed: read again", t.var.table,
+                     from_us(a), from_us(b - 1))  # fmt: skip
+        return len(runs)
+
+
+_last_said: dict[str, float] = {}
+
+
+def _log_progress(tag: Tag, share: float) -> None:
+    """The build's progress in the log, every 10 s per tag and when it is done."""
+    now = time.monotonic()
+    if share >= 1.0 or now - _last_said.get(tag.var.table, now - 11) > 10:
+        _last_said[tag.var.table] = now
+        log.info("rollup: %s: %.0f %% of its history built", tag.var.table, 100 * share)
+
+
+async def _connect(settings: Settings) -> AsyncConnection:
+    return await AsyncConnection.connect(settings.conninfo(), autocommit=True)
+
+
+async def run(settings: Settings, schema: str, *, once: bool = False) -> None:
+    """The service: build every tag, then follow them until stopped (SIGTERM, SIGINT), every
+    ``TRENDING_POLL`` like the dashboard's feed; with ``once``, build and catch up once, then
+    return."""
+    interval = settings.poll_interval.total_seconds()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    async with Store(settings) as store:
+        writer = await _connect(settings)
+        follower = await _connect(settings)
+        try:
+            await tables.ensure_schema(writer, schema)
+            rollup = Rollup(store, settings, schema)
+            await rollup.refresh_tags(writer)
+            log.info("rollup: %d tags into schema %r", len(rollup.tags), schema)
+            if once:
+                began = time.monotonic()
+                await rollup.build_all(writer)
+                await rollup.census(follower)
+                caught = await rollup.follow(follower)
+                ids = [rollup.tags[k].state.id for k in caught]
+                await tables.heartbeat(follower, schema, ids, {})
+                log.info("rollup: built %s rows in %.1f s", f"{rollup.rows_built:,}",
+                         time.monotonic() - began)  # fmt: skip
+                return
+            tasks = [
+                asyncio.create_task(_builder(rollup, writer, stop)),
+                asyncio.create_task(_follower(rollup, follower, interval, stop)),
+            ]
+            await stop.wait()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            for conn in (writer, follower):
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(conn.close(), 2)
+
+
+async def _builder(rollup: Rollup, conn: AsyncConnection, stop: asyncio.Event) -> None:
+    last_catalog = time.monotonic()
+    while not stop.is_set():
+        try:
+            if time.monotonic() - last_catalog > CATALOG_EVERY_S:
+                last_catalog = time.monotonic()
+                await rollup.refresh_tags(conn)
+            await rollup.build_all(conn, stop)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # an outage: try again
+            log.warning("rollup: build: %s", error_line(exc))
+            conn = await _reconnect(rollup.settings, conn)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 2.0)
+
+
+async def _follower(
+    rollup: Rollup, conn: AsyncConnection, interval: float, stop: asyncio.Event
+) -> None:
+    while not stop.is_set():
+        error = None
+        caught: list[str] = []
+        try:
+            caught = await rollup.follow(conn)
+            await rollup.census(conn)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # an outage: reported in the health table when it is back
+            error = error_line(exc)
+            log.warning("rollup: follow: %s", error)
+            conn = await _reconnect(rollup.settings, conn)
+            with contextlib.suppress(Exception):
+                await rollup.find_broken(conn)
+        with contextlib.suppress(Exception):
+            ids = [rollup.tags[k].state.id for k in caught]
+            await tables.heartbeat(conn, rollup.schema, ids, {}, error)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+
+
+async def _reconnect(settings: Settings, conn: AsyncConnection) -> AsyncConnection:
+    if not conn.closed and not conn.broken:
+        return conn
+    with contextlib.suppress(Exception):
+        await conn.close()
+    try:
+        return await _connect(settings)
+    except Exception:
+        return conn  # still down: the next round tries again

@@ -1,0 +1,253 @@
+"""The shared rollup (issue 19) against a real PostgreSQL: every level equal to the same
+reduction of the rows the database holds, after a first build, a restart half-way, live rows,
+and rows inserted late, corrected and deleted behind the live edge."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import numpy as np
+import psycopg
+import pytest
+from psycopg import sql
+
+from tests.db.test_summary import history
+from tests.harness.database import insert
+from tests.harness.m4_reference import as_dict, reference, same
+from trending_panel.core import m4 as reduce
+from trending_panel.core.chunks import LEVELS
+from trending_panel.core.rows import to_us
+from trending_panel.core.variables import BY_KEY
+from trending_panel.db import rollup as rollup_db
+from trending_panel.db.store import Store
+from trending_panel.ops import rollup
+
+TEMP, PH, DO = BY_KEY["temperature"], BY_KEY["ph"], BY_KEY["dissolved_oxygen"]
+SCHEMA = "trending_rollup"
+
+
+def rows_of(conn: psycopg.Connection, var) -> tuple[np.ndarray, np.ndarray]:
+    got = conn.execute(
+        sql.SQL("SELECT time, value FROM {} WHERE time IS NOT NULL ORDER BY time, value").format(
+            sql.Identifier(var.table)
+        )
+    ).fetchall()
+    times = np.array([to_us(t) for t, _ in got], dtype="int64")
+    values = np.array([math.nan if v is None else v for _, v in got], dtype="float64")
+    return times, values
+
+
+def held(settings, var, level) -> reduce.Buckets:
+    async def main():
+        conn = await psycopg.AsyncConnection.connect(settings.conninfo(), autocommit=True)
+        async with conn:
+            cur = await conn.execute(
+                sql.SQL("SELECT id FROM {}.tags WHERE tag = %s").format(sql.Identifier(SCHEMA)),
+                (var.table,),
+            )
+            (tag_id,) = await cur.fetchone()
+            return await rollup_db.load_chunks(conn, SCHEMA, tag_id, level, -(2**62), 2**62)
+
+    return asyncio.run(main())
+
+
+def assert_level_equals_rows(conn, settings, var, level) -> None:
+    """A level of the rollup against the rows: M4 fields equal to a row-by-row reference,
+    counts, samples, min and max exact, the other moments to 1e-9 (numpy over the rows in one
+    grid, not merged level by level)."""
+    times, values = rows_of(conn, var)
+    gap_us = settings.gap // timedelta(microseconds=1)
+    got = held(settings, var, level)
+    want_m4 = reference(
+        list(zip(times.tolist(), values.tolist(), strict=True)), 0, level.width_us, gap_us
+    )
+    assert same(as_dict(got), want_m4), f"{var.table} at {level.name}: M4 differs"
+    want = reduce.aggregate(times, values, 0, level.width_us, gap_us, var.limits)
+    np.testing.assert_array_equal(got.index, want.index)
+    for name in ("count", "n", "covered", "below", "above"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
+    for name in ("lo", "hi"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
+    for name in ("total", "m2", "area"):
+        np.testing.assert_allclose(getattr(got, name), getattr(want, name), rtol=1e-9,
+                                   atol=1e-9, err_msg=name)  # fmt: skip
+
+
+def build_once(settings) -> None:
+    asyncio.run(rollup.run(settings, SCHEMA, once=True))
+
+
+def test_every_level_equals_the_rows_and_packs_small(db, tables):
+    end = datetime(2023, 3, 1, 16, 0)
+    insert(tables, TEMP.table, history(1, 50))  # NULL, NaN, spikes and outages over 2 days
+    insert(tables, PH.table, [(end - timedelta(minutes=k), 7.0 + k % 3 / 10) for k in range(90)])
+    build_once(db)
+    for var in (TEMP, PH):
+        for level in LEVELS:
+            assert_level_equals_rows(tables, db, var, level)
+    # The empty table of the four is registered and followed, with nothing held.
+    health = tables.execute(sql.SQL("SELECT tag, built, last_error FROM {}.health ORDER BY tag")
+                            .format(sql.Identifier(SCHEMA))).fetchall()  # fmt: skip
+    assert {h[0] for h in health} == {v.table for v in BY_KEY.values()}
+    assert all(h[1] and h[2] is None for h in health)
+    # Packed: far less than the 168 bytes a minute bucket holds in memory.
+    stored, buckets = tables.execute(
+        sql.SQL("SELECT sum(octet_length(data)), sum(buckets) FROM {}.chunks WHERE level = 0")
+        .format(sql.Identifier(SCHEMA))
+    ).fetchone()  # fmt: skip
+    assert stored / buckets < 120
+
+
+def test_a_build_stopped_half_way_resumes_where_it_stopped(db, tables):
+    end = datetime(2023, 3, 1)
+    rows = [(end - timedelta(minutes=k), 37.0 + (k % 17) / 10) for k in range(60 * 24 * 40)]
+    insert(tables, TEMP.table, rows)
+    settings = replace(db, variables=(TEMP,))
+
+    async def first_part() -> int:
+        conn = await psycopg.AsyncConnection.connect(settings.conninfo(), autocommit=True)
+        async with Store(settings) as store, conn:
+            await rollup_db.ensure_schema(conn, SCHEMA)
+            stop = asyncio.Event()
+            # Stopped once the first slice is saved, as a crash between two slices would.
+            service = rollup.Rollup(store, settings, SCHEMA, on_slice=lambda tag, done: stop.set())
+            await service.refresh_tags(conn)
+            await service.build_all(conn, stop)
+            return service.rows_built
+
+    read_first = asyncio.run(first_part())
+    built_us = tables.execute(
+        sql.SQL("SELECT built_us FROM {}.tags").format(sql.Identifier(SCHEMA))
+    ).fetchone()[0]
+    assert 0 < read_first < len(rows) and built_us < to_us(end)  # stopped half-way
+
+    async def restart() -> int:
+        async with Store(settings) as store:
+            conn = await psycopg.AsyncConnection.connect(settings.conninfo(), autocommit=True)
+            async with conn:
+                await rollup_db.ensure_schema(conn, SCHEMA)
+                service = rollup.Rollup(store, settings, SCHEMA)
+                await service.refresh_tags(conn)
+                await service.build_all(conn)
+                assert service.tags[TEMP.table].live
+                return service.rows_built
+
+    read_then = asyncio.run(restart())
+    assert read_first + read_then == len(rows)  # nothing read twice, nothing missed
+    for level in LEVELS:
+        assert_level_equals_rows(tables, settings, TEMP, level)
+
+
+def _wait_equal(conn, settings, var, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            for level in LEVELS:
+                assert_level_equals_rows(conn, settings, var, level)
+            return
+        except (AssertionError, psycopg.errors.UndefinedTable, TypeError):  # not there yet
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def service(db, tables):
+    """``trending-panel rollup`` as its own process (its role: the test's superuser)."""
+    procs = []
+
+    def start(settings) -> subprocess.Popen:
+        env = {
+            **os.environ,
+            **settings.to_env(),
+            "TRENDING_ROLLUP_USER": settings.user,
+            "TRENDING_ROLLUP_PASSWORD": settings.password,
+            "TRENDING_POLL": "200ms",
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "trending_panel.ops.cli", "rollup"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_the_service_follows_live_late_corrected_and_deleted_rows(db, tables, service):
+    now = db.now().replace(microsecond=0)
+    insert(
+        tables, TEMP.table, [(now - timedelta(seconds=5 * k), 37.0 + k % 7) for k in range(17280)]
+    )
+    insert(tables, DO.table, [(now - timedelta(minutes=k), 40.0 + k % 5) for k in range(600)])
+    proc = service(db)
+    _wait_equal(tables, db, TEMP)
+    # Live rows at the edge, a minute later (a new minute bucket) and a NULL.
+    insert(tables, TEMP.table, [(now + timedelta(seconds=1), 39.5),
+                                (now + timedelta(seconds=61), None)])  # fmt: skip
+    _wait_equal(tables, db, TEMP, timeout=10)
+    # Behind the edge: a row inserted 3 h late, one corrected 5 h back, a day's hour deleted.
+    insert(tables, TEMP.table, [(now - timedelta(hours=3, seconds=2), 55.0)])
+    tables.execute(
+        sql.SQL("UPDATE {} SET value = -5 WHERE time = %s").format(sql.Identifier(TEMP.table)),
+        (now - timedelta(hours=5),),
+    )
+    tables.execute(
+        sql.SQL("DELETE FROM {} WHERE time BETWEEN %s AND %s").format(sql.Identifier(TEMP.table)),
+        (now - timedelta(hours=20), now - timedelta(hours=19)),
+    )
+    _wait_equal(tables, db, TEMP)
+    _wait_equal(tables, db, DO)
+    health = tables.execute(
+        sql.SQL("SELECT max(lag_s) FROM {}.health").format(sql.Identifier(SCHEMA))
+    ).fetchone()[0]
+    assert health < 60
+    began = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 0, out
+    assert time.monotonic() - began < 5
+    assert "Traceback" not in out
+    assert "changed: read again" in out  # the census found them, not a rebuild
+
+
+def test_check_says_whether_the_rollup_is_caught_up_stale_or_unreadable(db, tables):
+    from trending_panel.ops import check
+
+    def step():
+        return [s for s in check.run(db).steps if s.step == "rollup"]
+
+    assert [(s.status, s.detail[:16]) for s in step()] == [("WARN", "no rollup schema")]
+    insert(tables, TEMP.table, [(db.now() - timedelta(seconds=k), 37.0) for k in range(100)])
+    build_once(db)
+    (ok,) = step()
+    assert ok.status == "OK" and ok.detail.startswith('"trending_rollup": 4 tags caught up')
+    s = sql.Identifier(SCHEMA)
+    tables.execute(sql.SQL("UPDATE {}.tags SET caught_up_at = now() - interval '5 min'"
+                           " WHERE tag = %s").format(s), (TEMP.table,))  # fmt: skip
+    (stale,) = step()
+    assert stale.status == "WARN" and f"{TEMP.table} last caught up with its table" in stale.detail
+    tables.execute(sql.SQL("UPDATE {}.service SET heartbeat_at = now() - interval '1 h'").format(s))
+    assert re.search(r"last heartbeat was 3,6\d\d s ago", step()[0].detail)
+    tables.execute("CREATE ROLE tp_nobody LOGIN")
+    try:
+        tables.execute(sql.SQL("REVOKE ALL ON SCHEMA {} FROM PUBLIC").format(s))
+        (refused,) = [x for x in check.run(replace(db, user="tp_nobody")).steps
+                      if x.step == "rollup"]  # fmt: skip
+        assert refused.status == "FAIL" and "no USAGE permission" in refused.detail
+        assert 'GRANT USAGE ON SCHEMA "trending_rollup" TO "tp_nobody"' in refused.fix
+    finally:
+        tables.execute("DROP OWNED BY tp_nobody; DROP ROLE tp_nobody")
