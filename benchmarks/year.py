@@ -12,9 +12,14 @@ tables (126 M rows for a year; PostgreSQL computes them, with a time index), the
 - **behind the edge**: a row inserted 10 days late, one corrected, an hour deleted; the time
   until the rollup's hour counts (and bucket contents) say so.
 
+- **the dashboard**: ``trending-panel serve`` started with the rollup there, then the whole
+  year (``?window=all``) opened in Chromium at 1366 x 768: from the start to the data drawn,
+  then a second page (warm): data and statistics, ms from navigation; the server's memory.
+  The baseline in the same run: the same server without the rollup
+  (``TRENDING_ROLLUP_SCHEMA`` naming none), which summarises the year in memory first.
+
 Printed, and written to ``benchmarks/results.json`` under ``year`` with the date and commit.
-Not part of ``make test``. The dashboards' own one-year figures (a window drawn from the
-rollup) come when they read it.
+Not part of ``make test``.
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from benchmarks.common import private_postgres, record, say
+from benchmarks import users
+from benchmarks.common import private_postgres, record, rss_mb, say, server
 from trending_panel.core.chunks import HOUR_US
 from trending_panel.core.rows import to_us
 from trending_panel.core.settings import Settings
@@ -75,8 +81,9 @@ def group_by_baseline(settings: Settings) -> float:
         for var in VARIABLES:
             conn.execute(
                 sql.SQL(
-                    "SELECT count(*) FROM (SELECT date_bin('1 min', time, '1970-01-01'),"
-                    " count(*), min(value), max(value), sum(value) FROM {} GROUP BY 1) b"
+                    "SELECT count(*), sum(n), min(lo), max(hi), sum(s) FROM (SELECT"
+                    " date_bin('1 min', time, '1970-01-01'), count(*) AS n, min(value) AS lo,"
+                    " max(value) AS hi, sum(value) AS s FROM {} GROUP BY 1) b"
                 ).format(sql.Identifier(var.table))
             )
         return time.monotonic() - began
@@ -157,7 +164,7 @@ def main() -> None:
                 lags = follow_lags(conn, settings)
                 say(f"lag behind live rows: p50 {statistics.median(lags):.2f} s, "
                     f"p95 {statistics.quantiles(lags, n=20)[-1]:.2f} s")  # fmt: skip
-                behind = behind_edge(conn, end)
+                behind = behind_edge(conn, end, args.days)
                 say("behind the edge: " + ", ".join(f"{k} {v:.1f} s" for k, v in behind.items()))
             finally:
                 service.send_signal(signal.SIGTERM)
@@ -165,6 +172,12 @@ def main() -> None:
                 service.wait(30)
                 stop_s = time.monotonic() - began
                 say(f"SIGTERM to exit: {stop_s:.2f} s")
+            page = {"rollup": dashboard(settings, {}), "baseline": dashboard(
+                settings, {"TRENDING_ROLLUP_SCHEMA": "no_rollup_here"})}  # fmt: skip
+            for name, got in page.items():
+                say(f"dashboard ({name}): started to a year drawn {got['started_to_drawn_s']} s; "
+                    f"warm: data {got['warm']['data_ms']} ms, statistics "
+                    f"{got['warm']['stats_ms']} ms; {got['rss_mb']} MB")  # fmt: skip
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()  # fmt: skip
     record(
@@ -183,8 +196,31 @@ def main() -> None:
             "lag_p95_s": round(statistics.quantiles(lags, n=20)[-1], 2),
             **{f"{k}_s": round(v, 1) for k, v in behind.items()},
             "sigterm_s": round(stop_s, 2),
+            "dashboard": page,
         },
     )
+
+
+def dashboard(settings: Settings, env: dict) -> dict:
+    """A server started now, a year's page opened as soon as it answers, then a second one."""
+    port = 8931
+    began = time.monotonic()
+    log = Path(tempfile.gettempdir()) / "bench-year-serve.log"
+    cmd = [str(BIN / "trending-panel"), "serve", "--port", str(port)]
+    url = f"http://localhost:{port}/?window=all"
+    with server(cmd, {**settings.to_env(), **env}, port, log) as proc, users.chromium() as b:
+        alive_s = time.monotonic() - began
+        cold = users.page_times(users.new_page(b), url, timeout=300)
+        warm = users.page_times(users.new_page(b), url, timeout=300)
+        rss = rss_mb(proc.pid)
+    drawn = cold["data_ms"]
+    return {
+        "alive_s": round(alive_s, 2),
+        "started_to_drawn_s": round(alive_s + drawn / 1000, 2) if drawn is not None else None,
+        "cold": cold,
+        "warm": warm,
+        "rss_mb": round(rss, 1),
+    }
 
 
 def follow_lags(conn: psycopg.Connection, settings: Settings, n: int = 30) -> list[float]:
@@ -205,21 +241,21 @@ def follow_lags(conn: psycopg.Connection, settings: Settings, n: int = 30) -> li
     return lags
 
 
-def behind_edge(conn: psycopg.Connection, end: datetime) -> dict[str, float]:
+def behind_edge(conn: psycopg.Connection, end: datetime, days: int) -> dict[str, float]:
     """Seconds until a late insert, a correction and a deletion are in the rollup."""
     table = VARIABLES[1].table
     t = sql.Identifier(table)
     out = {}
-    late = end - timedelta(days=10, seconds=1, microseconds=500_000)
+    late = end - timedelta(days=min(10, days / 3), seconds=1, microseconds=500_000)
     hour = to_us(late) - to_us(late) % HOUR_US
     before = hour_bucket(conn, table, hour)[0]
     conn.execute(sql.SQL("INSERT INTO {} VALUES (%s, 99.0)").format(t), (late,))
     out["late_insert"] = wait_for(lambda: hour_bucket(conn, table, hour)[0] == before + 1)
-    fixed = end - timedelta(days=5)
+    fixed = end - timedelta(days=min(5, days / 4))
     hour = to_us(fixed) - to_us(fixed) % HOUR_US
     conn.execute(sql.SQL("UPDATE {} SET value = 1000 WHERE time = %s").format(t), (fixed,))
     out["correction"] = wait_for(lambda: hour_bucket(conn, table, hour)[1] == 1000.0)
-    gone = end - timedelta(days=20)
+    gone = end - timedelta(days=min(20, days / 2))
     hour = to_us(gone) - to_us(gone) % HOUR_US
     conn.execute(sql.SQL("DELETE FROM {} WHERE time >= %s AND time < %s").format(t),
                  (gone - timedelta(minutes=10), gone))  # fmt: skip

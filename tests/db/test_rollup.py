@@ -209,6 +209,7 @@ def test_the_service_follows_live_late_corrected_and_deleted_rows(db, tables, se
         sql.SQL("DELETE FROM {} WHERE time BETWEEN %s AND %s").format(sql.Identifier(TEMP.table)),
         (now - timedelta(hours=20), now - timedelta(hours=19)),
     )
+    tables.execute("SELECT pg_stat_force_next_flush()")  # the write counters seen at once
     _wait_equal(tables, db, TEMP)
     _wait_equal(tables, db, DO)
     health = tables.execute(

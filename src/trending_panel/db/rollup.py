@@ -25,6 +25,7 @@ from psycopg import AsyncConnection, sql
 
 from trending_panel.core import chunks
 from trending_panel.core.m4 import Buckets
+from trending_panel.db.pool import Pool, on_db_loop
 
 DEFAULT_SCHEMA = "trending_rollup"
 
@@ -39,6 +40,9 @@ CREATE TABLE IF NOT EXISTS {s}.tags (
     first_us bigint,
     newest_us bigint,
     caught_up_at timestamptz,
+    changes bigint NOT NULL DEFAULT 0,
+    changed_from_us bigint,
+    changed_to_us bigint,
     last_error text,
     updated_at timestamptz NOT NULL DEFAULT now()
 );
@@ -261,5 +265,92 @@ async def heartbeat(
             )
 
 
+async def changed(
+    conn: AsyncConnection, schema: str, tag_id: int, from_us: int, to_us: int
+) -> None:
+    """Rows behind the live edge changed between these times (dashboards read them again)."""
+    await conn.execute(
+        sql.SQL(
+            "UPDATE {s}.tags SET changes = changes + 1, changed_from_us = %s,"
+            " changed_to_us = %s WHERE id = %s"
+        ).format(s=schema_id(schema)),
+        (from_us, to_us, tag_id),
+    )
+
+
 def health_query(schema: str) -> sql.Composed:
     return sql.SQL(HEALTH).format(s=schema_id(schema))
+
+
+@dataclass(frozen=True)
+class Published:
+    """A tag of the rollup as a dashboard sees it."""
+
+    id: int
+    gap_us: int
+    low: float | None
+    high: float | None
+    built_us: int  #: every row before this time is in its buckets
+    lag_s: float  #: seconds since it was last caught up with its table
+    changes: int = 0  #: spans behind the live edge rewritten so far
+    changed: tuple[int, int] | None = None  #: the last such span (µs)
+
+
+#: The service's heartbeat age and format, then each built tag's state.
+_PUBLISHED = """
+SELECT NULL, NULL, s.format, extract(epoch FROM now() - s.heartbeat_at)::double precision,
+       NULL, NULL, NULL, NULL, NULL
+FROM {s}.service s
+UNION ALL
+SELECT t.tag, t.id, NULL, extract(epoch FROM now() - t.caught_up_at)::double precision,
+       t.gap_us, t.built_us, array[t.low, t.high], t.changes,
+       array[t.changed_from_us, t.changed_to_us]
+FROM {s}.tags t WHERE t.built_us IS NOT NULL AND t.caught_up_at IS NOT NULL
+  AND t.last_error IS NULL
+"""
+
+
+class Rollups(Pool):
+    """What a dashboard reads of the shared rollup (through its read-only pool)."""
+
+    @on_db_loop
+    async def rollup_published(
+        self, schema: str
+    ) -> tuple[int | None, float | None, dict[str, Published]] | None:
+        """The rollup's format, its heartbeat's age and its built tags by table; None when
+        the schema or its tables are not there (or not readable: the caller says so)."""
+        async with self.connection() as conn:
+            # A schema the role may not use is as good as absent here (`check` says why).
+            cur = await conn.execute(
+                "SELECT CASE WHEN has_schema_privilege(oid, 'USAGE')"
+                " THEN to_regclass(format('%%I.service', nspname)) IS NOT NULL END"
+                " FROM pg_catalog.pg_namespace WHERE nspname = %s",
+                (schema,),
+            )
+            found = await cur.fetchone()
+            if found is None or not found[0]:
+                return None
+            cur = await conn.execute(sql.SQL(_PUBLISHED).format(s=schema_id(schema)))
+            rows = await cur.fetchall()
+        fmt, beat, tags = None, None, {}
+        for tag, tag_id, f, age, gap_us, built_us, limits, changes, span in rows:
+            if tag is None:
+                fmt, beat = f, age
+            else:
+                last = (span[0], span[1]) if span[0] is not None else None
+                tags[tag] = Published(
+                    tag_id, gap_us, limits[0], limits[1], built_us, age, changes, last
+                )
+        return fmt, beat, tags
+
+    @on_db_loop
+    async def rollup_buckets(
+        self, schema: str, tag_id: int, level: chunks.Level, first: int, last: int
+    ) -> Buckets:
+        """Buckets ``first..last`` (indexes) of a level of a tag, as the rollup holds them."""
+        async with self.connection() as conn:
+            held = await load_chunks(
+                conn, schema, tag_id, level, int(level.chunk_of(first)), int(level.chunk_of(last))
+            )
+        keep = (held.index >= first) & (held.index <= last)
+        return held if keep.all() else held.take(keep)

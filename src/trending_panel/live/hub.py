@@ -1,7 +1,8 @@
 """What a process shares among its viewers: one hub per feed.
 
 A hub holds the list of tags (the catalog, read in the background), the live feed (one poll
-a tick for every tag some viewer shows), the summary of the history and
+a tick for every tag some viewer shows), what it knows of the shared rollup, the summary of
+the history (of the tags the rollup does not serve) and
 the convergence detector that follow it, and the slots that bound what the process reads and
 exports at once. Sessions, the CSV route and the server's warm-up all ask the hub for them,
 so there is one of each per process (and settings), created when first needed and started on
@@ -16,6 +17,7 @@ from trending_panel.core.settings import Settings
 from trending_panel.db.store import Store
 from trending_panel.live.convergence import Convergence
 from trending_panel.live.feed import LiveFeed
+from trending_panel.live.rollup_view import RollupView
 from trending_panel.live.slots import Slots
 from trending_panel.live.summary import Summary
 from trending_panel.live.tag_list import TagList
@@ -33,13 +35,24 @@ class Hub:
         self.exports = Slots("CSV export")
         self._summary: Summary | None = None
         self._convergence: Convergence | None = None
+        self._rollup: RollupView | None = None
         #: Every tag a page may show (the catalog's, read in the background).
         self.tags = TagList(feed.store, self.settings)
 
+    def rollup(self) -> RollupView:
+        """What the process knows of the shared rollup, read on the running loop."""
+        if self._rollup is None:
+            self._rollup = RollupView(self.feed)
+        self._rollup.start()
+        return self._rollup
+
     def summary(self) -> Summary:
-        """The summary of the feed's tables, started on the running loop."""
+        """The summary of the feed's tables (but those the shared rollup serves), started on
+        the running loop."""
         if self._summary is None:
-            self._summary = Summary(self.feed, self.settings, loads=self.loads)
+            self._summary = Summary(
+                self.feed, self.settings, loads=self.loads, rollup=self.rollup()
+            )
         self._summary.start()
         return self._summary
 

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from weakref import WeakKeyDictionary
 
 from trending_panel.core.errors import Busy
+from trending_panel.core.variables import Variable
 
 #: A page waits for this work: it goes first.
 INTERACTIVE = 0
@@ -135,3 +136,19 @@ class Slots:
             if not self._holders[holder]:
                 del self._holders[holder]
             gate.release(INTERACTIVE)
+
+
+async def in_lanes(variables: list[Variable], one, names: list[str]) -> None:
+    """``await one(var, lane)`` for each of ``variables``, as many at once as ``names``."""
+    lanes: asyncio.Queue[str] = asyncio.Queue()
+    for name in names:
+        lanes.put_nowait(name)
+
+    async def lane(var: Variable) -> None:
+        name = await lanes.get()
+        try:
+            await one(var, name)
+        finally:
+            lanes.put_nowait(name)
+
+    await asyncio.gather(*(lane(v) for v in variables))

@@ -39,7 +39,8 @@ from trending_panel.live.background import Background
 from trending_panel.live.feed import Change, LiveFeed, Subscription
 from trending_panel.live.history import History, window_points
 from trending_panel.live.interest import IDLE_S, Interest
-from trending_panel.live.slots import BACKGROUND, Slots
+from trending_panel.live.rollup_view import RollupView
+from trending_panel.live.slots import BACKGROUND, Slots, in_lanes
 from trending_panel.live.totals import WindowTotals
 
 log = logging.getLogger(__name__)
@@ -64,11 +65,17 @@ class Summary(Background, param.Parameterized):
     error = param.String(default="", doc="Why the last build or refresh failed.")
     refreshes = param.Integer(default=0, doc="Buckets read again for late rows (for tests).")
     build_s = param.Number(default=None, allow_None=True, doc="Seconds the last build took.")
+    rollup = param.ClassSelector(class_=RollupView, default=None, allow_None=True,
+                                 doc="The shared rollup: its tags are not built here.")  # fmt: skip
 
     def __init__(
         self, feed: LiveFeed, settings: Settings, *, loads: Slots | None = None, **params: object
     ) -> None:
         super().__init__(**params)
+        #: Keys the shared rollup serves: not built here while it does (see :meth:`build`).
+        self.by_rollup: set[str] = set()
+        if self.rollup is not None:
+            self.rollup.param.watch(lambda _: self._kick.set(), "version")
         #: The slots the summary's reads share with the pages' (see :mod:`.hub`).
         self.loads = loads if loads is not None else Slots("window load")
         self.feed = feed
@@ -198,7 +205,9 @@ class Summary(Background, param.Parameterized):
                 await asyncio.wait_for(self._kick.wait(), IDLE_S / 10)
             self._kick.clear()
             try:
-                if set(self.variables) - set(self._data) - self._skipped:
+                if self.rollup is not None:  # those it stopped serving are built here again
+                    self.by_rollup &= self.rollup.serving(self.variables.values())
+                if set(self.variables) - set(self._data) - self._skipped - self.by_rollup:
                     await self.build()
                 self._take_batches()
                 async with asyncio.timeout(2 * self.settings.query_timeout.total_seconds()):
@@ -260,11 +269,12 @@ class Summary(Background, param.Parameterized):
         into buckets (each tag answers windows as soon as its own history is in)."""
         started = asyncio.get_running_loop().time()
         self.param.update(state="building", progress=0.0, error="")
-        todo = [
-            v
-            for k, v in list(self.variables.items())
-            if k not in self._data and k not in self._skipped
-        ]
+        todo = [v for k, v in list(self.variables.items())
+                if k not in self._data and k not in self._skipped]  # fmt: skip
+        if self.rollup is not None:  # its tags need no history scan here
+            await self.rollup.wait_loaded(self.settings.connect_timeout)
+            self.by_rollup |= self.rollup.serving(todo)
+            todo = [v for v in todo if v.key not in self.by_rollup]
         if self.feed._task is not None and not self.feed._task.done():
             # The feed primes new tags at its next poll: rows after that come from it, rows
             # before it from this read, so none is missed between the two.
@@ -298,22 +308,17 @@ class Summary(Background, param.Parameterized):
 
         # Two variables at a time, each lane on a connection of its own: the database reads
         # for one while numpy reduces the other, and the pool stays the pages'.
-        await _in_lanes(variables, one, ["summary-0", "summary-1"])
+        await in_lanes(variables, one, ["summary-0", "summary-1"])
         self.build_s = asyncio.get_running_loop().time() - started
         self._skipped |= {v.key for v in problems} | self.over_budget
-        if set(self.variables) - set(self._data) - self._skipped:
+        if set(self.variables) - set(self._data) - self._skipped - self.by_rollup:
             self._kick.set()  # more were wanted meanwhile
             return
         self.param.update(state="ready", progress=1.0)
         self._ready.set()
-        log.info(
-            "summary ready in %.1f s: %d tag(s), %d buckets of %s, %.1f MB",
-            self.build_s,
-            len(self._data),
-            sum(h.size for h in self._data.values()),
-            self.settings.summary_bucket,
-            self.nbytes / 1e6,
-        )
+        log.info("summary ready in %.1f s: %d tag(s), %d buckets of %s, %.1f MB", self.build_s,
+                 len(self._data), sum(h.size for h in self._data.values()),
+                 self.settings.summary_bucket, self.nbytes / 1e6)  # fmt: skip
 
     def _fits(self, var: Variable, span: tuple[datetime, datetime] | None) -> bool:
         """Whether ``var``'s buckets fit the memory budget (letting unviewed tags go first);
@@ -448,22 +453,6 @@ class Summary(Background, param.Parameterized):
         return window_points(
             self._data[key].buckets, self.bucket_us, self.gap_us, start, end, columns
         )
-
-
-async def _in_lanes(variables: list[Variable], one, names: list[str]) -> None:
-    """``await one(var, lane)`` for each of ``variables``, as many at once as ``names``."""
-    lanes: asyncio.Queue[str] = asyncio.Queue()
-    for name in names:
-        lanes.put_nowait(name)
-
-    async def lane(var: Variable) -> None:
-        name = await lanes.get()
-        try:
-            await one(var, name)
-        finally:
-            lanes.put_nowait(name)
-
-    await asyncio.gather(*(lane(v) for v in variables))
 
 
 def _order(value: float | None) -> tuple[int, float]:

@@ -294,9 +294,14 @@ def _stats(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from trending_panel.read.stats import to_csv, window_stats
 
     async def work(store, settings, window, variables) -> None:
+        from trending_panel.live.feed import LiveFeed
+        from trending_panel.live.rollup_view import RollupView
+
         found = []
         if (ends := await store.window_ends(window, variables)) is not None:
-            found = await window_stats(store, variables, *ends, settings.gap)
+            rollup = RollupView(LiveFeed(store, settings))  # the shared rollup, if fresh
+            await rollup.refresh()
+            found = await window_stats(store, variables, *ends, settings.gap, rollup=rollup)
         sys.stdout.write(to_csv(found))
 
     return _on_window(parser, args, work)

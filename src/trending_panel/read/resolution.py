@@ -29,7 +29,9 @@ from trending_panel.core.settings import Settings
 from trending_panel.core.variables import Variable
 from trending_panel.db import scan
 from trending_panel.db.store import Store
+from trending_panel.live.rollup_view import RollupView
 from trending_panel.live.summary import Summary
+from trending_panel.read import rollup_window
 
 
 @dataclass
@@ -39,7 +41,7 @@ class Drawn:
     columns: traces.Columns
     rows: int  #: rows of the window in the database
     reduced: bool  #: True when ``columns`` holds M4 points, not every row
-    source: str  #: "database" or "summary"
+    source: str  #: "database", "summary" or "rollup"
     before: Row | None  #: the last row before the window (holds at its start)
     last: Row | None  #: the newest row drawn (streaming continues from it)
     #: The raw rows of the window's last ``tail`` (what the live feed may deliver again).
@@ -164,13 +166,15 @@ async def read(
     *,
     with_totals: bool = False,
     slot: scan.SlotFactory | None = None,
+    rollup: RollupView | None = None,
 ) -> tuple[dict[str, Drawn], datetime | None, datetime | None]:
     """Each variable's trace of ``[start, end]`` for a plot ``width`` px wide.
 
     ``None`` ends (the whole history) are resolved to the oldest/newest sample; the resolved
     ends are returned with the traces. Each trace carries the raw rows of the window's last
     ``tail`` (read separately where the trace itself is reduced), and ``with_totals`` the
-    window's moments. ``slot``: held around each slice of a pass over many rows.
+    window's moments. ``slot``: held around each slice of a pass over many rows. A wide
+    window of a tag the shared ``rollup`` serves is drawn from it; else from the summary.
     """
     if start is None or end is None:
         extent = await store.extent(variables)
@@ -184,6 +188,15 @@ async def read(
     out: dict[str, Drawn] = {}
 
     async def one(var: Variable) -> None:
+        served = rollup.level_for(var, column_us) if rollup is not None else None
+        if served is not None:
+            pub, level = served
+            points, before = await rollup_window.draw(rollup, pub, level, var, start, end, width)
+            drawn = _from_points(points, before, column_us, settings.gap, "rollup")
+            if with_totals:
+                drawn.totals, _ = await rollup_window.totals(rollup, pub, var, start, end)
+            out[var.key] = drawn
+            return
         if summary is not None and summary.covers(var.key, column_us):
             points, before = summary.window(var.key, start, end, width)
             drawn = _from_points(points, before, column_us, settings.gap, "summary")

@@ -29,7 +29,9 @@ from trending_panel.core.rows import to_us
 from trending_panel.core.variables import Variable
 from trending_panel.db import scan
 from trending_panel.db.store import Store
+from trending_panel.live.rollup_view import RollupView
 from trending_panel.live.summary import Summary
+from trending_panel.read import rollup_window
 
 #: Buckets a window is cut into when its statistics are computed without a summary (any
 #: number gives the same result; this one bounds the memory of the pass).
@@ -128,14 +130,17 @@ async def window_stats(
     gap: timedelta,
     *,
     summary: Summary | None = None,
+    rollup: RollupView | None = None,
     **options,
 ) -> list[Stats]:
     """The statistics of each variable over ``[start, end]`` (the variables concurrently):
-    from ``summary`` where it is ready and holds the variable, else from one pass over the
-    window's rows."""
+    from the shared ``rollup`` where it serves the variable, else from ``summary`` where it
+    holds it, else from one pass over the window's rows."""
 
     async def one(var: Variable) -> Stats:
-        if summary is not None and summary.holds(var.key):
+        if rollup is not None and (pub := rollup.usable(var)) is not None:
+            found, _ = await rollup_window.totals(rollup, pub, var, start, end)
+        elif summary is not None and summary.holds(var.key):
             found = await summary.totals(var, start, end)
         else:
             found = await scan_totals(store, var, start, end, gap, **options)

@@ -14,6 +14,7 @@ from trending_panel.core.settings import Settings
 from trending_panel.core.timewindow import TimeWindow
 from trending_panel.core.variables import Variable
 from trending_panel.live.feed import LiveFeed
+from trending_panel.live.rollup_view import RollupView
 from trending_panel.live.summary import Summary
 from trending_panel.read import resolution
 from trending_panel.read.resolution import Drawn
@@ -42,6 +43,8 @@ class Loaded:
     width: int = DEFAULT_WIDTH
     #: The shown variables by key (for their statistics).
     variables: dict[str, Variable] = field(default_factory=dict)
+    #: Why a shown tag is not served by the shared rollup that exists (by key).
+    not_rolled: dict[str, str] = field(default_factory=dict)
 
     def stats(self) -> tuple[dict[str, Stats], dict[str, Stats]]:
         """The window's statistics per variable key, and the reference period's (when they
@@ -65,6 +68,12 @@ class Loaded:
     def notes(self, variables: tuple[Variable, ...]) -> list[str]:
         """What the user should know about how the window is drawn."""
         out = []
+        if self.not_rolled:
+            shown = [v for v in variables if v.key in self.not_rolled]
+            out.append(
+                "Summarised in this process, not by the shared rollup: "
+                + "; ".join(f"{v.label} ({self.not_rolled[v.key]})" for v in shown)
+            )
         for var in variables:
             drawn = self.drawn.get(var.key)
             if drawn is not None and drawn.reduced:
@@ -101,12 +110,15 @@ class WindowReader:
         summary: Summary | None,
         settings: Settings,
         variables: tuple[Variable, ...] | None = None,
+        rollup: RollupView | None = None,
     ) -> None:
         #: The page's variables: a relative window ends at their newest sample.
         self.variables = tuple(variables) if variables is not None else settings.variables
         self.feed = feed
         self.store = feed.store
         self.summary = summary
+        #: The shared rollup (wide windows of its tags): the summary's unless given.
+        self.rollup = rollup if rollup is not None or summary is None else summary.rollup
         self.settings = settings
         self.problems: dict[Variable, str] | None = None
 
@@ -140,6 +152,7 @@ class WindowReader:
             # Only a trace that streamed rows continue needs the rows they may repeat.
             tail=self.settings.lookback if attached else timedelta(0),
             with_totals=req.zoom is None,  # the window's statistics, from the same pass
+            rollup=self.rollup,
         )
         reference, ref_shift = None, timedelta(0)
         if req.ref is not None and req.zoom is None and first is not None and last is not None:
@@ -147,7 +160,7 @@ class WindowReader:
             ref_shift = first - req.ref
             reference, _, _ = await resolution.read(
                 self.store, self.summary, selected, req.ref, req.ref + (last - first),
-                req.width, self.settings, with_totals=True,
+                req.width, self.settings, with_totals=True, rollup=self.rollup,
             )  # fmt: skip
         return Loaded(
             req.generation,
@@ -162,4 +175,9 @@ class WindowReader:
             reference=reference,
             ref_shift=ref_shift,
             variables={v.key: v for v in selected},
+            not_rolled={
+                v.key: why
+                for v in selected
+                if self.rollup is not None and (why := self.rollup.why_not(v)) is not None
+            },
         )

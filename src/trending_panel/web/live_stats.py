@@ -1,8 +1,9 @@
 """A live window's statistics, following the rows the feed streams in.
 
 Never by a query over the window: from the summary (memory, and a bucket of rows now and
-then), at most every :data:`STATS_FOLLOW_S` (each refresh is a message per trend to the
-page). Until the summary is ready, the statistics the window's load brought stay.
+then) or the shared rollup (its whole buckets kept, the newest minutes' rows read), at most
+every :data:`STATS_FOLLOW_S` (each refresh is a message per trend to the page). Until either
+can answer, the statistics the window's load brought stay.
 """
 
 from __future__ import annotations
@@ -54,8 +55,16 @@ class StatsFollower:
         s = self.session
         busy = self._task is not None and not self._task.done()
         recent = time.monotonic() - self._at < STATS_FOLLOW_S
-        ready = s.summary is not None and all(s.summary.holds(v.key) for v in s.selected)
+        ready = s.summary is not None and all(self._answered(v) for v in s.selected)
         return self.dirty and not busy and not recent and ready and s.live
+
+    def _answered(self, var) -> bool:
+        """The summary holds ``var``, or the shared rollup serves it."""
+        summary = self.session.summary
+        rollup = summary.rollup if summary is not None else None
+        return summary is not None and (
+            summary.holds(var.key) or (rollup is not None and rollup.usable(var) is not None)
+        )
 
     def start(self) -> None:
         try:
@@ -73,15 +82,13 @@ class StatsFollower:
         summary = s.summary
         if start is None or end is None or end <= start or summary is None:
             return
-        variables = [
-            v for v in s.selected
-            if v.table not in s.notes.problems and summary.buckets(v.key) is not None
-        ]  # fmt: skip
+        variables = [v for v in s.selected if v.table not in s.notes.problems and self._answered(v)]
         try:
             async with asyncio.timeout(s.settings.query_timeout.total_seconds()):
                 now = await window_stats(
-                    s.store, variables, start, end, s.settings.gap, summary=summary
-                )
+                    s.store, variables, start, end, s.settings.gap, summary=summary,
+                    rollup=summary.rollup,
+                )  # fmt: skip
         except Exception as exc:
             log.warning("window statistics failed: %s", error_line(exc))
             return  # keep what is shown
