@@ -130,6 +130,7 @@ def _check(conn: psycopg.Connection, settings: Settings, report: Report) -> None
         f"{settings.timezone} (TRENDING_TIMEZONE), connected as application "
         f'"{srv.application_name}"',
     )
+    _check_replication(conn, report)
     writes: list[str] = []
     for var in settings.variables:
         t = catalog.table(conn, var, settings.horizon())
@@ -192,6 +193,27 @@ def _check(conn: psycopg.Connection, settings: Settings, report: Report) -> None
     else:
         report.add("role", OK, f'"{srv.user}" can only read the configured tables')
     _check_rollup(conn, settings, report)
+
+
+def _check_replication(conn: psycopg.Connection, report: Report) -> None:
+    """On a streaming standby: how far its replay is behind what it received (the primary's
+    rows and the rollup reach the dashboard that much later)."""
+    row = conn.execute(
+        "SELECT pg_is_in_recovery(), pg_last_wal_receive_lsn() IS NOT DISTINCT FROM"
+        " pg_last_wal_replay_lsn(),"
+        " extract(epoch FROM now() - pg_last_xact_replay_timestamp())::double precision"
+    ).fetchone()
+    if row is None or not row[0]:
+        return
+    _, replayed_all, since = row
+    lag = 0.0 if replayed_all else (since or 0.0)
+    detail = f"a hot standby, {lag:.1f} s behind its primary"
+    if since is not None:
+        detail += f" (last transaction replayed {since:,.1f} s ago)"
+    if lag > ROLLUP_STALE_S:
+        report.add("replication", WARN, detail, "check the standby's WAL receiver and its primary")
+    else:
+        report.add("replication", OK, detail)
 
 
 #: The rollup is stale when a tag is further behind its table than this, or the service's
