@@ -79,6 +79,8 @@ class Pool:
         #: not trusted to connect (it would wait its whole timeout and hide the reason).
         self.down: str | None = "not connected yet"
         self._probe_lock: asyncio.Lock | None = None
+        #: Calls running on the store's loop for callers on other loops (see :meth:`close`).
+        self._calls: set[asyncio.Task] = set()
 
     # -- the store's own event loop -----------------------------------------------------------
 
@@ -97,7 +99,19 @@ class Pool:
         loop = self._db_loop()
         if asyncio.get_running_loop() is loop:
             return await coro
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
+        return await asyncio.wrap_future(
+            asyncio.run_coroutine_threadsafe(self._tracked(coro), loop)
+        )
+
+    async def _tracked(self, coro: Coroutine[Any, Any, T]) -> T:
+        """``coro`` on the store's loop, known to :meth:`close` while it runs."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._calls.add(task)
+        try:
+            return await coro
+        finally:
+            self._calls.discard(task)
 
     def wait(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run a store coroutine to the end from synchronous code (a notebook cell), blocking
@@ -196,6 +210,14 @@ class Pool:
             loop.close()
 
     async def _close_all(self) -> None:
+        # Queries whose callers were cancelled (a stop mid-read) end first: their tasks are
+        # cancelled and awaited, briefly, so none is destroyed pending with the loop.
+        pending = [t for t in self._calls if t is not asyncio.current_task()]
+        for task in pending:
+            if not task.cancelling():  # cancelled once by its caller is enough
+                task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=2.0)
         for conn in self._own.values():
             await conn.close()
         self._own.clear()
