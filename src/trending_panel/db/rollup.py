@@ -17,7 +17,7 @@ table (the rollup reads those through the store, like the dashboard).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -192,22 +192,25 @@ async def level_counts(
     return held.index, held.count
 
 
+Written = tuple[chunks.Level, int, Buckets]
+
+
 async def save(
-    conn: AsyncConnection,
-    schema: str,
-    state: TagState,
-    written: Iterable[tuple[chunks.Level, int, Buckets]],
+    conn: AsyncConnection, schema: str, batch: Sequence[tuple[TagState, Sequence[Written]]]
 ) -> None:
-    """Chunks written (an empty one deleted) and the tag's watermark moved, in one transaction:
-    a crash leaves the rollup as it was before, or as it is after."""
+    """Each tag's chunks written (an empty one deleted) and its watermark moved, all in one
+    transaction (one round trip: psycopg pipelines ``executemany``): a crash leaves the
+    rollup as it was before, or as it is after."""
     s = schema_id(schema)
-    upserts, deletes = [], []
-    for level, chunk, b in written:
-        if len(b):
-            data = chunks.pack(b, level, chunk)
-            upserts.append((state.id, level.number, chunk, len(b), int(b.count.sum()), data))
-        else:
-            deletes.append((state.id, level.number, chunk))
+    upserts, deletes, states = [], [], []
+    for state, written in batch:
+        for level, chunk, b in written:
+            if len(b):
+                data = chunks.pack(b, level, chunk)
+                upserts.append((state.id, level.number, chunk, len(b), int(b.count.sum()), data))
+            else:
+                deletes.append((state.id, level.number, chunk))
+        states.append((state.built_us, state.first_us, state.newest_us, state.id))
     async with conn.transaction(), conn.cursor() as cur:
         if upserts:
             await cur.executemany(
@@ -226,13 +229,14 @@ async def save(
                 ).format(s=s),
                 deletes,
             )
-        await cur.execute(
-            sql.SQL(
-                "UPDATE {s}.tags SET built_us = %s, first_us = %s, newest_us = %s,"
-                " last_error = NULL, updated_at = now() WHERE id = %s"
-            ).format(s=s),
-            (state.built_us, state.first_us, state.newest_us, state.id),
-        )
+        if states:
+            await cur.executemany(
+                sql.SQL(
+                    "UPDATE {s}.tags SET built_us = %s, first_us = %s, newest_us = %s,"
+                    " last_error = NULL, updated_at = now() WHERE id = %s"
+                ).format(s=s),
+                states,
+            )
 
 
 async def heartbeat(

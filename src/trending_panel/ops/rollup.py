@@ -44,6 +44,7 @@ from trending_panel.core.settings import Settings
 from trending_panel.core.variables import Variable
 from trending_panel.db import rollup as tables
 from trending_panel.db import scan
+from trending_panel.db.rollup import Written
 from trending_panel.db.store import Store
 from trending_panel.live.tag_list import as_variable
 
@@ -162,14 +163,14 @@ class Rollup:
         span = await self.store.span(tag.var)
         state = tag.state
         if span is None:  # empty: nothing to build, follow from now
-            state.built_us = state.built_us or to_us(self.settings.now()) - self.lookback_us
-            state.first_us = state.first_us or state.built_us
-            await tables.save(conn, self.schema, state, [])
+            built = state.built_us or to_us(self.settings.now()) - self.lookback_us
+            state = replace(state, built_us=built, first_us=state.first_us or built)
+            await self._commit(conn, [(tag, state, [])])
             tag.live = True
             return
         oldest, newest = to_us(span[0]), to_us(span[1])
         if state.built_us is None:
-            state.first_us = oldest
+            state = replace(state, first_us=oldest)
             a = oldest - oldest % chunks.DAY_US
         else:
             a = state.built_us
@@ -184,10 +185,12 @@ class Rollup:
             self.rows_built += rows
             first_min = a // MINUTES.width_us
             last_min = (b - 1) // MINUTES.width_us
+            newest_us = state.newest_us
             if len(minutes):
-                state.newest_us = max(state.newest_us or 0, int(minutes.last_t[-1]))
-            state.built_us = b
-            await self._fold(conn, tag, first_min, last_min, minutes)
+                newest_us = max(newest_us or 0, int(minutes.last_t[-1]))
+            state = replace(state, built_us=b, newest_us=newest_us)
+            written = await self._fold(conn, tag, first_min, last_min, minutes)
+            await self._commit(conn, [(tag, state, written)])
             a = b
             self.on_slice(tag, min(1.0, (a - (state.first_us or a)) / max(newest - oldest, 1)))
             if rows < SLICE_ROWS // 2:
@@ -205,11 +208,12 @@ class Rollup:
         first_min: int,
         last_min: int,
         minutes: reduce.Buckets,
-    ) -> None:
-        """Minutes ``first_min..last_min`` replaced by ``minutes`` (their buckets read again
-        from the rows), the hours and days above them merged again, the watermark saved."""
+    ) -> list[Written]:
+        """The chunks that hold minutes ``first_min..last_min`` replaced by ``minutes``
+        (their buckets read again from the rows), and the hours and days above them merged
+        again: what :meth:`_commit` writes."""
         limits = tag.var.limits
-        written: list[tuple[Level, int, reduce.Buckets]] = []
+        written: list[Written] = []
         lo, hi, new = first_min, last_min, minutes
         for level in LEVELS:
             first_chunk, last_chunk = int(level.chunk_of(lo)), int(level.chunk_of(hi))
@@ -225,11 +229,19 @@ class Rollup:
             sel = (merged.index >= lo * ratio) & (merged.index < (hi + 1) * ratio)
             children = merged.take(sel)
             new = reduce.regroup(children, children.index // ratio, self.gap_us, limits)
-        await tables.save(conn, self.schema, tag.state, written)
-        for level, c, b in written:
-            edge = tag.edge.get(level.number)
-            if edge is None or c >= edge[0]:
-                tag.edge[level.number] = (c, b)
+        return written
+
+    async def _commit(
+        self, conn: AsyncConnection, batch: list[tuple[Tag, tables.TagState, list[Written]]]
+    ) -> None:
+        """Tags' spans written and their new states saved in one transaction; then held."""
+        await tables.save(conn, self.schema, [(state, written) for _, state, written in batch])
+        for tag, state, written in batch:
+            tag.state = state
+            for level, c, b in written:
+                edge = tag.edge.get(level.number)
+                if edge is None or c >= edge[0]:
+                    tag.edge[level.number] = (c, b)
 
     async def _held(
         self, conn: AsyncConnection, tag: Tag, level: Level, first: int, last: int
@@ -252,6 +264,8 @@ class Rollup:
             s = w - self.lookback_us
             starts[t.var.key] = from_us(s - s % MINUTES.width_us)
         rows = await self.store.since([t.var for t in built], starts, lane="rollup-follow")
+        batch: list[tuple[Tag, tables.TagState, list[Written]]] = []
+        fed: dict[str, int] = {}
         for t in built:
             got = rows.get(t.var.key) or []
             start_us = to_us(starts[t.var.key])
@@ -266,11 +280,16 @@ class Rollup:
             minutes = reduce.aggregate(
                 times, values, 0, MINUTES.width_us, self.gap_us, t.var.limits
             )
-            t.fed += new_rows
-            t.state.newest_us = max(t.state.newest_us or 0, int(times[-1]))
-            t.state.built_us = max(w, int(times[-1]) + 1)
+            state = replace(t.state, newest_us=max(t.state.newest_us or 0, int(times[-1])),
+                            built_us=max(w, int(times[-1]) + 1))  # fmt: skip
             last_min = max(int(times[-1]), start_us) // MINUTES.width_us
-            await self._fold(conn, t, start_us // MINUTES.width_us, last_min, minutes)
+            written = await self._fold(conn, t, start_us // MINUTES.width_us, last_min, minutes)
+            batch.append((t, state, written))
+            fed[t.var.key] = new_rows
+        if batch:  # every tag's new minutes in one transaction
+            await self._commit(conn, batch)
+            for t, _, _ in batch:
+                t.fed += fed[t.var.key]
         return [t.var.key for t in built]
 
     def _holds(self, t: Tag, start_us: int, rows: int) -> bool:
@@ -344,9 +363,12 @@ class Rollup:
                 self.store, t.var, from_us(a), from_us(b - 1), 0, MINUTES.width_us,
                 self.gap_us, lane="rollup-follow",
             )  # fmt: skip
-            if t.state.first_us is not None and len(minutes):
-                t.state.first_us = min(t.state.first_us, int(minutes.first_t[0]))
-            await self._fold(conn, t, a // MINUTES.width_us, (b - 1) // MINUTES.width_us, minutes)
+            state = t.state
+            if state.first_us is not None and len(minutes):
+                state = replace(state, first_us=min(state.first_us, int(minutes.first_t[0])))
+            first_min, last_min = a // MINUTES.width_us, (b - 1) // MINUTES.width_us
+            written = await self._fold(conn, t, first_min, last_min, minutes)
+            await self._commit(conn, [(t, state, written)])
             self.folds += 1
             log.info("rollup: %s: rows between %s and %s changed: read again", t.var.table,
                      from_us(a), from_us(b - 1))  # fmt: skip
