@@ -114,11 +114,15 @@ def hour_bucket(conn: psycopg.Connection, table: str, hour_us: int) -> tuple[int
     return (int(b.count[hit][0]), float(b.hi[hit][0])) if hit.any() else (0, float("nan"))
 
 
-def wait_for(predicate, timeout: float = 120.0, interval: float = 0.02) -> float:
-    began = time.monotonic()
+def wait_for(predicate, timeout: float = 120.0, interval: float = 0.02, tick=None) -> float:
+    """Seconds until ``predicate`` holds; ``tick`` is called every second meanwhile."""
+    began = last_tick = time.monotonic()
     while not predicate():
         if time.monotonic() - began > timeout:
             raise TimeoutError("the rollup did not follow")
+        if tick is not None and time.monotonic() - last_tick >= 1.0:
+            last_tick = time.monotonic()
+            tick()
         time.sleep(interval)
     return time.monotonic() - began
 
@@ -249,15 +253,25 @@ def behind_edge(conn: psycopg.Connection, end: datetime, days: int) -> dict[str,
     table = VARIABLES[1].table
     t = sql.Identifier(table)
     out = {}
+
+    def live_row() -> None:
+        """The plant's writer goes on writing, a row a second on the same session, as a
+        historian does (its write counters reach PostgreSQL's statistics with its next
+        transaction; an idle session's only after 10 s)."""
+        conn.execute(sql.SQL("INSERT INTO {} VALUES (%s, 1.0)").format(t),
+                     (datetime.now().replace(microsecond=0),))  # fmt: skip
+
     late = end - timedelta(days=min(10, days / 3), seconds=1, microseconds=500_000)
     hour = to_us(late) - to_us(late) % HOUR_US
     before = hour_bucket(conn, table, hour)[0]
     conn.execute(sql.SQL("INSERT INTO {} VALUES (%s, 99.0)").format(t), (late,))
-    out["late_insert"] = wait_for(lambda: hour_bucket(conn, table, hour)[0] == before + 1)
+    out["late_insert"] = wait_for(
+        lambda: hour_bucket(conn, table, hour)[0] == before + 1, tick=live_row
+    )
     fixed = end - timedelta(days=min(5, days / 4))
     hour = to_us(fixed) - to_us(fixed) % HOUR_US
     conn.execute(sql.SQL("UPDATE {} SET value = 1000 WHERE time = %s").format(t), (fixed,))
-    out["correction"] = wait_for(lambda: hour_bucket(conn, table, hour)[1] == 1000.0)
+    out["correction"] = wait_for(lambda: hour_bucket(conn, table, hour)[1] == 1000.0, tick=live_row)
     gone = end - timedelta(days=min(20, days / 2))
     hour = to_us(gone) - to_us(gone) % HOUR_US
     conn.execute(sql.SQL("DELETE FROM {} WHERE time >= %s AND time < %s").format(t),
@@ -266,7 +280,7 @@ def behind_edge(conn: psycopg.Connection, end: datetime, days: int) -> dict[str,
                         .format(t), (datetime(1970, 1, 1) + timedelta(microseconds=hour),
                                      datetime(1970, 1, 1) + timedelta(microseconds=hour + HOUR_US))
                         ).fetchone()[0]  # fmt: skip
-    out["delete"] = wait_for(lambda: hour_bucket(conn, table, hour)[0] == want)
+    out["delete"] = wait_for(lambda: hour_bucket(conn, table, hour)[0] == want, tick=live_row)
     return out
 
 

@@ -30,7 +30,7 @@ from trending_panel.core.rows import to_us
 from trending_panel.core.variables import BY_KEY
 from trending_panel.db import rollup as rollup_db
 from trending_panel.db.store import Store
-from trending_panel.ops import rollup
+from trending_panel.ops import rollup, rollup_service
 
 TEMP, PH, DO = BY_KEY["temperature"], BY_KEY["ph"], BY_KEY["dissolved_oxygen"]
 SCHEMA = "trending_rollup"
@@ -84,7 +84,7 @@ def assert_level_equals_rows(conn, settings, var, level) -> None:
 
 
 def build_once(settings) -> None:
-    asyncio.run(rollup.run(settings, SCHEMA, once=True))
+    asyncio.run(rollup_service.run(settings, SCHEMA, once=True))
 
 
 def test_every_level_equals_the_rows_and_packs_small(db, tables):

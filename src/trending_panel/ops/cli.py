@@ -186,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "check":
             return _check(args.json)
         elif args.command == "rollup":
-            from trending_panel.ops.rollup import run as run_rollup
+            from trending_panel.ops.rollup_service import run as run_rollup
 
             settings = _writer_settings("ROLLUP", "trending-panel rollup")
             return _run(run_rollup(settings, settings.rollup_schema, once=args.once))

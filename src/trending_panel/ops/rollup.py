@@ -1,20 +1,24 @@
-"""``trending-panel rollup``: one service per site keeps every tag's buckets in PostgreSQL.
+"""The shared rollup kept: one service per site holds every tag's buckets in PostgreSQL.
 
 The rollup (issue 19) is the in-memory summary moved into the database, once for every
 dashboard: each tag's buckets (M4 and the moments of the statistics) at 1 min, 1 h and 1 d,
 in its own schema (:mod:`~..db.rollup`), each level merged exactly from the one below.
 
-Two tasks share the work:
+Three tasks share the work (:mod:`.rollup_service` runs them):
 
 - the **builder** reads each tag's history once, a few days at a time in time order, with the
   same packed read and numpy reduction as the in-memory summary (:func:`~..db.scan.read_buckets`);
   every slice's chunks and the tag's watermark are written in one transaction, so a crash or a
   restart resumes from the last slice;
-- the **follower**, once a second, reads what is new in every built tag in one round trip
-  (the live feed's query) from a minute before each tag's watermark, and rewrites the minutes
-  it touches and the hour and day above them. Rows written further back (late, corrected or
-  deleted) are found as the dashboard's convergence detector finds them: the tables' write
-  counters, then a census of row counts per hour; only the hours that differ are read again.
+- the **follower**, every poll, reads what is new in every built tag in one round trip (the
+  live feed's query) from a minute before each tag's watermark, and rewrites the minutes it
+  touches and the hour and day above them, every tag in one commit;
+- the **census** finds rows written further back (late, corrected or deleted) as the
+  dashboard's convergence detector does: the tables' write counters, then a count of rows
+  per hour; only the hours that differ are read again. Its pass over a big table runs beside
+  the follower, never in its way.
+
+Merges and writes hold one lock (they share day chunks); the reads run outside it.
 
 It reads the tag tables as the dashboard does (read-only sessions) and writes only its schema.
 Its health is in the schema's ``health`` view, which ``trending-panel check`` reads.
@@ -26,7 +30,6 @@ import asyncio
 import contextlib
 import logging
 import math
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -102,6 +105,9 @@ class Rollup:
         self.gap_us = settings.gap // US
         self.lookback_us = settings.lookback // US
         self.tags: dict[str, Tag] = {}
+        #: Held while chunks are merged and written: the builder, the follower and the
+        #: census write the same day chunks (their reads, the long part, run outside it).
+        self.writing = asyncio.Lock()
         self.rows_built = 0  # rows read by the builder (for the benchmark)
         self.folds = 0  # spans rewritten behind the live edge (for tests)
 
@@ -189,8 +195,9 @@ class Rollup:
             if len(minutes):
                 newest_us = max(newest_us or 0, int(minutes.last_t[-1]))
             state = replace(state, built_us=b, newest_us=newest_us)
-            written = await self._fold(conn, tag, first_min, last_min, minutes)
-            await self._commit(conn, [(tag, state, written)])
+            async with self.writing:
+                written = await self._fold(conn, tag, first_min, last_min, minutes)
+                await self._commit(conn, [(tag, state, written)])
             a = b
             self.on_slice(tag, min(1.0, (a - (state.first_us or a)) / max(newest - oldest, 1)))
             if rows < SLICE_ROWS // 2:
@@ -264,6 +271,12 @@ class Rollup:
             s = w - self.lookback_us
             starts[t.var.key] = from_us(s - s % MINUTES.width_us)
         rows = await self.store.since([t.var for t in built], starts, lane="rollup-follow")
+        async with self.writing:
+            await self._fold_new(conn, built, rows, starts)
+        return [t.var.key for t in built]
+
+    async def _fold_new(self, conn: AsyncConnection, built: list[Tag], rows, starts) -> None:
+        """The rows re-read from each tag's watermark folded in, every tag in one commit."""
         batch: list[tuple[Tag, tables.TagState, list[Written]]] = []
         fed: dict[str, int] = {}
         for t in built:
@@ -290,7 +303,6 @@ class Rollup:
             await self._commit(conn, batch)
             for t, _, _ in batch:
                 t.fed += fed[t.var.key]
-        return [t.var.key for t in built]
 
     def _holds(self, t: Tag, start_us: int, rows: int) -> bool:
         """Whether the rollup's newest minutes from ``start_us`` hold ``rows`` rows (then a
@@ -361,14 +373,18 @@ class Rollup:
             a, b = first * hours.width_us, (last + 1) * hours.width_us
             minutes, _ = await scan.read_buckets(
                 self.store, t.var, from_us(a), from_us(b - 1), 0, MINUTES.width_us,
-                self.gap_us, lane="rollup-follow",
+                self.gap_us, lane="rollup-census",
             )  # fmt: skip
+            await self.writing.acquire()
             state = t.state
             if state.first_us is not None and len(minutes):
                 state = replace(state, first_us=min(state.first_us, int(minutes.first_t[0])))
             first_min, last_min = a // MINUTES.width_us, (b - 1) // MINUTES.width_us
-            written = await self._fold(conn, t, first_min, last_min, minutes)
-            await self._commit(conn, [(t, state, written)])
+            try:
+                written = await self._fold(conn, t, first_min, last_min, minutes)
+                await self._commit(conn, [(t, state, written)])
+            finally:
+                self.writing.release()
             self.folds += 1
             log.info("rollup: %s: rows between %s and %s changed: read again", t.var.table,
                      from_us(a), from_us(b - 1))  # fmt: skip
@@ -387,101 +403,3 @@ def _log_progress(tag: Tag, share: float) -> None:
     if share >= 1.0 or now - _last_said.get(tag.var.table, now - 11) > 10:
         _last_said[tag.var.table] = now
         log.info("rollup: %s: %.0f %% of its history built", tag.var.table, 100 * share)
-
-
-async def _connect(settings: Settings) -> AsyncConnection:
-    return await AsyncConnection.connect(settings.conninfo(), autocommit=True)
-
-
-async def run(settings: Settings, schema: str, *, once: bool = False) -> None:
-    """The service: build every tag, then follow them until stopped (SIGTERM, SIGINT), every
-    ``TRENDING_POLL`` like the dashboard's feed; with ``once``, build and catch up once, then
-    return."""
-    interval = settings.poll_interval.total_seconds()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
-    async with Store(settings) as store:
-        writer = await _connect(settings)
-        follower = await _connect(settings)
-        try:
-            await tables.ensure_schema(writer, schema)
-            rollup = Rollup(store, settings, schema)
-            await rollup.refresh_tags(writer)
-            log.info("rollup: %d tags into schema %r", len(rollup.tags), schema)
-            if once:
-                began = time.monotonic()
-                await rollup.build_all(writer)
-                await rollup.census(follower)
-                caught = await rollup.follow(follower)
-                ids = [rollup.tags[k].state.id for k in caught]
-                await tables.heartbeat(follower, schema, ids, {})
-                log.info("rollup: built %s rows in %.1f s", f"{rollup.rows_built:,}",
-                         time.monotonic() - began)  # fmt: skip
-                return
-            tasks = [
-                asyncio.create_task(_builder(rollup, writer, stop)),
-                asyncio.create_task(_follower(rollup, follower, interval, stop)),
-            ]
-            await stop.wait()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        finally:
-            for conn in (writer, follower):
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(conn.close(), 2)
-
-
-async def _builder(rollup: Rollup, conn: AsyncConnection, stop: asyncio.Event) -> None:
-    last_catalog = time.monotonic()
-    while not stop.is_set():
-        try:
-            if time.monotonic() - last_catalog > CATALOG_EVERY_S:
-                last_catalog = time.monotonic()
-                await rollup.refresh_tags(conn)
-            await rollup.build_all(conn, stop)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # an outage: try again
-            log.warning("rollup: build: %s", error_line(exc))
-            conn = await _reconnect(rollup.settings, conn)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), 2.0)
-
-
-async def _follower(
-    rollup: Rollup, conn: AsyncConnection, interval: float, stop: asyncio.Event
-) -> None:
-    while not stop.is_set():
-        error = None
-        caught: list[str] = []
-        try:
-            caught = await rollup.follow(conn)
-            await rollup.census(conn)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # an outage: reported in the health table when it is back
-            error = error_line(exc)
-            log.warning("rollup: follow: %s", error)
-            conn = await _reconnect(rollup.settings, conn)
-            with contextlib.suppress(Exception):
-                await rollup.find_broken(conn)
-        with contextlib.suppress(Exception):
-            ids = [rollup.tags[k].state.id for k in caught]
-            await tables.heartbeat(conn, rollup.schema, ids, {}, error)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
-
-
-async def _reconnect(settings: Settings, conn: AsyncConnection) -> AsyncConnection:
-    if not conn.closed and not conn.broken:
-        return conn
-    with contextlib.suppress(Exception):
-        await conn.close()
-    try:
-        return await _connect(settings)
-    except Exception:
-        return conn  # still down: the next round tries again
