@@ -53,3 +53,7 @@ class SettingsError(ConfigurationError):
 
 class ConfigError(ConfigurationError):
     """The configuration file cannot be used; the message names the entry and the problem."""
+
+
+class EventsUnusable(TrendingError):
+    """The events table cannot be read as batches (missing, unreadable, wrong columns)."""

@@ -20,9 +20,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from psycopg.conninfo import make_conninfo
 
 from trending_panel.core.errors import ConfigError, SettingsError
+from trending_panel.core.events import EventsSpec
 from trending_panel.core.tags import CatalogSpec
 from trending_panel.core.timewindow import parse_duration
-from trending_panel.core.variable_file import load_config
+from trending_panel.core.variable_file import load_config, load_events
 from trending_panel.core.variables import VARIABLES, Variable
 
 REQUIRED = ("POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB")
@@ -97,6 +98,8 @@ class Settings:
     variables: tuple[Variable, ...] = VARIABLES
     #: ``TRENDING_CONFIG``'s ``[catalog]``: which tables are tags (None: the variables only).
     catalog: CatalogSpec | None = None
+    #: ``TRENDING_CONFIG``'s ``[events]``: the batches and phases table (None: no batches).
+    events: EventsSpec | None = None
     #: ``TRENDING_ROLLUP_SCHEMA``: the schema of the shared rollup (``trending-panel rollup``).
     rollup_schema: str = "trending_rollup"
     #: ``TRENDING_DISPLAYS``: the folder of saved displays (``NAME.toml``), or None.
@@ -184,10 +187,11 @@ class Settings:
             raise SettingsError(
                 f"TRENDING_TIMEZONE {tz!r} is not an IANA time zone (e.g. UTC, Europe/Berlin)"
             ) from exc
-        variables, catalog = VARIABLES, None
+        variables, catalog, events = VARIABLES, None, None
         if path := env.get("TRENDING_CONFIG", "").strip():
             try:
                 variables, catalog = load_config(path)
+                events = load_events(path)
             except ConfigError as exc:
                 raise SettingsError(str(exc)) from None
         displays = env.get("TRENDING_DISPLAYS", "").strip() or None
@@ -210,6 +214,7 @@ class Settings:
             variables=variables,
             catalog=catalog,
             displays=displays,
+            events=events,
             rollup_schema=rollup_schema,
             host=env["POSTGRES_HOST"],
             port=int(port_text),

@@ -19,6 +19,9 @@ An optional ``[catalog]`` makes the plant's tables tags (see :mod:`.tags`)::
     exclude = ["*/TEST_*"]       # optional
     metadata = "plant_tags"      # optional: tag, label, unit, low, high, description
 
+An optional ``[events]`` names the batches' table (see :mod:`.events`); a file with
+``[events]`` alone keeps the spec's four tables.
+
 With a ``[catalog]``, ``[[variables]]`` entries are optional. Without the file, the four tables
 of the spec (:data:`trending_panel.core.variables.VARIABLES`). A problem names the entry (its
 number and table) and what is wrong with it.
@@ -33,8 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from trending_panel.core.errors import ConfigError
+from trending_panel.core.events import EventsSpec, events_spec
 from trending_panel.core.tags import CatalogSpec
-from trending_panel.core.variables import PALETTE, Variable
+from trending_panel.core.variables import PALETTE, VARIABLES, Variable
 
 _KEYS = {"table", "label", "unit", "decimals", "color", "low", "high", "key"}
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -50,12 +54,15 @@ def load_config(path: str | Path) -> tuple[tuple[Variable, ...], CatalogSpec | N
     """The variables of the TOML file at ``path`` (in the file's order) and its catalog."""
     where = f"TRENDING_CONFIG {str(path)!r}"
     data = read_toml(path, where)
-    unknown = sorted(set(data) - {"variables", "catalog"})
+    unknown = sorted(set(data) - {"variables", "catalog", "events"})
     if unknown:
         raise ConfigError(
-            f"{where}: unknown section(s) {', '.join(unknown)}; use [[variables]] and [catalog]"
+            f"{where}: unknown section(s) {', '.join(unknown)}; use [[variables]], [catalog] "
+            "and [events]"
         )
     catalog = _catalog(data["catalog"], f"{where}, [catalog]") if "catalog" in data else None
+    if "variables" not in data and catalog is None and "events" in data:
+        return VARIABLES, None  # batches for the spec's four tables
     entries = data.get("variables", [] if catalog is not None else None)
     if not isinstance(entries, list) or (not entries and catalog is None):
         raise ConfigError(f"{where}: no [[variables]] entries (and no [catalog])")
@@ -72,6 +79,13 @@ def load_config(path: str | Path) -> tuple[tuple[Variable, ...], CatalogSpec | N
                 raise ConfigError(f"{where}: {attr} {value!r} appears twice")
             seen.add(value)
     return tuple(out), catalog
+
+
+def load_events(path: str | Path) -> EventsSpec | None:
+    """The TOML file's ``[events]`` (see :mod:`.events`), or None."""
+    where = f"TRENDING_CONFIG {str(path)!r}"
+    data = read_toml(path, where)
+    return events_spec(data["events"], f"{where}, [events]") if "events" in data else None
 
 
 def read_toml(path: str | Path, where: str) -> dict[str, Any]:

@@ -78,6 +78,25 @@ class Schema(Pool):
                 sql.SQL("INSERT INTO {} VALUES (%s, %s, %s, %s, %s, %s)").format(ident), rows
             )
 
+    @on_db_loop
+    async def write_events(self, name: str, rows: Sequence[tuple]) -> None:
+        """The events table ``name`` (``start_time, end_time, batch_id, phase, unit,
+        description``: one row per phase of a batch) holding exactly ``rows``."""
+        ident = sql.Identifier(name)
+        async with self.connection() as conn, conn.transaction():
+            await conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (start_time timestamp without time zone,"
+                    " end_time timestamp without time zone, batch_id text, phase text,"
+                    " unit text, description text)"
+                ).format(ident)
+            )
+            await conn.execute(sql.SQL("DELETE FROM {}").format(ident))
+            cur = conn.cursor()
+            await cur.executemany(
+                sql.SQL("INSERT INTO {} VALUES (%s, %s, %s, %s, %s, %s)").format(ident), rows
+            )
+
 
 async def create_schema(conn: AsyncConnection, variables: Sequence[Variable] = VARIABLES) -> None:
     """Create missing tables, and a btree index on ``time`` where a table has none.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -115,7 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
         "stats", help="statistics of a window per variable, as CSV on stdout (over every row)"
     )
     _window_args(stats)
+    stats.add_argument(
+        "--by-phase", action="store_true", help="with --batch: a row per variable and phase"
+    )
 
+    batches = sub.add_parser(
+        "batches", help="the batches of TRENDING_CONFIG's [events], newest first"
+    )
+    batches.add_argument("--unit", help="only the batches of this unit (bioreactor)")
+    batches.add_argument("--json", action="store_true", help="a JSON list instead of lines")
     rollup = sub.add_parser(
         "rollup",
         help="keep the shared rollup (1 min, 1 h, 1 d buckets of every tag) in PostgreSQL, "
@@ -138,6 +147,7 @@ def _window_args(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--window", choices=list(PRESETS), help="relative window (default 1h)")
     group.add_argument("--start", help="ISO 8601 start (with --end)")
+    group.add_argument("--batch", metavar="ID", help="a batch's span (TRENDING_CONFIG's [events])")
     p.add_argument("--end", help="ISO 8601 end (with --start)")
     p.add_argument("--variables", nargs="+", metavar="KEY", help="subset of variables")
 
@@ -190,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             settings = _writer_settings("ROLLUP", "trending-panel rollup")
             return _run(run_rollup(settings, settings.rollup_schema, once=args.once))
+        elif args.command == "batches":
+            return _batches(args.unit, args.json)
         elif args.command == "tags":
             return _tags(args.search, args.json)
         elif args.command == "hash-password":
@@ -285,7 +297,13 @@ def _on_window(parser: argparse.ArgumentParser, args: argparse.Namespace, work) 
                     parser.error(f"unknown variable(s) {', '.join(unknown)[:200]}")
                 chosen = tuple(found)
             await _readable(store, chosen)
-            await work(store, settings, window, chosen)
+            batch, span = None, window
+            if getattr(args, "batch", None):  # the batch's span, from the events table
+                from trending_panel.ops.batch_commands import batch_named, batch_window
+
+                batch = await batch_named(store, settings, args.batch)
+                span = batch_window(batch, settings)
+            await work(store, settings, span, chosen, batch)
 
     return _run(run())
 
@@ -293,14 +311,27 @@ def _on_window(parser: argparse.ArgumentParser, args: argparse.Namespace, work) 
 def _stats(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from trending_panel.read.stats import to_csv, window_stats
 
-    async def work(store, settings, window, variables) -> None:
+    if args.by_phase and not args.batch:
+        parser.error("--by-phase needs --batch")
+
+    async def work(store, settings, window, variables, batch) -> None:
         from trending_panel.live.feed import LiveFeed
         from trending_panel.live.rollup_view import RollupView
 
+        rollup = RollupView(LiveFeed(store, settings))  # the shared rollup, if fresh
+        await rollup.refresh()
+        if args.by_phase:
+            from trending_panel.ops.batch_commands import by_phase_csv, phase_spans
+
+            rows = []
+            for name, start, end in phase_spans(batch, settings.now()):
+                found = await window_stats(store, variables, start, end, settings.gap,
+                                           rollup=rollup)  # fmt: skip
+                rows += [(name, st) for st in found]
+            sys.stdout.write(by_phase_csv(rows))
+            return
         found = []
         if (ends := await store.window_ends(window, variables)) is not None:
-            rollup = RollupView(LiveFeed(store, settings))  # the shared rollup, if fresh
-            await rollup.refresh()
             found = await window_stats(store, variables, *ends, settings.gap, rollup=rollup)
         sys.stdout.write(to_csv(found))
 
@@ -312,9 +343,17 @@ def _run(work: Coroutine[Any, Any, None]) -> int:
     connection: what failed and what to check)."""
     from trending_panel.core.errors import error_line
     from trending_panel.db.diagnosis import CannotConnect
+    from trending_panel.ops.batch_commands import NoBatches
 
     try:
         asyncio.run(work)
+    except BrokenPipeError:  # the reader went away (`| head`): what it read was right
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except NoBatches as exc:
+        print(f"trending-panel: {'configuration error: ' if exc.settings else ''}{exc}",
+              file=sys.stderr)  # fmt: skip
+        return 2 if exc.settings else 1
     except CannotConnect as exc:
         d = exc.diagnosis
         print(f"trending-panel: cannot connect: {d.summary}\n  check: {d.fix}", file=sys.stderr)
@@ -357,6 +396,20 @@ def _tags(text: str | None, as_json: bool) -> int:
     return _run(work())
 
 
+def _batches(unit: str | None, as_json: bool) -> int:
+    """``trending-panel batches``: the events table's batches on stdout."""
+    from trending_panel.db.store import Store
+    from trending_panel.ops.batch_commands import print_batches, read_batches
+
+    settings = _settings()
+
+    async def work() -> None:
+        async with Store(settings) as store:
+            print_batches(await read_batches(store, settings), unit, as_json)
+
+    return _run(work())
+
+
 def _check(as_json: bool) -> int:
     from trending_panel.ops import check
 
@@ -395,12 +448,14 @@ async def _readable(store: Any, variables: list) -> None:
 def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from trending_panel.read.csv_export import csv_chunks
 
-    async def work(store, settings, window, variables) -> None:
+    async def work(store, settings, window, variables, batch) -> None:
         newest = await store.newest_time(variables)
         start, end = window.resolve(newest)
         if args.output is None:
-            async for chunk in csv_chunks(store, variables, start, end):
-                sys.stdout.buffer.write(chunk)
+            # Closed here, on this loop, however it ends (a reader gone: `| head`).
+            async with contextlib.aclosing(csv_chunks(store, variables, start, end)) as chunks:
+                async for chunk in chunks:
+                    sys.stdout.buffer.write(chunk)
             sys.stdout.buffer.flush()
             return
         # Write beside the target and rename: a failed export never leaves half a file.

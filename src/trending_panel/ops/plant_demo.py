@@ -97,11 +97,51 @@ def plant_tags() -> list[PlantTag]:
     return out
 
 
+EVENTS = "batch_events"
+#: A batch's phases and how long each lasts; batches follow each other with a turnaround.
+PHASES = (
+    ("inoculation", timedelta(hours=4)),
+    ("batch", timedelta(days=2)),
+    ("fed-batch", timedelta(days=3, hours=6)),
+    ("harvest", timedelta(hours=6)),
+)
+TURNAROUND = (timedelta(hours=10), timedelta(hours=30))
+
 CONFIG = """# The demo's site: the spec's four tables, and a plant of tags beside them.
 [catalog]
 include = ["BR*/*", "CM_*/*"]
 metadata = "plant_tags"
+
+[events]
+table = "batch_events"
 """
+
+
+def batch_events(start: datetime, now: datetime) -> list[tuple]:
+    """Each bioreactor's batches from ``start`` to ``now``, one row per phase and one per
+    batch (``phase`` NULL), in ``batch_events``' columns: the running batch's current phase
+    and the batch itself have no end yet; phases still to come are not written."""
+    rng = random.Random(20)
+    rows: list[tuple] = []
+    for r, reactor in enumerate(REACTORS):
+        t = start + timedelta(hours=9 * r)
+        number = 1
+        while t < now:
+            batch_id = f"{reactor}-{start.year}-{number:03d}"
+            phases, at = [], t
+            for name, length in PHASES:
+                if at >= now:
+                    break
+                end = at + length * rng.uniform(0.85, 1.15)
+                phases.append((at, None if end > now else end, batch_id, name, reactor, None))
+                at = end
+            running = at > now or phases[-1][1] is None
+            rows += phases
+            rows.append((t, None if running else at, batch_id, None, reactor,
+                         f"{reactor}: fed-batch culture, run {number}"))  # fmt: skip
+            t = at + rng.uniform(0, 1) * (TURNAROUND[1] - TURNAROUND[0]) + TURNAROUND[0]
+            number += 1
+    return rows
 
 
 def write_site(folder: Path) -> tuple[Path, Path]:
@@ -146,7 +186,10 @@ async def build_plant(store: Store, start: datetime, end: datetime) -> int:
         [(t.var.table, t.var.label, t.var.unit, t.var.low, t.var.high, t.description)
          for t in tags],
     )  # fmt: skip
-    log.info("demo plant: %d tags, %d rows of history", len(tags), total)
+    events = batch_events(start, end)
+    await store.write_events(EVENTS, events)
+    log.info("demo plant: %d tags, %d rows of history, %d batch events", len(tags), total,
+             len(events))  # fmt: skip
     return total
 
 
