@@ -29,6 +29,9 @@ SOURCES_JS = """() => { const out = {};
         out[m.name.slice(7)] = {time: get('time'), value: get('value')};
       }
   return out; }"""
+KERNEL_STATUS_JS = """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+  return k ? k.status : null; }"""
 KERNEL_READY_JS = """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
   return !!(w && w.sessionContext && w.sessionContext.session
             && w.sessionContext.session.kernel); }"""
@@ -114,7 +117,14 @@ def test_notebook_renders_in_jupyterlab_and_streams_live(db, tables, tmp_path):
                     list(p) for p in zip(src["time"], src["value"], strict=True)
                 ]
 
-            wait_until(arrived, timeout=30, interval=0.05, what="the new row in the notebook")
+            try:
+                wait_until(arrived, timeout=60, interval=0.05, what="the new row in the notebook")
+            except TimeoutError:  # what the notebook holds and says, for the next reader
+                src = page.evaluate(SOURCES_JS).get("temperature", {"time": []})
+                print("rows:", len(src["time"]), "last:", src["time"][-3:])
+                print("kernel:", page.evaluate(KERNEL_STATUS_JS))
+                print("outputs:", page.locator(".jp-OutputArea-output").all_inner_texts())
+                raise
             print(f"insert-to-notebook latency: {(time.monotonic() - inserted) * 1000:.0f} ms")
     finally:
         lab.terminate()

@@ -207,10 +207,12 @@ def check(page: Any, width: int, height: int) -> Findings:
     return found
 
 
-def busy_that_stays(page: Any, seconds: float = 15.0) -> list[str]:
+def busy_that_stays(page: Any, seconds: float = 35.0) -> list[str]:
     """The busy indicators still shown after ``seconds``: a resize reloads the window at
-    the new width, and under load that may show the bar for a moment (rightly); a bar left on
-    after the data (issue 17's defect) stays."""
+    the new width, and under load that may show the bar for a while (rightly: the suite runs
+    on two workers); a bar left on after the data (issue 17's defect) stays. A load ends
+    within ``TRENDING_QUERY_TIMEOUT`` (30 s), done or failed with a message, so a bar still
+    on after that is one nothing will clear."""
     from tests.harness.browser import wait_until
 
     try:
@@ -249,7 +251,7 @@ SIZES = [(1366, 768), (1920, 1080)]
 
 def problems_at(page: Any, sizes: list[tuple[int, int]], label: str) -> dict[str, dict]:
     """The visual check of ``page`` at each of ``sizes`` (resized in place): what failed,
-    by ``label`` and size; empty when everything passes. A busy bar must be gone within 15 s:
+    by ``label`` and size; empty when everything passes. A busy bar must be gone within 35 s:
     a load may rightly be running (a resize reads the window again at the new width, and a
     loaded machine makes a load outlast the bar's one-second delay); one left on stays.
     How soon the bar goes after the first data is measured by ``make bench-first-second``."""
