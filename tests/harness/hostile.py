@@ -11,7 +11,19 @@ from hypothesis import strategies as st
 from trending_panel.core.timewindow import PRESET_KEYS
 
 NEWEST = datetime(2024, 5, 1, 12, 0)
-KEYS = ("window", "start", "end", "variables", "ref", "pens", "display", "colors", "y1min", "y2max")
+KEYS = (
+    "window",
+    "start",
+    "end",
+    "variables",
+    "ref",
+    "pens",
+    "display",
+    "colors",
+    "y1min",
+    "y2max",
+    "batch",
+)
 SQL_TEXT = [
     '\'; DROP TABLE "CM_PRESSURE/Output"; --',
     '") OR 1=1 --',

@@ -15,6 +15,7 @@ from weakref import WeakKeyDictionary
 
 from trending_panel.core.settings import Settings
 from trending_panel.db.store import Store
+from trending_panel.live.batch_list import BatchList
 from trending_panel.live.convergence import Convergence
 from trending_panel.live.feed import LiveFeed
 from trending_panel.live.rollup_view import RollupView
@@ -38,6 +39,8 @@ class Hub:
         self._rollup: RollupView | None = None
         #: Every tag a page may show (the catalog's, read in the background).
         self.tags = TagList(feed.store, self.settings)
+        #: The site's batches (``[events]``), read in the background for every page.
+        self.batches = BatchList(feed.store, self.settings)
 
     def rollup(self) -> RollupView:
         """What the process knows of the shared rollup, read on the running loop."""
@@ -67,6 +70,7 @@ class Hub:
         """Everything running: the feed polling, the summary building, the detector watching."""
         self.feed.start()
         self.tags.start()
+        self.batches.start()
         self.convergence()
         return self
 
@@ -82,6 +86,7 @@ def hub(settings: Settings) -> Hub:
         found = _by_settings[settings] = hub_for(LiveFeed(Store(settings), settings))
     found.feed.start()
     found.tags.start()
+    found.batches.start()
     return found
 
 

@@ -11,6 +11,7 @@ nothing here knows how it is drawn.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -100,7 +101,7 @@ class Session(NotebookData, param.Parameterized):
         self.settings = settings if settings is not None else Settings.from_env()
         #: What this process shares with the other sessions (see :mod:`...live.hub`).
         self.hub = hub_for(feed) if feed is not None else hub(self.settings)
-        url_params, url_error = url.window_asked(self.settings.tzinfo)
+        url_params, url_error = url.window_asked(self.settings.tzinfo, self.hub.batches)
         #: The page's pens: the URL's, a display's or the notebook's, else the default.
         page, page_problem = page_for(self.hub.tags, pens, display)
         self.plan = page
@@ -179,6 +180,10 @@ class Session(NotebookData, param.Parameterized):
     def export_url(self) -> str | None:
         """The CSV route beside the app (served), or None (a notebook: the file goes by comm)."""
         return self._export_url
+
+    def shown_span(self) -> tuple[datetime | None, datetime | None]:
+        """The window shown, resolved (for "all data": the span its rows cover)."""
+        return self._span if None not in self._span else self._extent
 
     def on_tick(self, refresh: Callable[[], bool]) -> None:
         """Call ``refresh`` on every tick, under the document lock (it returns whether it
@@ -333,16 +338,11 @@ class Session(NotebookData, param.Parameterized):
     # -- the session's periodic callback (under the document lock) ---------------------------
 
     def tick(self) -> None:
-        """Apply a parked load, stream new rows, let the views refresh.
-
-        Served, once the page has loaded, everything the tick changes goes to it as one
-        message: Bokeh sends one per change, and each walks every model of the page. Not
-        before: until the browser reports the page ready, Panel's hold drops what it held,
-        counting on a full document that the page has in fact already received."""
-        if self._on_server and self._doc is not None and pn.state.loaded:
-            with pn.io.hold(self._doc):
-                self._tick()
-        else:
+        """Apply a parked load, stream new rows, let the views refresh. Served, once the page
+        has loaded, all of it goes as one message (Bokeh sends one per change, each walking
+        every model); before that, Panel's hold would drop what it held (issue 15)."""
+        held = self._on_server and self._doc is not None and pn.state.loaded
+        with pn.io.hold(self._doc) if held else contextlib.nullcontext():
             self._tick()
 
     def _tick(self) -> None:

@@ -19,14 +19,22 @@ from trending_panel.core import pens
 from trending_panel.core.timewindow import TimeWindow, format_time, parse_time, query_text
 
 if TYPE_CHECKING:
+    from trending_panel.live.batch_list import BatchList
     from trending_panel.web.session import Session
 
 
-def window_asked(zone: tzinfo) -> tuple[dict, str]:
+def window_asked(zone: tzinfo, batches: BatchList | None = None) -> tuple[dict, str]:
     """The session parameters the page's URL asks for (``window``, ``start``, ``end``,
-    ``ref``), or none and why (shown; the default is used)."""
+    ``ref``; ``?batch=ID``: that batch's span), or none and why (shown; the default is
+    used)."""
     args = getattr(pn.state, "session_args", None) or {}
     out: dict = {}
+    try:
+        batch = query_text(args, ("batch",)).get("batch")
+    except ValueError as exc:
+        return out, f"Ignored the URL's batch: {exc}"
+    if batch:
+        return batch_window(batch, batches)
     try:
         ref = query_text(args, ("ref",)).get("ref")
         if ref:
@@ -43,6 +51,20 @@ def window_asked(zone: tzinfo) -> tuple[dict, str]:
     if window.is_relative:
         return {**out, "window": window.preset}, ""
     return {**out, "window": "custom", "start": window.start, "end": window.end}, ""
+
+
+def batch_window(batch_id: str, batches: BatchList | None) -> tuple[dict, str]:
+    """The window of the batch ``batch_id`` (a running one's until now), or why not."""
+    if batches is None or not batches.enabled:
+        return {}, "Ignored the URL's batch: this site names no events table ([events])"
+    if getattr(pn.state.curdoc, "session_context", None) is None:  # a notebook: read them now
+        batches.load_now(batches.settings.connect_timeout + 5)
+    found = batches.batches.get(batch_id)
+    if found is None:
+        why = batches.error or f"no batch {batch_id[:80]!r}"
+        return {}, f"Ignored the URL's batch: {why}"
+    end = found.end or batches.settings.now()
+    return {"window": "custom", "start": found.start, "end": end}, ""
 
 
 def _raw_query() -> str:

@@ -17,6 +17,7 @@ import param
 from trending_panel.web import header, plots, statsview
 from trending_panel.web.csv_button import CsvButton
 from trending_panel.web.live_html import LiveHTML
+from trending_panel.web.phase_bands import PhaseBands
 from trending_panel.web.session import Session
 
 #: Width of the statistics block beside each trend (px).
@@ -133,6 +134,10 @@ class Trends(pn.viewable.Viewer):
             if high is not None:
                 fig.y_range.end = high
             self.figures[name] = fig
+        if session.hub.batches.enabled:  # the site's batches and phases, across every trend
+            self.bands = PhaseBands(session.hub.batches, session.shown_span, settings.now)
+            self.bands.draw_on(list(self.figures.values()))
+            session.on_tick(self.bands.refresh)
         if any(len({p.unit for p in pens}) > 1 for pens in self.trend_pens.values()):
             for fig in self.figures.values():  # frames aligned beside a trend's right axis
                 fig.min_border_right = plots.RIGHT_AXIS_WIDTH
