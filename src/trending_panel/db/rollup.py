@@ -211,32 +211,19 @@ async def save(
             else:
                 deletes.append((state.id, level.number, chunk))
         states.append((state.built_us, state.first_us, state.newest_us, state.id))
+    statements = (
+        ("INSERT INTO {s}.chunks (tag_id, level, chunk, buckets, rows, data)"
+         " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (tag_id, level, chunk)"
+         " DO UPDATE SET buckets = EXCLUDED.buckets, rows = EXCLUDED.rows, data = EXCLUDED.data",
+         upserts),
+        ("DELETE FROM {s}.chunks WHERE tag_id = %s AND level = %s AND chunk = %s", deletes),
+        ("UPDATE {s}.tags SET built_us = %s, first_us = %s, newest_us = %s,"
+         " last_error = NULL, updated_at = now() WHERE id = %s", states),
+    )  # fmt: skip
     async with conn.transaction(), conn.cursor() as cur:
-        if upserts:
-            await cur.executemany(
-                sql.SQL(
-                    "INSERT INTO {s}.chunks (tag_id, level, chunk, buckets, rows, data)"
-                    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (tag_id, level, chunk)"
-                    " DO UPDATE SET buckets = EXCLUDED.buckets, rows = EXCLUDED.rows,"
-                    " data = EXCLUDED.data"
-                ).format(s=s),
-                upserts,
-            )
-        if deletes:
-            await cur.executemany(
-                sql.SQL(
-                    "DELETE FROM {s}.chunks WHERE tag_id = %s AND level = %s AND chunk = %s"
-                ).format(s=s),
-                deletes,
-            )
-        if states:
-            await cur.executemany(
-                sql.SQL(
-                    "UPDATE {s}.tags SET built_us = %s, first_us = %s, newest_us = %s,"
-                    " last_error = NULL, updated_at = now() WHERE id = %s"
-                ).format(s=s),
-                states,
-            )
+        for statement, rows in statements:
+            if rows:
+                await cur.executemany(sql.SQL(statement).format(s=s), rows)
 
 
 async def heartbeat(

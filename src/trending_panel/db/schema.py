@@ -60,41 +60,32 @@ class Schema(Pool):
             cur = await conn.execute(query, (*signal, start, end, step))
             return cur.rowcount
 
-    @on_db_loop
     async def write_metadata(self, name: str, rows: Sequence[tuple]) -> None:
         """The tag metadata table ``name`` (``tag, label, unit, low, high, description``)
         holding exactly ``rows``."""
-        ident = sql.Identifier(name)
-        async with self.connection() as conn, conn.transaction():
-            await conn.execute(
-                sql.SQL(
-                    "CREATE TABLE IF NOT EXISTS {} (tag text, label text, unit text,"
-                    " low double precision, high double precision, description text)"
-                ).format(ident)
-            )
-            await conn.execute(sql.SQL("DELETE FROM {}").format(ident))
-            cur = conn.cursor()
-            await cur.executemany(
-                sql.SQL("INSERT INTO {} VALUES (%s, %s, %s, %s, %s, %s)").format(ident), rows
-            )
+        columns = ("tag text, label text, unit text, low double precision,"
+                   " high double precision, description text")  # fmt: skip
+        await self._replace_table(name, columns, rows)
 
-    @on_db_loop
     async def write_events(self, name: str, rows: Sequence[tuple]) -> None:
         """The events table ``name`` (``start_time, end_time, batch_id, phase, unit,
         description``: one row per phase of a batch) holding exactly ``rows``."""
+        columns = ("start_time timestamp without time zone, end_time timestamp without time"
+                   " zone, batch_id text, phase text, unit text, description text")  # fmt: skip
+        await self._replace_table(name, columns, rows)
+
+    @on_db_loop
+    async def _replace_table(self, name: str, columns: str, rows: Sequence[tuple]) -> None:
+        """The table ``name`` (created with ``columns``, a constant) holding exactly ``rows``."""
         ident = sql.Identifier(name)
         async with self.connection() as conn, conn.transaction():
             await conn.execute(
-                sql.SQL(
-                    "CREATE TABLE IF NOT EXISTS {} (start_time timestamp without time zone,"
-                    " end_time timestamp without time zone, batch_id text, phase text,"
-                    " unit text, description text)"
-                ).format(ident)
+                sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(ident, sql.SQL(columns))
             )
             await conn.execute(sql.SQL("DELETE FROM {}").format(ident))
-            cur = conn.cursor()
-            await cur.executemany(
-                sql.SQL("INSERT INTO {} VALUES (%s, %s, %s, %s, %s, %s)").format(ident), rows
+            marks = sql.SQL(", ").join(sql.Placeholder() * len(columns.split(",")))
+            await conn.cursor().executemany(
+                sql.SQL("INSERT INTO {} VALUES ({})").format(ident, marks), rows
             )
 
 

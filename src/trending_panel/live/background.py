@@ -34,3 +34,12 @@ class Background:
 
     async def _run(self) -> None:
         raise NotImplementedError
+
+
+async def waited(event: asyncio.Event, timeout: float | None) -> bool:
+    """Whether ``event`` was set within ``timeout`` seconds (waiting for it)."""
+    try:
+        await asyncio.wait_for(event.wait(), timeout)
+    except TimeoutError:
+        return False
+    return True

@@ -18,7 +18,7 @@ from trending_panel.core.errors import error_line
 from trending_panel.core.events import Batches
 from trending_panel.core.settings import Settings
 from trending_panel.db.store import Store
-from trending_panel.live.background import Background
+from trending_panel.live.background import Background, waited
 
 log = logging.getLogger(__name__)
 
@@ -84,13 +84,7 @@ class BatchList(Background, param.Parameterized):
             self.version += 1
 
     async def wait_loaded(self, timeout: float | None = None) -> bool:
-        if not self.enabled:
-            return True
-        try:
-            await asyncio.wait_for(self._loaded.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
+        return not self.enabled or await waited(self._loaded, timeout)
 
     async def _run(self) -> None:
         if not self.enabled:

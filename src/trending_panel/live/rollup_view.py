@@ -28,7 +28,7 @@ from trending_panel.core.errors import error_line
 from trending_panel.core.rows import US, from_us
 from trending_panel.core.variables import Variable
 from trending_panel.db.rollup import Published
-from trending_panel.live.background import Background
+from trending_panel.live.background import Background, waited
 from trending_panel.live.feed import Change, LiveFeed
 
 log = logging.getLogger(__name__)
@@ -142,11 +142,7 @@ class RollupView(Background, param.Parameterized):
 
     async def wait_loaded(self, timeout: float | None = None) -> bool:
         """Wait for the first read of the rollup's state (False after ``timeout``)."""
-        try:
-            await asyncio.wait_for(self._loaded.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
+        return await waited(self._loaded, timeout)
 
     def _usable_tables(self) -> list[str]:
         if self.state != "fresh":

@@ -21,7 +21,7 @@ from trending_panel.core.settings import Settings
 from trending_panel.core.tags import Tag
 from trending_panel.core.variables import PALETTE, Variable
 from trending_panel.db.store import Store
-from trending_panel.live.background import Background
+from trending_panel.live.background import Background, waited
 
 log = logging.getLogger(__name__)
 
@@ -90,13 +90,7 @@ class TagList(Background, param.Parameterized):
 
     async def wait_loaded(self, timeout: float | None = None) -> bool:
         """Wait for the first read of the catalog; False if none came within ``timeout``."""
-        if self._loaded is None or self._loaded.is_set():
-            return True
-        try:
-            await asyncio.wait_for(self._loaded.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
+        return self._loaded is None or await waited(self._loaded, timeout)
 
     async def refresh(self) -> None:
         """Read the catalog once (configured variables keep their keys and settings)."""
