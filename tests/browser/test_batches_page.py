@@ -5,6 +5,8 @@ the visual check in both themes."""
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
@@ -122,3 +124,22 @@ def test_a_batch_page_passes_the_visual_check(site):
             wait_until(lambda page=page: _bands(page), timeout=30, what="the bands")
             failed |= visual.problems_at(page, [(1366, 768), (1920, 1080)], f"batch {scheme}")
     assert failed == {}, visual.report(failed)
+
+
+def test_the_csv_route_gives_a_batchs_rows_and_names_a_bad_one(site):
+    base, conn, t0 = site
+    with urllib.request.urlopen(f"{base}/export.csv?batch=B-001&variables=ph") as resp:
+        lines = resp.read().decode().splitlines()
+    want = conn.execute(
+        sql.SQL("SELECT count(*) FROM {} WHERE time BETWEEN %s AND %s")
+        .format(sql.Identifier(VARIABLES[1].table)), (t0 + 2 * H, t0 + 28 * H),
+    ).fetchone()[0]  # fmt: skip
+    assert lines[0] == "time,ph" and len(lines) - 1 == want
+    assert lines[1] >= (t0 + 2 * H).isoformat() and lines[-1] <= (t0 + 28 * H).isoformat()
+    for query, says in (
+        ("batch=B-999", "unknown batch 'B-999'"),
+        ("batch=B-001&window=1h", "give batch or a window"),
+    ):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{base}/export.csv?{query}")
+        assert refused.value.code == 400 and says in refused.value.read().decode()

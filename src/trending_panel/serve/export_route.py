@@ -4,8 +4,9 @@ The page's download button asks with ``HEAD`` first (the same checks, no rows re
 refusal in the page, and otherwise lets the browser download the file natively: it streams
 to disk, never through the page's memory, the Bokeh websocket or the server's memory.
 Scripts and ``curl`` use it too. It accepts exactly the dashboard's URL
-vocabulary and nothing else: ``window=<preset>`` or ``start=<ISO 8601>&end=<ISO 8601>``, and
-``variables=<key>[,<key>…]``; anything else is refused with 400 and a message that says why.
+vocabulary and nothing else: ``window=<preset>``, ``start=<ISO 8601>&end=<ISO 8601>`` or
+``batch=<id>`` (that batch's span, from ``[events]``), and ``variables=<key>[,<key>…]``;
+anything else is refused with 400 and a message that says why.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from trending_panel.core.errors import BadRequest, Busy, error_line
 from trending_panel.core.settings import Settings
 from trending_panel.core.timewindow import TimeWindow, query_text
 from trending_panel.core.variables import select
+from trending_panel.live.batch_list import BatchList
 from trending_panel.live.hub import hub
 from trending_panel.live.tag_list import TagList
 from trending_panel.read.csv_export import csv_chunks
@@ -30,16 +32,20 @@ from trending_panel.serve.access import signed_in
 log = logging.getLogger(__name__)
 
 PATH = "/export.csv"
-ALLOWED = ("window", "start", "end", "variables")
+ALLOWED = ("window", "start", "end", "batch", "variables")
 #: A refusal's sentence in a response to ``HEAD`` (which has no body), percent-encoded UTF-8.
 PROBLEM_HEADER = "X-Export-Problem"
 
 
 def parse_query(
-    args: dict[str, list[bytes]], settings: Settings, tags: TagList | None = None
+    args: dict[str, list[bytes]],
+    settings: Settings,
+    tags: TagList | None = None,
+    batches: BatchList | None = None,
 ) -> tuple[TimeWindow, tuple, str]:
-    """Validate the query string: the window, the variables, and the variables' spelling.
-    With a tag list (``tags``), any tag's key; without ``variables``, the default page's."""
+    """Validate the query string: the window (or a batch's span, looked up in ``batches``),
+    the variables, and the variables' spelling. With a tag list (``tags``), any tag's key;
+    without ``variables``, the default page's."""
     unknown = sorted(k for k in args if k not in ALLOWED)
     if unknown:
         raise BadRequest(
@@ -47,7 +53,10 @@ def parse_query(
         )
     try:
         query = query_text(args, ALLOWED)
-        window = TimeWindow.from_query(query, settings.tzinfo)
+        if "batch" in query:
+            window = _batch_window(query, batches, settings)
+        else:
+            window = TimeWindow.from_query(query, settings.tzinfo)
         keys = [k for k in query.get("variables", "").split(",") if k]
         if tags is None or (settings.catalog is None and not keys):
             variables = select(keys, settings.variables)
@@ -59,6 +68,17 @@ def parse_query(
     except ValueError as exc:
         raise BadRequest(str(exc)[:300]) from None
     return window, variables, query.get("variables", "")
+
+
+def _batch_window(query: dict[str, str], batches: BatchList | None, settings: Settings):
+    if any(k in query for k in ("window", "start", "end")):
+        raise ValueError("give batch or a window (window, start and end), not both")
+    if batches is None or not batches.enabled:
+        raise ValueError("this site names no events table ([events]): no batches")
+    found = batches.batches.get(query["batch"])
+    if found is None:
+        raise ValueError(batches.error or f"unknown batch {query['batch'][:80]!r}")
+    return TimeWindow(preset=None, start=found.start, end=found.end or settings.now())
 
 
 class ExportHandler(AuthRequestHandler):
@@ -99,9 +119,12 @@ class ExportHandler(AuthRequestHandler):
         if not signed_in(self):
             self._refuse(401, "sign in first (open the dashboard's page)")
             return None
+        shared = hub(self.app_settings)
+        if "batch" in self.request.query_arguments:  # read once per process, at most 5 s old
+            await shared.batches.wait_loaded(self.app_settings.connect_timeout)
         try:
             window, variables, _ = parse_query(
-                self.request.query_arguments, self.app_settings, hub(self.app_settings).tags
+                self.request.query_arguments, self.app_settings, shared.tags, shared.batches
             )
         except BadRequest as exc:
             self._refuse(400, str(exc))
