@@ -143,3 +143,33 @@ def test_the_csv_route_gives_a_batchs_rows_and_names_a_bad_one(site):
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(f"{base}/export.csv?{query}")
         assert refused.value.code == 400 and says in refused.value.read().decode()
+
+
+def test_the_batch_picker_shows_a_batch_and_steps_to_the_next(site):
+    base, _, t0 = site
+    with browser_page(1366, 768) as page:
+        page.goto(base + "/?window=24h")
+        box = page.get_by_role("combobox", name="Batch")
+        wait_until(lambda: box.count() == 1, timeout=30, what="the batch picker")
+        box.scroll_into_view_if_needed()
+        box.click()
+        box.fill("B-001")
+        option = page.get_by_role("option")
+        wait_until(lambda: option.count() == 1, what="one batch matching")
+        assert option.inner_text().startswith("B-001")
+        option.click()
+        wait_until(
+            lambda: (r := page.evaluate(RANGE_JS)) and r[0] <= to_ms(t0 + 2 * H) < r[1]
+            and r[1] - r[0] < to_ms(t0 + 30 * H) - to_ms(t0), timeout=30,
+            what="the first batch's span",
+        )  # fmt: skip
+        previous = page.get_by_role("button", name="Previous")
+        assert previous.is_disabled()  # the first batch of its unit
+        page.get_by_role("button", name="Next").click()
+        wait_until(lambda: "(running)" in box.input_value(), what="the next, running batch")
+        wait_until(
+            lambda: (r := page.evaluate(RANGE_JS)) and r[0] <= to_ms(t0 + 40 * H) < r[1],
+            timeout=30, what="the running batch's span",
+        )  # fmt: skip
+        assert page.get_by_role("button", name="Next").is_disabled()
+        assert page.locator("input[name=range-from]").count() in (0, 1)

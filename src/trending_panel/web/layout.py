@@ -13,6 +13,7 @@ import panel as pn
 import panel_material_ui as pmui
 from panel.util import edit_readonly
 
+from trending_panel.web.batch_panel import BatchPanel
 from trending_panel.web.session import Session
 from trending_panel.web.tag_panel import TagPanel
 from trending_panel.web.theme import follow_browser
@@ -30,6 +31,8 @@ def page(session: Session) -> pmui.Page:
         margin=0, name="trends",
     )  # fmt: skip
     sidebar: list = [Controls(session, vertical=True)]
+    if session.hub.batches.enabled:  # the site's batches, under the window's controls
+        sidebar.append(BatchPanel(session))
     if session.settings.catalog is not None or session.settings.displays is not None:
         sidebar.insert(0, TagPanel(session))  # a plant's tags first (the four tables: none)
     shell = pmui.Page(

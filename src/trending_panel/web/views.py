@@ -312,7 +312,8 @@ class Controls(pn.viewable.Viewer):
         start, end = event.new
         if start is None or end is None:
             return
-        if self.session.window == "custom" and self.first.value and self.last.value:
+        typed = (self.first.value, self.last.value)
+        if self.session.window == "custom" and typed == (self.session.start, self.session.end):
             return  # they hold what the user typed (and may still be typing)
         self._syncing = True
         try:
