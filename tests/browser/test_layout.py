@@ -142,3 +142,18 @@ def test_what_a_person_sees_passes_the_visual_check(demo, view):
             wait_for_data(page)
             failed |= visual.problems_at(page, [LAPTOP, FULL_HD], f"{view} {scheme}")
     assert failed == {}, visual.report(failed)
+
+
+BANDS_JS = """() => { for (const m of Bokeh.documents[0].all_models)
+  if (m.name === "phase-bands") return (m.data instanceof Map ? m.data.get("label")
+                                                               : m.data.label).length;
+  return null; }"""
+
+
+def test_the_demo_shows_its_bioreactors_batches(demo):
+    """``make demo`` writes each bioreactor's batches and serves them: bands and a picker."""
+    with browser_page(*LAPTOP) as page:
+        page.goto(demo + "/?window=24h")
+        wait_for_data(page)
+        wait_until(lambda: page.evaluate(BANDS_JS), timeout=30, what="the batches' bands")
+        assert page.get_by_role("combobox", name="Batch").count() == 1

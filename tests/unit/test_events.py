@@ -70,3 +70,28 @@ def test_the_events_section_is_validated_by_name():
         events_spec({"table": "e", "begin": "x"}, "[events]")
     with pytest.raises(ConfigError, match="phase must be the phase column's name"):
         events_spec({"table": "e", "phase": ""}, "[events]")
+
+
+def test_phase_bands_of_a_window_and_a_unit():
+    from trending_panel.core.rows import to_ms
+    from trending_panel.web.phase_bands import phase_rows
+
+    rows = [
+        (T, T + D, "B-1", "inoculation", "BR01", None),
+        (T + D, None, "B-1", "batch", "BR01", None),
+        (T + 2 * D, T + 2 * D + timedelta(minutes=5), "B-2", "blip", "BR02", None),
+        (T + 2 * D, None, "B-2", "batch", "BR02", None),
+    ]
+    found = assemble(rows).batches
+    now = T + 3 * D
+    start, end = T + D / 2, now
+    cols = phase_rows(found, start, end, now)
+    assert sorted(cols["label"]) == sorted(
+        ["", "batch · B-2", "inoculation · B-1", "batch · B-1"]
+    )  # the 5-minute phase is too narrow for its label at this width
+    i = cols["label"].index("inoculation · B-1")
+    assert cols["x0"][i] == to_ms(T) and cols["label_x"][i] == to_ms(start)  # begun earlier
+    j = cols["label"].index("batch · B-1")
+    assert cols["x1"][j] == to_ms(now) and cols["span"][j].endswith("(running)")
+    only = phase_rows(found, start, end, now, {"BR02"})
+    assert set(only["unit"]) == {"BR02"}

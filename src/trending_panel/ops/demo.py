@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from trending_panel.core.settings import Settings
-from trending_panel.core.variable_file import load_config
+from trending_panel.core.variable_file import load_config, load_events
 from trending_panel.db.store import Store
 from trending_panel.ops.plant_demo import build_plant, run_plant_live, write_site
 from trending_panel.ops.simulate import Plant, run_live, start_plant
@@ -106,7 +106,8 @@ def run_demo(
         # The site as a plant would configure it: the catalog, the four, the displays.
         config, displays = write_site(tmp)
         variables, catalog = load_config(config)
-        settings = replace(settings, variables=variables, catalog=catalog, displays=str(displays))
+        settings = replace(settings, variables=variables, catalog=catalog, displays=str(displays),
+                           events=load_events(config))  # fmt: skip
         writer = Writer(settings, plant, since)
         writer.start()
         log.info("open http://localhost:%d (Ctrl-C stops the demo)", port)

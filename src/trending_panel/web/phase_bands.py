@@ -31,13 +31,21 @@ MOST = 400
 NARROWEST = 0.04
 
 
-def phase_rows(batches: list[Batch], start: datetime, end: datetime, now: datetime) -> dict:
+def phase_rows(
+    batches: list[Batch],
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    units: set[str] | None = None,
+) -> dict:
     """The columns of the phases (or, for a batch without phases, the batch) that overlap
-    ``[start, end]``, a running one until ``now``."""
+    ``[start, end]``, a running one until ``now``; of ``units`` only, when given."""
     cols: dict[str, list] = {k: [] for k in ("x0", "x1", "phase", "batch", "unit", "label",
-                                              "label_y", "span", "color")}  # fmt: skip
+                                              "label_x", "label_y", "span", "color")}  # fmt: skip
     shortest = (end - start) * NARROWEST
     for batch in batches:
+        if units and batch.unit not in units:
+            continue
         spans = [(p.name, p.start, p.end) for p in batch.phases] or [("", batch.start, batch.end)]
         for name, a, ended in spans:
             b = ended or now
@@ -49,10 +57,11 @@ def phase_rows(batches: list[Batch], start: datetime, end: datetime, now: dateti
             cols["batch"].append(batch.batch_id)
             cols["unit"].append(batch.unit or "")
             # A band too narrow for its label keeps it in the hover; the others' labels are
-            # staggered over three rows, so neighbours do not write over each other.
+            # staggered over four rows, so neighbours do not write over each other.
             label = f"{name} · {batch.batch_id}" if name else batch.batch_id
             cols["label"].append(label if b - a >= shortest else "")
-            cols["label_y"].append(3 + 14 * (len(cols["x0"]) % 3))
+            cols["label_x"].append(to_ms(max(a, start)))  # a phase begun earlier: at the left
+            cols["label_y"].append(3 + 14 * (len(cols["x0"]) % 4))
             running = " (running)" if ended is None else ""
             cols["span"].append(f"{a:%Y-%m-%d %H:%M} → {b:%Y-%m-%d %H:%M}{running}")
             cols["color"].append(FILLS[sum(map(ord, name)) % len(FILLS)])
@@ -64,10 +73,13 @@ def phase_rows(batches: list[Batch], start: datetime, end: datetime, now: dateti
 class PhaseBands:
     """The page's phase bands: one source, drawn on each trend."""
 
-    def __init__(self, batches: BatchList, span, now) -> None:
+    def __init__(self, batches: BatchList, span, now, tables: list[str] | None = None) -> None:
         self.batches = batches
         self._span = span  #: () -> the window shown, (start, end) or Nones
         self._now = now
+        #: The page's tables: on a multi-unit site, a page of one unit's tags (``BR01/...``)
+        #: shows that unit's batches; a page of no unit's tags shows them all.
+        self._tables = tables or []
         self.source = ColumnDataSource(phase_rows([], datetime.min, datetime.min, now()),
                                        name="phase-bands")  # fmt: skip
         self._seen: tuple | None = None
@@ -88,7 +100,7 @@ class PhaseBands:
             if i == 0:
                 # A light chip behind dark text: readable over the data in either theme.
                 fig.add_layout(LabelSet(
-                    x="x0", y="label_y", y_units="screen", text="label", source=self.source,
+                    x="label_x", y="label_y", y_units="screen", text="label", source=self.source,
                     x_offset=2, text_font_size="10px", text_color="#1f1f1f",
                     background_fill_color="#ffffff", background_fill_alpha=0.8,
                     name="phase-labels",
@@ -101,5 +113,8 @@ class PhaseBands:
         if start is None or end is None or seen == self._seen:
             return False
         self._seen = seen
-        self.source.data = phase_rows(self.batches.batches.batches, start, end, self._now())
+        found = self.batches.batches.batches
+        units = {b.unit for b in found if b.unit}
+        mine = {u for u in units if any(t.startswith(f"{u}/") for t in self._tables)}
+        self.source.data = phase_rows(found, start, end, self._now(), mine or None)
         return True

@@ -135,7 +135,8 @@ class Trends(pn.viewable.Viewer):
                 fig.y_range.end = high
             self.figures[name] = fig
         if session.hub.batches.enabled:  # the site's batches and phases, across every trend
-            self.bands = PhaseBands(session.hub.batches, session.shown_span, settings.now)
+            tables = [v.table for v in session.all_variables]
+            self.bands = PhaseBands(session.hub.batches, session.shown_span, settings.now, tables)
             self.bands.draw_on(list(self.figures.values()))
             session.on_tick(self.bands.refresh)
         if any(len({p.unit for p in pens}) > 1 for pens in self.trend_pens.values()):
