@@ -37,8 +37,10 @@ log = logging.getLogger(__name__)
 STALE_S = 60.0
 #: How often the rollup's state is read.
 EVERY_S = 5.0
-#: Bucket spans and window moments kept (shared by the pages of one window).
-KEPT = 512
+#: Memory that kept bucket spans, rows and window moments may hold (shared by the pages of
+#: one window; the least recently used go first). A live window's newest span moves with the
+#: watermark, so what is kept is bounded by bytes, not by count.
+KEPT_BYTES = 64_000_000
 
 
 class RollupView(Background, param.Parameterized):
@@ -64,7 +66,8 @@ class RollupView(Background, param.Parameterized):
         self.tags: dict[str, Published] = {}
         self._loaded = asyncio.Event()
         #: Read buckets and computed moments, by (table, changes, ...): see :meth:`kept`.
-        self._kept: OrderedDict[Hashable, object] = OrderedDict()
+        self._kept: OrderedDict[Hashable, tuple[object, int]] = OrderedDict()
+        self.kept_bytes = 0
 
     def _starting(self) -> None:
         self._loaded = asyncio.Event()
@@ -118,15 +121,19 @@ class RollupView(Background, param.Parameterized):
         """What was kept under ``key`` (whose first item is a table; its second the table's
         change count when it was kept, so a change makes it unreachable)."""
         hit = self._kept.get(key)
-        if hit is not None:
-            self._kept.move_to_end(key)
-        return hit
+        if hit is None:
+            return None
+        self._kept.move_to_end(key)
+        return hit[0]
 
     def keep(self, key: Hashable, value: object) -> None:
-        self._kept[key] = value
-        self._kept.move_to_end(key)
-        while len(self._kept) > KEPT:
-            self._kept.popitem(last=False)
+        size = _size(value)
+        if key in self._kept:
+            self.kept_bytes -= self._kept.pop(key)[1]
+        self._kept[key] = (value, size)
+        self.kept_bytes += size
+        while self.kept_bytes > KEPT_BYTES and len(self._kept) > 1:
+            self.kept_bytes -= self._kept.popitem(last=False)[1][1]
 
     async def buckets(
         self, pub: Published, table: str, level: Level, first: int, last: int
@@ -194,3 +201,11 @@ class RollupView(Background, param.Parameterized):
             return None
         fitting = [lv for lv in LEVELS if column_us >= 4 * lv.width_us]
         return (found, fitting[-1]) if fitting else None
+
+
+def _size(value: object) -> int:
+    """Bytes a kept value holds (its arrays; a few hundred for anything else)."""
+    if isinstance(value, reduce.Buckets):
+        return value.nbytes
+    arrays = [getattr(value, name, None) for name in ("times", "values")]
+    return 256 + sum(a.nbytes for a in arrays if hasattr(a, "nbytes"))
