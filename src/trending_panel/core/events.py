@@ -95,6 +95,10 @@ class Batch:
     def running(self) -> bool:
         return self.end is None
 
+    def span(self, now: datetime) -> tuple[datetime, datetime]:
+        """From its start to its end; a running batch's until ``now``."""
+        return self.start, self.end or now
+
     def phase(self, name: str) -> Phase | None:
         """The batch's first phase of that name (any case), or None."""
         wanted = name.casefold()

@@ -81,3 +81,45 @@ class Census(Pool):
             np.asarray(counts, dtype="int64"),
             np.asarray(flags, dtype=bool),
         )
+
+
+def suspected(
+    before: tuple[int, ...], now: tuple[int, ...], fed: int, unexplained: bool
+) -> tuple[bool, bool]:
+    """A table's write counters (inserted, updated, deleted) at the last pass and now, and
+    the rows the live path brought since: whether a pass is due, and whether inserts are
+    unexplained. An update or delete makes it due; rows inserted beyond those brought, only
+    at the second look that finds them (the counters trail commits: a row committed just
+    before a poll is counted later)."""
+    inserted, updated, deleted = (a - b for a, b in zip(now, before, strict=True))
+    if updated or deleted:
+        return True, unexplained
+    if inserted > fed:
+        return unexplained, True
+    return False, False
+
+
+def changed_runs(
+    census: tuple[np.ndarray, np.ndarray, np.ndarray],
+    held_index: np.ndarray,
+    held_counts: np.ndarray,
+    before: int | None,
+) -> list[tuple[int, int]]:
+    """What a :meth:`Census.bucket_census` says changed against the buckets held (their
+    numbers and row counts): buckets before ``before`` (None: all) whose count differs or
+    that hold a row written since the census's horizon, as runs of consecutive numbers
+    (first, last)."""
+    index, counts, touched = census
+    db = dict(zip(index.tolist(), counts.tolist(), strict=True))
+    mine = dict(zip(held_index.tolist(), held_counts.tolist(), strict=True))
+    written = set(index[touched].tolist())
+    runs: list[tuple[int, int]] = []
+    for b in sorted(set(db) | set(mine)):
+        if before is not None and b >= before:
+            break
+        if db.get(b, 0) != mine.get(b, 0) or b in written:
+            if runs and b == runs[-1][1] + 1:
+                runs[-1] = (runs[-1][0], b)
+            else:
+                runs.append((b, b))
+    return runs

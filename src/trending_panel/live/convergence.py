@@ -26,10 +26,10 @@ import asyncio
 import logging
 from datetime import timedelta
 
-import numpy as np
 import param
 
 from trending_panel.core.errors import error_line
+from trending_panel.db.census import changed_runs, suspected
 from trending_panel.live.background import Background
 from trending_panel.live.feed import Change
 from trending_panel.live.summary import Summary
@@ -94,17 +94,13 @@ class Convergence(Background, param.Parameterized):
             if before is None:  # the first look: the summary was just read, all is known
                 self._rebase(key, now, delivered.get(key, 0), await self.store.xid_horizon())
                 continue
-            # Since the last pass: rows inserted beyond those the feed delivered (the counters
-            # trail commits by up to a second, so the difference only ever runs behind)...
-            inserted, updated, deleted = (a - b for a, b in zip(now, before, strict=True))
+            # Since the last pass: updates, deletes, rows inserted beyond those the feed
+            # delivered (see :func:`~..db.census.suspected`).
             fed = delivered.get(key, 0) - self._delivered.get(key, 0)
-            if updated or deleted:
+            due, unexplained = suspected(before, now, fed, key in self._unexplained)
+            if due:
                 self._suspect.add(key)
-            elif inserted > fed:
-                # ...except for a row committed just before a poll: only inserts still
-                # unexplained at the next look make the table suspect.
-                if key in self._unexplained:
-                    self._suspect.add(key)
+            if unexplained:
                 self._unexplained.add(key)
             else:
                 self._unexplained.discard(key)
@@ -146,7 +142,7 @@ class Convergence(Background, param.Parameterized):
         """Compare the database's buckets with the summary's; read the differing ones again."""
         summary = self.summary
         width = summary.settings.summary_bucket
-        index, counts, touched = await self.store.bucket_census(
+        census = await self.store.bucket_census(
             self.summary.variables[key], width, self._since_xid.get(key)
         )
         self.passes += 1
@@ -159,29 +155,9 @@ class Convergence(Background, param.Parameterized):
             if newest is not None
             else None
         )
-        all_index = np.union1d(index, held.index)
-        db = dict(zip(index.tolist(), counts.tolist(), strict=True))
-        mine = dict(zip(held.index.tolist(), held.count.tolist(), strict=True))
-        written = set(index[touched].tolist())
-        changed = [
-            int(b)
-            for b in all_index.tolist()
-            if (edge is None or b < edge) and (db.get(b, 0) != mine.get(b, 0) or b in written)
-        ]
         out: list[Change] = []
-        for first, last in _runs(changed):
+        for first, last in changed_runs(census, held.index, held.count, edge):
             start, end = await summary.refresh_range(key, first, last)
             out.append(Change(key, start, end))
             log.info("%s: rows between %s and %s changed in the database", key, start, end)
         return out
-
-
-def _runs(indexes: list[int]) -> list[tuple[int, int]]:
-    """Consecutive bucket numbers as (first, last) runs."""
-    out: list[tuple[int, int]] = []
-    for i in indexes:
-        if out and i == out[-1][1] + 1:
-            out[-1] = (out[-1][0], i)
-        else:
-            out.append((i, i))
-    return out

@@ -154,19 +154,32 @@ class RollupView(Background, param.Parameterized):
     def _usable_tables(self) -> list[str]:
         if self.state != "fresh":
             return []
-        return [t for t, p in self.tags.items() if p.lag_s is not None and p.lag_s <= STALE_S]
+        return [t for t, p in self.tags.items() if not _behind(p)]
+
+    def _refusal(self, var: Variable) -> str | None:
+        """Why ``var``'s buckets may not be drawn from the rollup, in words; None: they may
+        (it is fresh, and they were computed with this dashboard's gap limit and ``var``'s
+        alarm limits)."""
+        if self.state in ("unknown", "absent"):
+            return "no rollup"
+        if self.state == "failed":
+            return f"the rollup could not be read ({self.error})"
+        if self.state == "stale":
+            return "the rollup service is not running (its heartbeat is old)"
+        found = self.tags.get(var.table)
+        if found is None:
+            return "not in the rollup yet"
+        if _behind(found):
+            return f"the rollup is {found.lag_s or 0:,.0f} s behind"
+        if found.gap_us != self.gap_us:
+            return "the rollup was built with another TRENDING_GAP"
+        if (found.low, found.high) != (var.low, var.high):
+            return "the rollup was built with other alarm limits"
+        return None
 
     def usable(self, var: Variable) -> Published | None:
-        """The rollup's state for ``var`` when its buckets may be drawn: fresh, and computed
-        with this dashboard's gap limit and ``var``'s alarm limits; else None."""
-        if self.state != "fresh":
-            return None
-        found = self.tags.get(var.table)
-        if found is None or found.lag_s is None or found.lag_s > STALE_S:
-            return None
-        if found.gap_us != self.gap_us or (found.low, found.high) != (var.low, var.high):
-            return None
-        return found
+        """The rollup's state for ``var`` when its buckets may be drawn, else None."""
+        return self.tags.get(var.table) if self._refusal(var) is None else None
 
     def serving(self, variables: Iterable[Variable]) -> set[str]:
         """The keys of ``variables`` the rollup serves now."""
@@ -175,22 +188,7 @@ class RollupView(Background, param.Parameterized):
     def why_not(self, var: Variable) -> str | None:
         """Why ``var`` is not served from a rollup that exists (None: it is, or there is no
         rollup at all), in words for the header."""
-        if self.state in ("unknown", "absent"):
-            return None
-        if self.state == "failed":
-            return f"the rollup could not be read ({self.error})"
-        if self.state == "stale":
-            return "the rollup service is not running (its heartbeat is old)"
-        found = self.tags.get(var.table)
-        if found is None:
-            return "not in the rollup yet"
-        if found.lag_s is None or found.lag_s > STALE_S:
-            return f"the rollup is {found.lag_s or 0:,.0f} s behind"
-        if found.gap_us != self.gap_us:
-            return "the rollup was built with another TRENDING_GAP"
-        if (found.low, found.high) != (var.low, var.high):
-            return "the rollup was built with other alarm limits"
-        return None
+        return None if self.state in ("unknown", "absent") else self._refusal(var)
 
     def level_for(self, var: Variable, column_us: float) -> tuple[Published, Level] | None:
         """The coarsest level that still gives each pixel column of ``column_us`` at least
@@ -201,6 +199,11 @@ class RollupView(Background, param.Parameterized):
             return None
         fitting = [lv for lv in LEVELS if column_us >= 4 * lv.width_us]
         return (found, fitting[-1]) if fitting else None
+
+
+def _behind(pub: Published) -> bool:
+    """The tag was last caught up with its table too long ago (or never)."""
+    return pub.lag_s is None or pub.lag_s > STALE_S
 
 
 def _size(value: object) -> int:

@@ -48,7 +48,8 @@ async def batch_named(store: Store, settings: Settings, batch_id: str) -> Batch:
 
 def batch_window(batch: Batch, settings: Settings) -> TimeWindow:
     """The batch's span; a running batch's until now."""
-    return TimeWindow(preset=None, start=batch.start, end=batch.end or settings.now())
+    start, end = batch.span(settings.now())
+    return TimeWindow(preset=None, start=start, end=end)
 
 
 def print_batches(found: Batches, unit: str | None, as_json: bool) -> None:

@@ -42,11 +42,12 @@ from trending_panel.core import chunks
 from trending_panel.core import m4 as reduce
 from trending_panel.core.chunks import DAYS, LEVELS, MINUTES, Level
 from trending_panel.core.errors import error_line
-from trending_panel.core.rows import US, from_us, to_us
+from trending_panel.core.rows import US, Series, from_us, to_us
 from trending_panel.core.settings import Settings
 from trending_panel.core.variables import Variable
 from trending_panel.db import rollup as tables
 from trending_panel.db import scan
+from trending_panel.db.census import changed_runs, suspected
 from trending_panel.db.rollup import Written
 from trending_panel.db.store import Store
 from trending_panel.live.tag_list import as_variable
@@ -284,8 +285,8 @@ class Rollup:
             start_us = to_us(starts[t.var.key])
             if not got:
                 continue
-            times = np.array([to_us(r[0]) for r in got], dtype="int64")
-            values = np.array([np.nan if r[1] is None else r[1] for r in got], dtype="float64")
+            series = Series.from_rows(got)
+            times, values = series.times.view("int64"), series.values
             w = t.state.built_us or 0
             new_rows = int(np.count_nonzero(times >= w))
             if new_rows == 0 and self._holds(t, start_us, len(got)):
@@ -329,13 +330,8 @@ class Rollup:
                 t.counters, t.fed_then = now, t.fed
                 t.since_xid = await self.store.xid_horizon()
                 continue
-            inserted, updated, deleted = (a - b for a, b in zip(now, t.counters, strict=True))
-            if updated or deleted:
-                t.suspect = True
-            elif inserted > t.fed - t.fed_then:
-                t.suspect, t.unexplained = t.unexplained, True  # suspect at the second look
-            else:
-                t.unexplained = False
+            due, t.unexplained = suspected(t.counters, now, t.fed - t.fed_then, t.unexplained)
+            t.suspect = t.suspect or due
             if not t.suspect or time.monotonic() - t.last_census < CENSUS_EVERY_S:
                 continue
             t.last_census = time.monotonic()
@@ -350,25 +346,10 @@ class Rollup:
         """The tag's rows per hour against the rollup's; differing or rewritten hours behind
         the live edge read again from the rows."""
         hours = LEVELS[1]
-        index, counts, touched = await self.store.bucket_census(
-            t.var, timedelta(hours=1), t.since_xid
-        )
+        census = await self.store.bucket_census(t.var, timedelta(hours=1), t.since_xid)
         held_index, held_counts = await tables.level_counts(conn, self.schema, t.state.id, hours)
         edge = ((t.state.built_us or 0) - self.lookback_us) // hours.width_us
-        db = dict(zip(index.tolist(), counts.tolist(), strict=True))
-        mine = dict(zip(held_index.tolist(), held_counts.tolist(), strict=True))
-        written = set(index[touched].tolist())
-        changed = sorted(
-            h
-            for h in set(db) | set(mine)
-            if h < edge and (db.get(h, 0) != mine.get(h, 0) or h in written)
-        )
-        runs: list[tuple[int, int]] = []
-        for h in changed:
-            if runs and runs[-1][1] == h - 1:
-                runs[-1] = (runs[-1][0], h)
-            else:
-                runs.append((h, h))
+        runs = changed_runs(census, held_index, held_counts, edge)
         for first, last in runs:
             a, b = first * hours.width_us, (last + 1) * hours.width_us
             minutes, _ = await scan.read_buckets(

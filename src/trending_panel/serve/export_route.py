@@ -78,7 +78,8 @@ def _batch_window(query: dict[str, str], batches: BatchList | None, settings: Se
     found = batches.batches.get(query["batch"])
     if found is None:
         raise ValueError(batches.error or f"unknown batch {query['batch'][:80]!r}")
-    return TimeWindow(preset=None, start=found.start, end=found.end or settings.now())
+    start, end = found.span(settings.now())
+    return TimeWindow(preset=None, start=start, end=end)
 
 
 class ExportHandler(AuthRequestHandler):

@@ -64,8 +64,7 @@ class BatchPanel(pn.viewable.Viewer):
     def _picked(self, event: param.parameterized.Event) -> None:
         batch = self._by_label.get(event.new or "")
         if batch is not None:
-            now = self.session.settings.now()
-            self.session.pick_range(batch.start, batch.end or now)
+            self.session.pick_range(*batch.span(self.session.settings.now()))
         self._steps()
 
     def _steps(self) -> None:

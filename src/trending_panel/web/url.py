@@ -63,8 +63,8 @@ def batch_window(batch_id: str, batches: BatchList | None) -> tuple[dict, str]:
     if found is None:
         why = batches.error or f"no batch {batch_id[:80]!r}"
         return {}, f"Ignored the URL's batch: {why}"
-    end = found.end or batches.settings.now()
-    return {"window": "custom", "start": found.start, "end": end}, ""
+    start, end = found.span(batches.settings.now())
+    return {"window": "custom", "start": start, "end": end}, ""
 
 
 def _raw_query() -> str:
