@@ -14,6 +14,9 @@ import panel_material_ui as pmui
 from panel.util import edit_readonly
 
 from trending_panel.web.batch_panel import BatchPanel
+from trending_panel.web.compare_panel import ComparePicker
+from trending_panel.web.compare_view import CompareTrends
+from trending_panel.web.comparison import Comparison
 from trending_panel.web.session import Session
 from trending_panel.web.tag_panel import TagPanel
 from trending_panel.web.theme import follow_browser
@@ -24,15 +27,24 @@ SIDEBAR_WIDTH = 290
 
 
 def page(session: Session) -> pmui.Page:
-    """The served page of ``session``."""
-    trends = pn.panel(Trends(session, fill=True))
+    """The served page of ``session``: its window's trends, or the batches it compares."""
+    busy = session.param.loading
+    sidebar: list = []
+    if session.compare_ids:  # ?compare=: the batches on an axis of hours since their start
+        comparison = Comparison(session, session.compare_ids, session.align)
+        trends = pn.panel(CompareTrends(comparison))
+        busy = comparison.param.loading
+    else:
+        trends = pn.panel(Trends(session, fill=True))
+        sidebar.append(Controls(session, vertical=True))
     main = pn.Column(
         Header(session), _instead_of(trends, session), trends, sizing_mode="stretch_both",
         margin=0, name="trends",
     )  # fmt: skip
-    sidebar: list = [Controls(session, vertical=True)]
     if session.hub.batches.enabled:  # the site's batches, under the window's controls
-        sidebar.append(BatchPanel(session))
+        if not session.compare_ids:
+            sidebar.append(BatchPanel(session))
+        sidebar.append(ComparePicker(session))
     if session.settings.catalog is not None or session.settings.displays is not None:
         sidebar.insert(0, TagPanel(session))  # a plant's tags first (the four tables: none)
     shell = pmui.Page(
@@ -49,7 +61,7 @@ def page(session: Session) -> pmui.Page:
     # stayed in memory, and any session's callback showed the bar on every page. The bar
     # shows this session's own loads instead.
     with edit_readonly(shell):
-        shell.busy = session.param.loading
+        shell.busy = busy
     return shell
 
 

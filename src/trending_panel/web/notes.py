@@ -6,6 +6,7 @@ business (the state knows no CSS)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -40,6 +41,8 @@ class Notes:
         #: How the window is drawn (reduced traces), from the last load.
         self.drawn: list[str] = []
         self._changed: list[tuple[float, str]] = []
+        #: What other parts of the page add (a comparison's state), asked each time.
+        self.more: list[Callable[[], list[Note]]] = []
 
     def redrawn(self, var: Variable, change: Change) -> None:
         """Say for a while that ``var``'s rows in ``change``'s span changed and were redrawn."""
@@ -76,6 +79,8 @@ class Notes:
             notes.append(Note("busy", "loading…"))
         refused = (session._url_error, session._ref_note, session.message)
         notes += [Note("problem", text) for text in refused if text]
+        for more in self.more:
+            notes += more()
         return notes
 
 

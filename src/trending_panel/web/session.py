@@ -113,7 +113,9 @@ class Session(NotebookData, param.Parameterized):
         with param.discard_events(self):  # the page's pens, before anything watches
             self.param.variables.objects = {v.title: v.key for v in self.all_variables}
             self.variables = list(shown) if shown is not None else list(self.by_key)
-        self._url_error = "; ".join(filter(None, (url_error, page_problem)))
+        #: ``?compare=``: the batches the page compares instead of a window (comparison.py).
+        self.compare_ids, self.align, asked = url.compare_asked()
+        self._url_error = "; ".join(filter(None, (url_error, page_problem, asked)))
         self._ref_note = ""  #: why a reference start was refused
         if problem := _window_problem(self.window, self.start, self.end):
             with param.discard_events(self):  # nothing is built yet to react to it
@@ -157,6 +159,7 @@ class Session(NotebookData, param.Parameterized):
         self._drawn_width = DEFAULT_WIDTH
         #: The views' refreshers, called by every tick; True when they changed a model.
         self._tick_hooks: list[Callable[[], bool]] = []
+        self._closers: list[Callable[[], None]] = []
         #: What a notebook must push over the comm when Bokeh models changed.
         self._notebook_panes: list[pn.viewable.Viewable] = []
         self.viewport = Viewport(self)
@@ -172,7 +175,8 @@ class Session(NotebookData, param.Parameterized):
         self.clock = Clock(self, self._doc, self._on_server)
         if autostart:
             self.clock.start()
-            self._schedule_load()
+            if not self.compare_ids:
+                self._schedule_load()
 
     # -- for the views -------------------------------------------------------------------------
 
@@ -209,8 +213,14 @@ class Session(NotebookData, param.Parameterized):
         if self.message.startswith("The custom range"):
             self.message = ""
 
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when the page closes (what it holds in the process goes)."""
+        self._closers.append(callback)
+
     def let_go(self) -> None:
         """The page is closed: its tags are no longer polled or summarised for it."""
+        for close in self._closers:
+            close()
         self.feed.unsubscribe(self._sub)
         self.feed.unwatch(self)
         if self.summary is not None:
@@ -367,7 +377,7 @@ class Session(NotebookData, param.Parameterized):
             self.param.update(current_stats=stats[0], reference_stats=stats[1])
         if self.stats_follower.due():
             self.stats_follower.start()
-        self.traces.refresh_holds(self._hold_until())
+        self.traces.refresh_holds(_hold_until(self))
         changed = self.traces.changed
         for refresh in self._tick_hooks:
             changed |= bool(refresh())
@@ -395,16 +405,6 @@ class Session(NotebookData, param.Parameterized):
             self._reload_view()
             self.stats_follower.dirty = True  # a zoomed view's reload brings none
         self.notes.expire()
-
-    def _hold_until(self) -> datetime | None:
-        """How far the last values are held: a relative window's end, an absolute one's end
-        or the newest sample, whichever is earlier."""
-        _, end = self._span
-        if self.time_window.is_relative:
-            return end
-        latest = self.feed.latest
-        newest = max((latest[k][0] for k in self.by_key if k in latest), default=None)
-        return min(filter(None, (end, newest)), default=None)
 
     def _apply(self, loaded: Loaded) -> None:
         if self._load_task is not None and self._load_task.done():
@@ -447,6 +447,17 @@ class Session(NotebookData, param.Parameterized):
     def tick_soon(self) -> None:
         """Served, run the tick on the next turn of the loop (under the document lock)."""
         self.clock.soon()
+
+
+def _hold_until(session: Session) -> datetime | None:
+    """How far the last values are held: a relative window's end, an absolute one's end or
+    the newest sample, whichever is earlier."""
+    _, end = session._span
+    if session.time_window.is_relative:
+        return end
+    latest = session.feed.latest
+    newest = max((latest[k][0] for k in session.by_key if k in latest), default=None)
+    return min(filter(None, (end, newest)), default=None)
 
 
 def _window_of(window: str, start: datetime | None, end: datetime | None) -> TimeWindow:

@@ -33,7 +33,7 @@ ORDER = ("time_weighted_mean", "mean", "min", "max", "std", "samples", "coverage
 NAMES = {"time_weighted_mean": "average (time-weighted)"}
 
 
-def _cell(var: Variable, name: str, value: object) -> str:
+def cell(var: Variable, name: str, value: object) -> str:
     if value is None:
         return "—"
     if name == "samples":
@@ -71,11 +71,11 @@ def block_html(
         for name in ORDER:
             if name not in rank:
                 continue
-            here = _cell(var, name, getattr(stats, name))
+            here = cell(var, name, getattr(stats, name))
             cells = f"<td>{html.escape(here)}</td>"
             line = f"{NAMES.get(name, labels[name])}: {here}"
             if reference is not None:
-                there = _cell(var, name, getattr(reference, name))
+                there = cell(var, name, getattr(reference, name))
                 cells += f'<td class="tp-ref">{html.escape(there)}</td>'
                 line += f" (reference {there})"
             tip.append(line)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import panel as pn
 
-from trending_panel.core import pens
+from trending_panel.core import compare, pens
 from trending_panel.core.timewindow import TimeWindow, format_time, parse_time, query_text
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def window_asked(zone: tzinfo, batches: BatchList | None = None) -> tuple[dict, 
     try:
         ref = query_text(args, ("ref",)).get("ref")
         if ref:
-            out["ref"] = parse_time(ref, zone)
+            out["ref"] = _reference(ref, zone, batches)
     except ValueError as exc:
         return {}, f"Ignored the URL's reference: {exc}"
     try:
@@ -51,6 +51,44 @@ def window_asked(zone: tzinfo, batches: BatchList | None = None) -> tuple[dict, 
     if window.is_relative:
         return {**out, "window": window.preset}, ""
     return {**out, "window": "custom", "start": window.start, "end": window.end}, ""
+
+
+def _reference(text: str, zone: tzinfo, batches: BatchList | None) -> datetime:
+    """``?ref=``: a start time, or a batch's id (its start)."""
+    try:
+        return parse_time(text, zone)
+    except ValueError:
+        found = batches.batches.get(text) if batches is not None and batches.enabled else None
+        if found is None:
+            raise
+        return found.start
+
+
+def compare_asked() -> tuple[list[str], str | None, str]:
+    """The batches ``?compare=ID1,ID2`` asks to compare (none: not a comparison), the phase
+    ``?align=`` aligns them on (None: their starts), and why they were refused (shown)."""
+    args = getattr(pn.state, "session_args", None) or {}
+    try:
+        asked = query_text(args, ("compare", "align"), limit=2000)
+        if "compare" not in asked:
+            return [], None, ""
+        ids = compare.parse_ids(asked["compare"])
+    except ValueError as exc:
+        return [], None, f"Ignored the URL's comparison: {exc}"
+    return ids, (asked.get("align") or "").strip() or None, ""
+
+
+def compare_link(ids: list[str], align: str | None, session: Session | None = None) -> str:
+    """A link to the comparison of ``ids`` (on ``session``'s pens when it asked for some)."""
+    query = {"compare": ",".join(ids)} if ids else {}
+    if ids and align:
+        query["align"] = align
+    parts = [urlencode(query)] if query else []
+    if session is not None and session.plan.display is not None:
+        parts.append(urlencode({"display": session.plan.display}))
+    elif session is not None and session.plan.asked:
+        parts.append("pens=" + pens.to_text(session.trends))
+    return "?" + "&".join(parts)
 
 
 def batch_window(batch_id: str, batches: BatchList | None) -> tuple[dict, str]:
@@ -196,6 +234,10 @@ def page_link(session: Session, trends: list[list[str]] | None = None, **extra: 
         query = {}
     if session.ref is not None:
         query["ref"] = format_time(session.ref)
+    if session.compare_ids:  # a comparison stays one when its pens change
+        query = {"compare": ",".join(session.compare_ids)}
+        if session.align:
+            query["align"] = session.align
     query.update(extra)
     link = "?" + urlencode(query)
     if trends is not None:
