@@ -6,6 +6,10 @@ the others drawn; the page passes the visual check in both themes."""
 
 from __future__ import annotations
 
+import csv
+import io
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
@@ -185,3 +189,27 @@ def test_the_golden_batch_may_be_named_by_its_batch_id(site):
         label = found["ref-label-BR01/TEMP_PV"]
         assert label.startswith(f"- - reference {(t0 + 2 * H).isoformat()}")
         assert "reference" not in page.locator(".tp-status").inner_text()
+
+
+def test_the_comparisons_csv_link_gives_each_batchs_rows_from_its_zero(site):
+    base, t0 = site
+    with browser_page(1366, 768) as page:
+        page.goto(f"{base}/?compare=B-1,B-2&align=fed-batch&{PENS}")
+        link = page.locator("a.tp-csv")
+        wait_until(lambda: link.count() == 1, timeout=45, what="the CSV link")
+        href = link.get_attribute("href")
+    with urllib.request.urlopen(f"{base}/{href}") as resp:
+        assert 'filename="trending_compare_B-1_B-2.csv"' in resp.headers["Content-Disposition"]
+        rows = list(csv.reader(io.StringIO(resp.read().decode())))
+    assert rows[0] == ["batch", "elapsed_s", "time", "BR01/TEMP_PV", "BR01/PH_PV"]
+    for batch, start, end, unit in (("B-1", t0 + 4 * H, t0 + 12 * H, "BR01"),
+                                    ("B-2", t0 + 23 * H, t0 + 30 * H, "BR02")):  # fmt: skip
+        mine = [r for r in rows[1:] if r[0] == batch]
+        assert len(mine) == (end - start) // timedelta(minutes=1)  # a row a minute, at :07
+        for r in mine[:3] + mine[-3:]:
+            t = datetime.fromisoformat(r[2])
+            assert r[1] == str((t - start) // timedelta(seconds=1))
+            assert float(r[3]) == pytest.approx(value(f"{unit}/TEMP_PV", t, t0))
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{base}/export.csv?compare=B-1,B-404")
+    assert refused.value.code == 400 and "no batch 'B-404'" in refused.value.read().decode()

@@ -146,3 +146,44 @@ def _stats(row: dict) -> Stats:
         coverage=float(row["coverage"]),
         time_outside_limits_s=float(row["time_outside_limits_s"]),
     )  # fmt: skip
+
+
+def test_compared_batches_csv_has_each_batchs_rows_and_exact_elapsed_seconds(site):
+    db, tables, env = site
+    out = cli(db, "export", "--compare", "B-001,B-002", "--variables", "temperature", env=env)
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.reader(io.StringIO(out.stdout)))
+    assert rows[0] == ["batch", "elapsed_s", "time", "temperature [°C]"]
+
+    def count(start: datetime, end: datetime | None) -> int:
+        return tables.execute(
+            sql.SQL("SELECT count(*) FROM {} WHERE time >= %s AND (%s::timestamp IS NULL"
+                    " OR time <= %s)").format(sql.Identifier(TEMP.table)), (start, end, end),
+        ).fetchone()[0]  # fmt: skip
+
+    by_batch = {b: [r for r in rows[1:] if r[0] == b] for b in ("B-001", "B-002")}
+    assert len(by_batch["B-001"]) == count(T, T + 30 * H)
+    assert len(by_batch["B-002"]) == count(T + 40 * H, None)  # running: every row since
+    assert len(rows) - 1 == len(by_batch["B-001"]) + len(by_batch["B-002"])
+    for batch, start in (("B-001", T), ("B-002", T + 40 * H)):
+        for r in by_batch[batch]:
+            elapsed = datetime.fromisoformat(r[2]) - start
+            assert r[1] == str(elapsed // timedelta(seconds=1))  # rows on whole seconds
+    aligned = cli(db, "export", "--compare", "B-001", "--align", "fed-batch", env=env)
+    assert aligned.returncode == 0, aligned.stderr
+    first = aligned.stdout.splitlines()[1].split(",")
+    anchor = T + 12 * H + timedelta(seconds=17)  # rows every 20 s from T - 1 h: the next at +3 s
+    assert first[:3] == ["B-001", "3", (anchor + timedelta(seconds=3)).isoformat() + ".000000"]
+
+
+def test_a_comparison_that_cannot_be_made_is_named(site):
+    db, _, env = site
+    missing = cli(db, "export", "--compare", "B-001,B-002", "--align", "fed-batch", env=env)
+    assert missing.returncode == 1 and "batch B-002 has no phase 'fed-batch'" in missing.stderr
+    unknown = cli(db, "export", "--compare", "B-001,B-404", env=env)
+    assert unknown.returncode == 1 and "no batch 'B-404'" in unknown.stderr
+    assert cli(db, "export", "--align", "batch", env=env).returncode == 2
+    assert cli(db, "export", "--compare", "B-001", "--window", "1h", env=env).returncode == 2
+    many = cli(db, "export", "--compare", ",".join(f"B-{i}" for i in range(9)), env=env)
+    assert many.returncode == 1 and "at most 8 are compared" in many.stderr
+    assert "Traceback" not in missing.stderr + unknown.stderr + many.stderr

@@ -63,6 +63,10 @@ class TagList(Background, param.Parameterized):
     def get(self, key: str) -> Variable | None:
         return self._by_key.get(key)
 
+    def tag_keys(self) -> list[str]:
+        """Every tag's key."""
+        return list(self._by_key)
+
     def resolve(self, keys: list[str]) -> tuple[list[Variable], list[str]]:
         """The variables of ``keys`` (in that order) and the keys that are no tag."""
         found, unknown = [], []

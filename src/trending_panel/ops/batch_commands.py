@@ -10,11 +10,15 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 
+from trending_panel.core import compare
+from trending_panel.core.compare import Compared
 from trending_panel.core.errors import EventsUnusable
 from trending_panel.core.events import Batch, Batches
 from trending_panel.core.settings import Settings
 from trending_panel.core.timewindow import TimeWindow, format_time
+from trending_panel.core.variables import Variable
 from trending_panel.db.store import Store
+from trending_panel.live.tag_list import TagList
 from trending_panel.read.stats import COLUMNS, Stats
 
 
@@ -44,6 +48,29 @@ async def batch_named(store: Store, settings: Settings, batch_id: str) -> Batch:
     if found is None:
         raise NoBatches(f"unknown batch {batch_id!r} (trending-panel batches lists them)")
     return found
+
+
+async def compared_batches(
+    store: Store, settings: Settings, ids: str, align: str | None, pens: Sequence[Variable]
+) -> tuple[list[Compared], dict[str, Variable]]:
+    """The batches ``ids`` (``ID1,ID2``) compared on ``pens``, aligned on ``align``, and every
+    tag they read by key; :class:`NoBatches` names an unknown batch, a batch without that
+    phase, or a pen a batch's unit has no tag for (a CSV has no column to leave empty)."""
+    try:
+        asked = compare.parse_ids(ids)
+    except ValueError as exc:
+        raise NoBatches(f"--compare: {exc}") from None
+    found = await read_batches(store, settings)
+    tags = TagList(store, settings)
+    if settings.catalog is not None:
+        await tags.refresh()
+    by_key = {**{k: v for k in tags.tag_keys() if (v := tags.get(k))}, **{p.key: p for p in pens}}
+    compared, problems = compare.plan(
+        found, asked, align, [p.key for p in pens], by_key, settings.now()
+    )
+    if problems:
+        raise NoBatches("cannot compare: " + "; ".join(problems))
+    return compared, {key: by_key[key] for c in compared for key in c.tags.values()}
 
 
 def batch_window(batch: Batch, settings: Settings) -> TimeWindow:

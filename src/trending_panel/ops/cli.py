@@ -104,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="the CSV of the download button, on stdout or -o")
     _window_args(export)
     export.add_argument("-o", "--output", type=Path, help="file to write (default stdout)")
+    export.add_argument(
+        "--compare", metavar="ID1,ID2", help="these batches' rows, with batch and elapsed_s columns"
+    )
+    export.add_argument("--align", metavar="PHASE", help="with --compare: elapsed from this phase")
 
     check = sub.add_parser(
         "check",
@@ -448,12 +452,25 @@ async def _readable(store: Any, variables: list) -> None:
 def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from trending_panel.read.csv_export import csv_chunks
 
+    if args.align and not args.compare:
+        parser.error("--align needs --compare")
+    if args.compare and (args.window or args.start or args.batch):
+        parser.error("give --compare or a window (--window, --start/--end, --batch), not both")
+
     async def work(store, settings, window, variables, batch) -> None:
-        newest = await store.newest_time(variables)
-        start, end = window.resolve(newest)
+        if args.compare:  # the batches' rows, each from its zero
+            from trending_panel.ops.batch_commands import compared_batches
+            from trending_panel.read.compare_export import compare_chunks
+
+            compared, tags = await compared_batches(
+                store, settings, args.compare, args.align, variables
+            )
+            rows = compare_chunks(store, compared, variables, tags)
+        else:
+            rows = csv_chunks(store, variables, *window.resolve(await store.newest_time(variables)))
         if args.output is None:
             # Closed here, on this loop, however it ends (a reader gone: `| head`).
-            async with contextlib.aclosing(csv_chunks(store, variables, start, end)) as chunks:
+            async with contextlib.aclosing(rows) as chunks:
                 async for chunk in chunks:
                     sys.stdout.buffer.write(chunk)
             sys.stdout.buffer.flush()
@@ -461,8 +478,8 @@ def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         # Write beside the target and rename: a failed export never leaves half a file.
         partial = args.output.with_name(args.output.name + ".partial")
         try:
-            with partial.open("wb") as out:
-                async for chunk in csv_chunks(store, variables, start, end):
+            with partial.open("wb") as out, contextlib.aclosing(rows) as chunks:
+                async for chunk in chunks:
                     out.write(chunk)
             partial.replace(args.output)
         finally:

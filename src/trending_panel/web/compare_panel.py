@@ -87,6 +87,10 @@ class ComparePicker(pn.viewable.Viewer):
         if self.session.compare_ids:
             back = html.escape(url.compare_link([], None, self.session))
             parts.append(f'<a href="{back}" class="tp-back">Back to trends</a>')
+            if (csv := url.compare_csv_url(self.session)) is not None:
+                parts.append(
+                    f'<a href="{html.escape(csv)}" class="tp-csv" download>Download CSV</a>'
+                )
         text = "".join(parts)
         if self.link.object != text:
             self.link.object = text

@@ -91,6 +91,16 @@ def compare_link(ids: list[str], align: str | None, session: Session | None = No
     return "?" + "&".join(parts)
 
 
+def compare_csv_url(session: Session) -> str | None:
+    """The export route's URL for the comparison shown (None: no route, a notebook)."""
+    if session.export_url is None or not session.compare_ids:
+        return None
+    query = {"compare": ",".join(session.compare_ids), "variables": ",".join(session.by_key)}
+    if session.align:
+        query["align"] = session.align
+    return f"{session.export_url}?{urlencode(query)}"
+
+
 def batch_window(batch_id: str, batches: BatchList | None) -> tuple[dict, str]:
     """The window of the batch ``batch_id`` (a running one's until now), or why not."""
     if batches is None or not batches.enabled:
