@@ -478,9 +478,10 @@ def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         # Write beside the target and rename: a failed export never leaves half a file.
         partial = args.output.with_name(args.output.name + ".partial")
         try:
-            with partial.open("wb") as out, contextlib.aclosing(rows) as chunks:
-                async for chunk in chunks:
-                    out.write(chunk)
+            with partial.open("wb") as out:
+                async with contextlib.aclosing(rows) as chunks:
+                    async for chunk in chunks:
+                        out.write(chunk)
             partial.replace(args.output)
         finally:
             partial.unlink(missing_ok=True)
