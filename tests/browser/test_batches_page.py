@@ -149,7 +149,7 @@ def test_the_batch_picker_shows_a_batch_and_steps_to_the_next(site):
     base, _, t0 = site
     with browser_page(1366, 768) as page:
         page.goto(base + "/?window=24h")
-        box = page.get_by_role("combobox", name="Batch")
+        box = page.get_by_role("combobox", name="Batch", exact=True)
         wait_until(lambda: box.count() == 1, timeout=30, what="the batch picker")
         box.scroll_into_view_if_needed()
         box.click()
@@ -173,3 +173,19 @@ def test_the_batch_picker_shows_a_batch_and_steps_to_the_next(site):
         )  # fmt: skip
         assert page.get_by_role("button", name="Next").is_disabled()
         assert page.locator("input[name=range-from]").count() in (0, 1)
+
+
+def test_a_running_batchs_window_follows_its_live_rows(site):
+    base, conn, t0 = site
+    with browser_page(1366, 768) as page:
+        page.goto(base + "/?batch=B-002")
+        start, _ = wait_until(lambda: page.evaluate(RANGE_JS), timeout=30, what="the range")
+        assert start == to_ms(t0 + 40 * H)  # the batch's start, whatever its end
+        newer = t0 + 60 * H  # after every row written so far
+        for var in VARIABLES:
+            insert(conn, var.table, [(newer, 1.0)])
+        wait_until(
+            lambda: page.evaluate(RANGE_JS)[1] >= to_ms(newer), timeout=30,
+            what="the window's end following the new rows",
+        )  # fmt: skip
+        assert page.evaluate(RANGE_JS)[0] == start  # its start stays the batch's

@@ -103,3 +103,17 @@ def test_preset_labels_follow_their_keys():
         "All data",
     ]
     assert PRESETS["30d"] == timedelta(days=30) and PRESETS["all"] is None
+
+
+def test_a_start_with_a_live_end_follows_the_newest_sample():
+    start = datetime(2026, 3, 1, 8, 0)
+    w = TimeWindow.from_query({"start": "2026-03-01T08:00", "end": "now"}, UTC)
+    assert w.live_end and w.is_relative and w.preset is None
+    assert w.to_query() == {"start": "2026-03-01T08:00:00", "end": "now"}
+    assert TimeWindow.from_query(w.to_query(), UTC) == w
+    assert w.resolve(start + timedelta(hours=30)) == (start, start + timedelta(hours=30))
+    assert w.resolve(None) == (start, w.end)  # nothing newer: the end it was given
+    assert w.label() == "2026-03-01T08:00:00 – now"
+    fixed = TimeWindow(None, start, start + timedelta(hours=2))
+    assert fixed.resolve(start + timedelta(hours=30)) == (start, start + timedelta(hours=2))
+    assert not fixed.is_relative

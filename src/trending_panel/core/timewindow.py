@@ -28,6 +28,8 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|m|h|d|w)\s*$")
 #: Relative presets offered in the UI, in order (URL spelling); ``all``: every row there is.
 PRESET_KEYS = ("5m", "15m", "1h", "6h", "24h", "7d", "30d", "all")
 DEFAULT_WINDOW = "1h"
+#: ``?end=now``: an absolute start whose end follows the newest sample.
+LIVE_END = "now"
 
 
 def parse_duration(text: str) -> timedelta:
@@ -123,6 +125,9 @@ class TimeWindow:
     preset: str | None = DEFAULT_WINDOW
     start: datetime | None = None
     end: datetime | None = None
+    #: An absolute start whose end follows the newest sample once it passes ``end`` (a
+    #: running batch): streamed rows extend it like a relative window's.
+    live_end: bool = False
 
     def __post_init__(self) -> None:
         if self.preset is not None:
@@ -137,11 +142,14 @@ class TimeWindow:
 
     @property
     def is_relative(self) -> bool:
-        return self.preset is not None
+        """The window moves with the newest sample (a preset, or a start with a live end)."""
+        return self.preset is not None or self.live_end
 
     def resolve(self, newest: datetime | None) -> tuple[datetime | None, datetime | None]:
         """The concrete ``[start, end]`` to query; ``None`` means unbounded on that side."""
         if self.preset is None:
+            if self.live_end and newest is not None and self.end is not None and newest > self.end:
+                return self.start, newest
             return self.start, self.end
         length = PRESETS[self.preset]
         if length is None or newest is None:
@@ -152,6 +160,8 @@ class TimeWindow:
         if self.preset is not None:
             return preset_label(self.preset)
         assert self.start is not None and self.end is not None
+        if self.live_end:
+            return f"{format_time(self.start)} – now"
         return f"{format_time(self.start)} – {format_time(self.end)}"
 
     def slug(self, newest: datetime | None) -> str:
@@ -170,20 +180,47 @@ class TimeWindow:
         if self.preset is not None:
             return {"window": self.preset}
         assert self.start is not None and self.end is not None
-        return {"start": format_time(self.start), "end": format_time(self.end)}
+        return {"start": format_time(self.start),
+                "end": LIVE_END if self.live_end else format_time(self.end)}  # fmt: skip
 
     @classmethod
     def from_query(cls, query: Mapping[str, str], tz: ZoneInfo) -> TimeWindow:
-        """Build from URL query parameters (``window=24h`` or ``start=..&end=..``)."""
+        """Build from URL query parameters (``window=24h``, ``start=..&end=..``, or
+        ``start=..&end=now``: from that start to the newest sample, following it)."""
         start, end = query.get("start"), query.get("end")
         if start or end:
             if not (start and end):
                 raise ValueError("give both start and end, or neither")
-            return cls(preset=None, start=parse_time(start, tz), end=parse_time(end, tz))
+            first = parse_time(start, tz)
+            if end.strip().lower() == LIVE_END:
+                return cls(preset=None, start=first, end=first + timedelta(seconds=1),
+                           live_end=True)  # fmt: skip
+            return cls(preset=None, start=first, end=parse_time(end, tz))
         window = (query.get("window") or DEFAULT_WINDOW).strip()
         if window not in PRESETS:
             raise ValueError(f"unknown window {_shown(window)}; choose one of {', '.join(PRESETS)}")
         return cls(preset=window)
+
+
+def window_of(
+    window: str, start: datetime | None, end: datetime | None, live_end: bool = False
+) -> TimeWindow:
+    """A session's window parameters (a preset, or ``custom`` and its ends) as a window."""
+    if window == "custom":
+        return TimeWindow(preset=None, start=start, end=end, live_end=live_end)
+    return TimeWindow(preset=window)
+
+
+def window_problem(window: str, start: datetime | None, end: datetime | None) -> str:
+    """Why a session's window parameters make no window (empty when they do)."""
+    try:
+        window_of(window, start, end)
+        if window == "custom":
+            within_range(start)  # the URL's rules
+            within_range(end)
+    except (ValueError, TypeError) as exc:
+        return str(exc)
+    return ""
 
 
 def rows_dated(n: int, first: datetime, last: datetime) -> str:

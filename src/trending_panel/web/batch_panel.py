@@ -64,7 +64,8 @@ class BatchPanel(pn.viewable.Viewer):
     def _picked(self, event: param.parameterized.Event) -> None:
         batch = self._by_label.get(event.new or "")
         if batch is not None:
-            self.session.pick_range(*batch.span(self.session.settings.now()))
+            span = batch.span(self.session.settings.now())
+            self.session.pick_range(*span, live_end=batch.running)  # a running one follows
         self._steps()
 
     def _steps(self) -> None:

@@ -29,6 +29,8 @@ from trending_panel.core.timewindow import (
     TimeWindow,
     format_time,
     preset_label,
+    window_of,
+    window_problem,
     within_range,
 )
 from trending_panel.core.variables import VARIABLES, Variable
@@ -62,6 +64,9 @@ class Session(NotebookData, param.Parameterized):
         default=[v.key for v in VARIABLES],
         objects={v.title: v.key for v in VARIABLES},
         doc="Variables shown and exported (the settings' variables; the spec's four by default).",
+    )
+    live_end = param.Boolean(
+        default=False, doc="A custom window's end follows the newest sample (a running batch)."
     )
     live = param.Boolean(default=True, doc="Stream new rows into the plots as they arrive.")
     ref = param.Date(
@@ -117,16 +122,14 @@ class Session(NotebookData, param.Parameterized):
         self.compare_ids, self.align, asked = url.compare_asked()
         self._url_error = "; ".join(filter(None, (url_error, page_problem, asked)))
         self._ref_note = ""  #: why a reference start was refused
-        if problem := _window_problem(self.window, self.start, self.end):
+        if problem := window_problem(self.window, self.start, self.end):
             with param.discard_events(self):  # nothing is built yet to react to it
-                self.param.update(window=DEFAULT_WINDOW, start=None, end=None)
+                self.param.update(window=DEFAULT_WINDOW, start=None, end=None, live_end=False)
             self._url_error = f"Ignored the window asked for: {problem}"
         #: The last window that validated: a bad one set from code or a widget reverts to it.
-        self._good: tuple[str, datetime | None, datetime | None] = (
-            self.window,
-            self.start,
-            self.end,
-        )
+        self._good: tuple[str, datetime | None, datetime | None, bool] = (
+            self.window, self.start, self.end, self.live_end,
+        )  # fmt: skip
         self.feed = self.hub.feed
         self.store = self.feed.store
         if summary is None and autostart:
@@ -164,7 +167,8 @@ class Session(NotebookData, param.Parameterized):
         self._notebook_panes: list[pn.viewable.Viewable] = []
         self.viewport = Viewport(self)
         self.stats_follower = StatsFollower(self)
-        self._export_url = export_url
+        #: The CSV route beside the app (served), or None (a notebook: the file goes by comm).
+        self.export_url = export_url
         self.csv_url = url.csv_url(self)
         self.x_range.on_change("start", self.viewport.range_moved)
         self.x_range.on_change("end", self.viewport.range_moved)
@@ -179,11 +183,6 @@ class Session(NotebookData, param.Parameterized):
                 self._schedule_load()
 
     # -- for the views -------------------------------------------------------------------------
-
-    @property
-    def export_url(self) -> str | None:
-        """The CSV route beside the app (served), or None (a notebook: the file goes by comm)."""
-        return self._export_url
 
     def shown_span(self) -> tuple[datetime | None, datetime | None]:
         """The window shown, resolved (for "all data": the span its rows cover)."""
@@ -202,14 +201,17 @@ class Session(NotebookData, param.Parameterized):
         """The browser reports a trend's drawing width (px)."""
         self.viewport.resized(width)
 
-    def pick_range(self, start: datetime | None, end: datetime | None) -> None:
-        """An absolute window from the range inputs (both ends needed)."""
+    def pick_range(
+        self, start: datetime | None, end: datetime | None, *, live_end: bool = False
+    ) -> None:
+        """An absolute window from the range inputs (both ends needed); ``live_end``: its end
+        follows the newest sample (a running batch's)."""
         if start is None or end is None:
             return
         if end <= start:
             self.message = "The custom range must end after it starts."
             return
-        self.param.update(window="custom", start=start, end=end)
+        self.param.update(window="custom", start=start, end=end, live_end=live_end)
         if self.message.startswith("The custom range"):
             self.message = ""
 
@@ -237,25 +239,25 @@ class Session(NotebookData, param.Parameterized):
         """The window shown: the parameters' window, or while they make none (a custom range
         half entered, a bad value being reverted) the last one that did."""
         try:
-            return _window_of(self.window, self.start, self.end)
+            return window_of(self.window, self.start, self.end, self.live_end)
         except ValueError:
-            return _window_of(*self._good)
+            return window_of(*self._good)
 
     @property
     def selected(self) -> list[Variable]:
         return [v for v in self.all_variables if v.key in self.variables]
 
-    @param.depends("window", "start", "end", "variables", watch=True)
+    @param.depends("window", "start", "end", "live_end", "variables", watch=True)
     def _window_changed(self) -> None:
         if self.window == "custom" and (self.start is None or self.end is None):
             return  # wait until both ends are known
-        if problem := _window_problem(self.window, self.start, self.end):
+        if problem := window_problem(self.window, self.start, self.end):
             # Back to the last good window (the page keeps what it shows), and say why.
-            window, start, end = self._good
-            self.param.update(window=window, start=start, end=end)
+            window, start, end, live_end = self._good
+            self.param.update(window=window, start=start, end=end, live_end=live_end)
             self._url_error = f"Ignored that window: {problem}"  # shown until the next change
             return
-        self._good = (self.window, self.start, self.end)
+        self._good = (self.window, self.start, self.end, self.live_end)
         self._url_error = ""
         url.write_back(self)
         self.csv_url = url.csv_url(self)
@@ -458,24 +460,6 @@ def _hold_until(session: Session) -> datetime | None:
     latest = session.feed.latest
     newest = max((latest[k][0] for k in session.by_key if k in latest), default=None)
     return min(filter(None, (end, newest)), default=None)
-
-
-def _window_of(window: str, start: datetime | None, end: datetime | None) -> TimeWindow:
-    if window == "custom":
-        return TimeWindow(preset=None, start=start, end=end)
-    return TimeWindow(preset=window)
-
-
-def _window_problem(window: str, start: datetime | None, end: datetime | None) -> str:
-    """Why the window parameters make no window (empty when they do)."""
-    try:
-        _window_of(window, start, end)
-        if window == "custom":
-            within_range(start)  # the URL's rules
-            within_range(end)
-    except (ValueError, TypeError) as exc:
-        return str(exc)
-    return ""
 
 
 def _ref_labels(loaded: Loaded, ref: datetime | None) -> dict[str, str]:

@@ -48,9 +48,10 @@ def window_asked(zone: tzinfo, batches: BatchList | None = None) -> tuple[dict, 
         window = TimeWindow.from_query(query, zone)
     except ValueError as exc:
         return out, f"Ignored the URL's window: {exc}"
-    if window.is_relative:
+    if window.preset is not None:
         return {**out, "window": window.preset}, ""
-    return {**out, "window": "custom", "start": window.start, "end": window.end}, ""
+    return {**out, "window": "custom", "start": window.start, "end": window.end,
+            "live_end": window.live_end}, ""  # fmt: skip
 
 
 def _reference(text: str, zone: tzinfo, batches: BatchList | None) -> datetime:
@@ -112,7 +113,8 @@ def batch_window(batch_id: str, batches: BatchList | None) -> tuple[dict, str]:
         why = batches.error or f"no batch {batch_id[:80]!r}"
         return {}, f"Ignored the URL's batch: {why}"
     start, end = found.span(batches.settings.now())
-    return {"window": "custom", "start": start, "end": end}, ""
+    # A running batch's window follows its live data (``?start=…&end=now`` once written back).
+    return {"window": "custom", "start": start, "end": end, "live_end": found.running}, ""
 
 
 def _raw_query() -> str:
