@@ -16,7 +16,9 @@ from psycopg import sql
 from tests.harness import visual
 from tests.harness.browser import browser_page, browser_pages, free_port, served, wait_until
 from tests.harness.database import insert, scratch_database
+from tests.harness.stats_reference import sql_stats
 from trending_panel.core.rows import to_ms
+from trending_panel.core.settings import Settings
 from trending_panel.core.variables import VARIABLES
 
 pytestmark = pytest.mark.browser
@@ -189,3 +191,29 @@ def test_a_running_batchs_window_follows_its_live_rows(site):
             what="the window's end following the new rows",
         )  # fmt: skip
         assert page.evaluate(RANGE_JS)[0] == start  # its start stays the batch's
+
+
+def test_statistics_by_phase_give_each_phases_numbers_on_request(site):
+    base, conn, t0 = site
+    ph = VARIABLES[1]
+    spans = [("inoculation", 2, 4), ("batch", 4, 14), ("fed-batch", 14, 26), ("harvest", 26, 28)]
+    with browser_page(1366, 768) as page:
+        page.goto(base + "/?batch=B-001")
+        switch = page.get_by_label("Statistics by phase")
+        wait_until(lambda: switch.count() == 1, timeout=30, what="the switch")
+        wait_until(lambda: page.locator(f"table.tp-stats[data-key='{ph.key}'] tr").count() > 0,
+                   timeout=30, what="the window's statistics")  # fmt: skip
+        switch.scroll_into_view_if_needed()
+        switch.check()
+        rows = page.locator(f"table.tp-rows[data-key='{ph.key}'] tr[data-row]")
+        wait_until(lambda: rows.count() == 4, timeout=30, what="a row per phase")
+        for i, (name, a, b) in enumerate(spans):
+            row = rows.nth(i)
+            assert row.get_attribute("data-row") == name
+            want = sql_stats(conn, ph, t0 + a * H, t0 + b * H, Settings.gap)
+            cells = row.locator("td").all_inner_texts()
+            digits = ph.decimals + 1
+            assert cells[1:] == [f"{want[k]:.{digits}f}" for k in ("time_weighted_mean", "min",
+                                                                    "max")]  # fmt: skip
+        switch.uncheck()
+        wait_until(lambda: rows.count() == 0, what="the window's statistics again")

@@ -107,7 +107,7 @@ def test_batches_of_two_units_overlay_from_elapsed_zero_each_from_its_own_tags(s
         legend = page.locator(".tp-legend")
         wait_until(lambda: "B-2 · BR02" in legend.inner_text(), what="the legend")
         assert "B-1 · BR01" in legend.inner_text()
-        stats = page.locator("table.tp-cmp[data-key='BR01/TEMP_PV'] tr[data-batch]")
+        stats = page.locator("table.tp-rows[data-key='BR01/TEMP_PV'] tr[data-row]")
         wait_until(lambda: stats.count() == 2, what="each batch's statistics")
 
 

@@ -14,6 +14,7 @@ import param
 
 from trending_panel.core.events import Batch
 from trending_panel.core.timewindow import format_time
+from trending_panel.web.phase_stats import PhaseStats
 from trending_panel.web.session import Session
 
 
@@ -29,8 +30,15 @@ class BatchPanel(pn.viewable.Viewer):
 
     session = param.ClassSelector(class_=Session, constant=True)
 
-    def __init__(self, session: Session, **params: object) -> None:
+    def __init__(
+        self, session: Session, phases: PhaseStats | None = None, **params: object
+    ) -> None:
         super().__init__(session=session, **params)
+        #: *Statistics by phase*: each pen's numbers per phase shown, beside the trends.
+        self.by_phase = (
+            pmui.Switch.from_param(phases.param.on, label="Statistics by phase")
+            if phases is not None else None
+        )  # fmt: skip
         self.batches = session.hub.batches
         self._by_label: dict[str, Batch] = {}
         self._seen = -1
@@ -82,8 +90,10 @@ class BatchPanel(pn.viewable.Viewer):
             self.picker.value = label(target)
 
     def __panel__(self) -> pn.viewable.Viewable:
+        below = [self.by_phase] if self.by_phase is not None else []
         return pn.Column(
             self.picker,
             pn.Row(self.previous, self.next, margin=(0, 5)),
+            *below,
             sizing_mode="stretch_width",
         )

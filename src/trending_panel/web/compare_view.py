@@ -18,6 +18,7 @@ from bokeh.plotting import figure
 from trending_panel.core import compare
 from trending_panel.core.timewindow import format_time
 from trending_panel.core.variables import Variable
+from trending_panel.read.stats import Stats
 from trending_panel.web import plots, statsview
 from trending_panel.web.comparison import Comparison
 from trending_panel.web.live_html import LiveHTML
@@ -33,12 +34,6 @@ CSS = """
 .tp-legend span.tp-b{white-space:nowrap}
 .tp-sw{display:inline-block;width:14px;height:4px;border-radius:1px;vertical-align:middle;
  margin-right:5px}
-.tp-cmp{border-collapse:collapse;width:100%;font-size:11px;line-height:13px}
-.tp-cmp th{font-weight:normal;opacity:.75;text-align:right;padding:0 0 0 4px}
-.tp-cmp td{text-align:right;font-variant-numeric:tabular-nums;padding:0 0 0 4px;
- white-space:nowrap}
-.tp-cmp td.tp-id{text-align:left;padding:0;max-width:70px;overflow:hidden;
- text-overflow:ellipsis}
 """
 
 
@@ -118,34 +113,10 @@ def legend_html(shown: list[compare.Compared], align: str | None) -> str:
     return f'<div class="tp-legend">{"".join(items)}</div>' if items else ""
 
 
-def stats_html(var: Variable, shown: list[compare.Compared], stats: dict[int, object]) -> str:
-    """``var``'s statistics per compared batch: time-weighted average, min and max (every
-    column in the row's tooltip)."""
-    unit = f" [{html.escape(var.unit)}]" if var.unit else ""
-    rows = ""
-    for c in shown:
-        st = stats.get(c.slot)
-        if st is None:
-            continue
-        cells = "".join(
-            f"<td>{html.escape(statsview.cell(var, name, getattr(st, name)))}</td>"
-            for name in ("time_weighted_mean", "min", "max")
-        )
-        tip = "\n".join(
-            f"{statsview.NAMES.get(name, dict(statsview.ROWS)[name])}: "
-            f"{statsview.cell(var, name, getattr(st, name))}"
-            for name in statsview.ORDER
-        )
-        rows += (
-            f'<tr data-batch="{html.escape(c.batch.batch_id)}" title="{html.escape(tip)}">'
-            f'<td class="tp-id"><span class="tp-sw" style="background:{c.colour}"></span>'
-            f"{html.escape(c.batch.batch_id)}</td>{cells}</tr>"
-        )
-    head = "<tr><th></th><th>avg</th><th>min</th><th>max</th></tr>" if rows else ""
-    return (
-        f'<div class="tp-box"><div class="tp-name">{html.escape(var.label)}{unit}</div>'
-        f'<table class="tp-cmp" data-key="{var.key}">{head}{rows}</table></div>'
-    )
+def stats_html(var: Variable, shown: list[compare.Compared], stats: dict[int, Stats]) -> str:
+    """``var``'s statistics per compared batch (see :func:`~.statsview.table_html`)."""
+    rows = [(c.batch.batch_id, c.colour, stats[c.slot]) for c in shown if c.slot in stats]
+    return statsview.table_html(var, rows)
 
 
 class CompareTrends(pn.viewable.Viewer):

@@ -35,7 +35,8 @@ def page(session: Session) -> pmui.Page:
         trends = pn.panel(CompareTrends(comparison))
         busy = comparison.param.loading
     else:
-        trends = pn.panel(Trends(session, fill=True))
+        view = Trends(session, fill=True)
+        trends = pn.panel(view)
         sidebar.append(Controls(session, vertical=True))
     main = pn.Column(
         Header(session), _instead_of(trends, session), trends, sizing_mode="stretch_both",
@@ -43,7 +44,7 @@ def page(session: Session) -> pmui.Page:
     )  # fmt: skip
     if session.hub.batches.enabled:  # the site's batches, under the window's controls
         if not session.compare_ids:
-            sidebar.append(BatchPanel(session))
+            sidebar.append(BatchPanel(session, view.phases))
         sidebar.append(ComparePicker(session))
     if session.settings.catalog is not None or session.settings.displays is not None:
         sidebar.insert(0, TagPanel(session))  # a plant's tags first (the four tables: none)

@@ -114,7 +114,13 @@ class PhaseBands:
             return False
         self._seen = seen
         found = self.batches.batches.batches
-        units = {b.unit for b in found if b.unit}
-        mine = {u for u in units if any(t.startswith(f"{u}/") for t in self._tables)}
-        self.source.data = phase_rows(found, start, end, self._now(), mine or None)
+        units = page_units(found, self._tables)
+        self.source.data = phase_rows(found, start, end, self._now(), units)
         return True
+
+
+def page_units(batches: list[Batch], tables: list[str]) -> set[str] | None:
+    """The units whose batches a page of ``tables`` shows: on a multi-unit site, a page of one
+    unit's tags (``BR01/...``) that unit's; a page of no unit's tags (None) every unit's."""
+    units = {b.unit for b in batches if b.unit}
+    return {u for u in units if any(t.startswith(f"{u}/") for t in tables)} or None

@@ -96,4 +96,31 @@ def block_html(
     )
 
 
+def table_html(var: Variable, rows: list[tuple[str, str | None, Stats]]) -> str:
+    """``var``'s statistics in rows (a phase's, a compared batch's): each row's label (after
+    a swatch of its colour, when it has one), time-weighted average, minimum and maximum;
+    every statistic in the row's tooltip."""
+    unit = f" [{html.escape(var.unit)}]" if var.unit else ""
+    body = ""
+    for label, colour, st in rows:
+        cells = "".join(
+            f"<td>{html.escape(cell(var, name, getattr(st, name)))}</td>"
+            for name in ("time_weighted_mean", "min", "max")
+        )
+        tip = "\n".join(
+            [label] + [f"{NAMES.get(name, dict(ROWS)[name])}: {cell(var, name, getattr(st, name))}"
+                       for name in ORDER]
+        )  # fmt: skip
+        swatch = f'<span class="tp-sw" style="background:{colour}"></span>' if colour else ""
+        body += (
+            f'<tr data-row="{html.escape(label)}" title="{html.escape(tip)}">'
+            f'<td class="tp-id">{swatch}{html.escape(label)}</td>{cells}</tr>'
+        )
+    head = "<tr><th></th><th>avg</th><th>min</th><th>max</th></tr>" if body else ""
+    return (
+        f'<div class="tp-box"><div class="tp-name">{html.escape(var.label)}{unit}</div>'
+        f'<table class="tp-rows" data-key="{var.key}">{head}{body}</table></div>'
+    )
+
+
 CSS = (Path(__file__).parent / "statsview.css").read_text()

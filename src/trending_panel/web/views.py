@@ -18,6 +18,7 @@ from trending_panel.web import header, plots, statsview
 from trending_panel.web.csv_button import CsvButton
 from trending_panel.web.live_html import LiveHTML
 from trending_panel.web.phase_bands import PhaseBands
+from trending_panel.web.phase_stats import PhaseStats
 from trending_panel.web.session import Session
 
 #: Width of the statistics block beside each trend (px).
@@ -134,11 +135,14 @@ class Trends(pn.viewable.Viewer):
             if high is not None:
                 fig.y_range.end = high
             self.figures[name] = fig
+        #: The statistics per phase shown, on request (the sidebar's switch).
+        self.phases: PhaseStats | None = None
         if session.hub.batches.enabled:  # the site's batches and phases, across every trend
             tables = [v.table for v in session.all_variables]
             self.bands = PhaseBands(session.hub.batches, session.shown_span, settings.now, tables)
             self.bands.draw_on(list(self.figures.values()))
             session.on_tick(self.bands.refresh)
+            self.phases = PhaseStats(session)
         if any(len({p.unit for p in pens}) > 1 for pens in self.trend_pens.values()):
             for fig in self.figures.values():  # frames aligned beside a trend's right axis
                 fig.min_border_right = plots.RIGHT_AXIS_WIDTH
@@ -204,6 +208,8 @@ class Trends(pn.viewable.Viewer):
             )
         session.param.watch(self._show_rows, "variables")
         session.param.watch(self._show_stats, ["current_stats", "reference_stats"])
+        if self.phases is not None:
+            self.phases.param.watch(self._show_stats, ["on", "rows"])
         session.param.watch(self._show_labels, "ref_labels")
         session.push_in_notebook(*self.panes.values())
 
@@ -221,8 +227,11 @@ class Trends(pn.viewable.Viewer):
 
     def _blocks(self, pens) -> str:
         s = self.session
+        by_phase = self.phases.rows if self.phases is not None and self.phases.on else {}
         return "".join(
-            statsview.block_html(
+            statsview.table_html(var, [(label, None, st) for label, st in by_phase[var.key]])
+            if var.key in by_phase
+            else statsview.block_html(
                 var,
                 s.current_stats.get(var.key),
                 reference=s.reference_stats.get(var.key),
