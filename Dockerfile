@@ -19,6 +19,8 @@ ENV PATH=/opt/venv/bin:$PATH \
 RUN groupadd --system --gid 10001 trending \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin trending
 COPY --from=build /opt/venv /opt/venv
+# The compose stack's site settings (local.env's TRENDING_CONFIG names them).
+COPY docker/site.toml /etc/trending-panel/site.toml
 USER 10001:10001
 EXPOSE 8888
 # Panel's liveness endpoint answers once the Bokeh server is up (database or not).

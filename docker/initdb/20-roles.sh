@@ -19,6 +19,8 @@ GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA public TO :"writer";
 -- Tables the owner adds later are readable (and writable by the writer) as well.
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO :"reader";
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT ON TABLES TO :"writer";
+-- The simulator keeps batch_events current: a phase's end is written when it ends.
+GRANT UPDATE, DELETE ON batch_events TO :"writer";
 SQL
 
 # The shared rollup (docs/deployment.md, "The shared rollup"): its role reads the tag tables

@@ -277,6 +277,7 @@ def test_simulator_writes_as_the_writer_role(initialized):
         **replace(db, user="tp_reader", password=roles["reader"]).to_env(),
         "TRENDING_WRITER_USER": "tp_writer",
         "TRENDING_WRITER_PASSWORD": roles["writer"],
+        "TRENDING_CONFIG": str(ROOT / "docker/site.toml"),  # as the image has it
     }
     proc = subprocess.run(
         [str(BIN / "trending-panel"), "simulate", "--as-writer", "--backfill", "20m", "--no-live"],
@@ -286,6 +287,7 @@ def test_simulator_writes_as_the_writer_role(initialized):
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
+    assert "batch events not written" not in proc.stderr, proc.stderr
     assert roles["writer"] not in proc.stderr + proc.stdout  # secrets stay out of the logs
     with as_role(db, "tp_reader", roles["reader"]) as reader:
         for var in VARIABLES:
@@ -293,6 +295,16 @@ def test_simulator_writes_as_the_writer_role(initialized):
                 sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(var.table))
             ).fetchone()[0]
             assert n > 10, var.table
+        # The site's batches, written as its MES would: readable by the dashboard's role.
+        events = reader.execute(
+            "SELECT batch_id, phase, end_time IS NULL FROM batch_events ORDER BY start_time, phase"
+        ).fetchall()
+    assert events and all(batch.startswith("B-") for batch, _, _ in events)
+    assert {phase for _, phase, _ in events} <= {None, "inoculation", "batch", "fed-batch",
+                                                  "harvest"}  # fmt: skip
+    batches = {batch for batch, _, _ in events}
+    running = {batch for batch, phase, open_ in events if phase is None and open_}
+    assert len(running) <= 1 and len(batches) >= 1
 
 
 # -- the image's command ---------------------------------------------------------------------
@@ -349,7 +361,8 @@ def test_image_command_serves_and_passes_its_own_healthcheck(initialized):
 @pytest.mark.browser  # end to end: a served process of its own
 def test_dashboard_comes_up_before_the_database(tmp_path):
     """Started while its database is unreachable, it still serves (and reports it)."""
-    env = {**local_env(), "POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": "9"}
+    env = {**local_env(), "POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": "9",
+           "TRENDING_CONFIG": str(ROOT / "docker/site.toml")}  # where the image has it  # fmt: skip
     with served(image_command(), env, 8888):
         assert http_ok("http://127.0.0.1:8888/liveness")
     check = subprocess.run(healthcheck_command(), capture_output=True, timeout=30)

@@ -79,9 +79,10 @@ class Schema(Pool):
         """The table ``name`` (created with ``columns``, a constant) holding exactly ``rows``."""
         ident = sql.Identifier(name)
         async with self.connection() as conn, conn.transaction():
-            await conn.execute(
-                sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(ident, sql.SQL(columns))
-            )
+            cur = await conn.execute("SELECT to_regclass(quote_ident(%s))", [name])
+            row = await cur.fetchone()
+            if row is None or row[0] is None:  # (IF NOT EXISTS alone asks for CREATE rights)
+                await conn.execute(sql.SQL("CREATE TABLE {} ({})").format(ident, sql.SQL(columns)))
             await conn.execute(sql.SQL("DELETE FROM {}").format(ident))
             marks = sql.SQL(", ").join(sql.Placeholder() * len(columns.split(",")))
             await conn.cursor().executemany(

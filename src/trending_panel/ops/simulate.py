@@ -25,6 +25,7 @@ from trending_panel.core.errors import error_line
 from trending_panel.core.rows import Row
 from trending_panel.core.variables import BY_KEY, VARIABLES, Variable
 from trending_panel.db.store import Store
+from trending_panel.ops.sim_batches import BatchWriter
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +178,7 @@ async def run_live(
     since: datetime,
     stop: asyncio.Event | None = None,
     tick: float = 0.1,
+    batches: BatchWriter | None = None,
 ) -> None:
     """Keep writing rows as their scan times pass, until ``stop`` is set.
 
@@ -191,6 +193,8 @@ async def run_live(
         for key, rows in plant.rows(cursor, now).items():
             backlog[key].extend(rows)
         cursor = now
+        if batches is not None:  # a phase that ended, a batch that began
+            await batches.write_due(store, now)
         try:
             for key, rows in backlog.items():
                 if rows:
@@ -226,9 +230,13 @@ def run_simulator(settings, history: timedelta, *, live: bool = True) -> None:
         try:
             await _until_ready(store)
             plant, end = await start_plant(store, history)
+            batches = None
+            if settings.events is not None:  # [events]: the batches, as a site's MES writes
+                batches = BatchWriter(settings.events.table, end - history)
+                await batches.write_due(store, end)
             if live:
                 log.info("writing live rows to %s", settings.describe())
-                await run_live(store, plant, end)
+                await run_live(store, plant, end, batches=batches)
         finally:
             await store.close()
 
