@@ -50,7 +50,9 @@ def overlay_figure(pens: list[Variable], comparison: Comparison, x_label: str) -
         height=210, sizing_mode="stretch_width", x_range=comparison.x_range,
         tools="xpan,xwheel_zoom,box_zoom,reset,save", active_drag="xpan",
         active_scroll="xwheel_zoom", name=f"compare-trend-{first.key}",
-        title=first.title if len(pens) == 1 else " · ".join(p.label for p in pens),
+        title=first.title if len(pens) == 1 else " · ".join(
+            f"{p.label} ({DASHES[i % len(DASHES)]})" for i, p in enumerate(pens)
+        ),  # the batch is the colour, the pen the dash
         min_border_left=plots.MIN_BORDER_LEFT, output_backend="canvas", toolbar_inner=True,
     )  # fmt: skip
     fig.toolbar.autohide = True
