@@ -156,4 +156,4 @@ def test_the_demo_shows_its_bioreactors_batches(demo):
         page.goto(demo + "/?window=24h")
         wait_for_data(page)
         wait_until(lambda: page.evaluate(BANDS_JS), timeout=30, what="the batches' bands")
-        assert page.get_by_role("combobox", name="Batch").count() == 1
+        assert page.get_by_role("combobox", name="Batch", exact=True).count() == 1

@@ -279,3 +279,34 @@ def test_a_sigterm_mid_build_stops_the_service_cleanly_and_soon(db, tables, serv
     assert time.monotonic() - began < 5
     assert proc.returncode == 0, out
     assert not re.search(r"Traceback|ERROR|WARNING|CRITICAL", out), out
+
+
+def test_a_late_row_and_a_correction_are_found_in_the_newest_pages_without_a_pass(db, tables):
+    now = db.now().replace(microsecond=0)
+    insert(tables, TEMP.table, [(now - timedelta(seconds=5 * k), 37.0 + k % 7)
+                                for k in range(17280)])  # fmt: skip
+
+    async def main() -> tuple[int, int, int]:
+        conn = await psycopg.AsyncConnection.connect(db.conninfo(), autocommit=True)
+        async with Store(db) as store, conn:
+            await rollup_db.ensure_schema(conn, SCHEMA)
+            r = rollup.Rollup(store, db, SCHEMA)
+            await r.refresh_tags(conn)
+            await r.build_all(conn)
+            await r.follow(conn)
+            assert r.tags[TEMP.table].live
+            first = await r.quick_census(conn)  # the first look: the table's pages
+            insert(tables, TEMP.table, [(now - timedelta(hours=3, seconds=2), 55.0)])
+            tables.execute(
+                sql.SQL("UPDATE {} SET value = -5 WHERE time = %s")
+                .format(sql.Identifier(TEMP.table)), (now - timedelta(hours=5),),
+            )  # fmt: skip
+            tables.execute("SELECT pg_stat_force_next_flush()")  # the counters seen at once
+            found = await r.quick_census(conn)
+            again = await r.quick_census(conn)  # nothing new since
+            return first, found, again
+
+    first, found, again = asyncio.run(main())
+    assert (first, found, again) == (0, 2, 0)  # two hours read again, by the quick look alone
+    for level in LEVELS:
+        assert_level_equals_rows(tables, db, TEMP, level)

@@ -82,6 +82,56 @@ class Census(Pool):
             np.asarray(flags, dtype=bool),
         )
 
+    @on_db_loop
+    async def tail_writes(
+        self, var: Variable, bucket: timedelta, since_xid: int, from_page: int | None
+    ) -> tuple[np.ndarray, int]:
+        """The buckets (numbers on the grid at 1970) holding a row written at or after
+        ``since_xid`` on the table's pages from ``from_page`` on, and the table's pages now.
+
+        A TID range scan: PostgreSQL puts a late row, or an update's new version, where there
+        is room, which in a historian's table (appended, rarely vacuumed of much) is its last
+        pages. So this reads the pages written since a look that found ``from_page`` of them
+        (the last of those again: it may have had room), not the table. A row written into an
+        older page's free space is left to the pass (:meth:`bucket_census`). ``from_page``
+        None: only the pages now (nothing is read)."""
+        async with self.connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                sql.SQL(
+                    "SELECT pg_relation_size(%s::regclass) / current_setting('block_size')::int,"
+                    " txid_snapshot_xmax(txid_current_snapshot())"
+                ),
+                [table(var).as_string(conn)],
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            pages, xmax = int(row[0]), int(row[1])
+            if from_page is None:
+                return np.empty(0, dtype="int64"), pages
+            query = sql.SQL(
+                "SELECT DISTINCT date_bin(%(width)s, time, timestamp '1970-01-01') FROM {t}"
+                " WHERE ctid >= %(tid)s::tid AND age(xmin) <= %(age)s AND time <= %(h)s"
+            ).format(t=table(var))
+            params = {
+                "width": bucket, "tid": f"({max(from_page - 1, 0)},0)",
+                "age": max(0, xmax - since_xid), "h": self.settings.horizon(),
+            }  # fmt: skip
+            cur = await conn.execute(query, params)
+            found = [r[0] for r in await cur.fetchall() if r[0] is not None]
+        bucket_us = bucket // timedelta(microseconds=1)
+        return np.array(found, dtype="datetime64[us]").view("int64") // bucket_us, pages
+
+
+def runs_of(numbers: list[int]) -> list[tuple[int, int]]:
+    """Sorted bucket numbers as runs of consecutive ones (first, last)."""
+    runs: list[tuple[int, int]] = []
+    for b in sorted(set(numbers)):
+        if runs and b == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], b)
+        else:
+            runs.append((b, b))
+    return runs
+
 
 def suspected(
     before: tuple[int, ...], now: tuple[int, ...], fed: int, unexplained: bool

@@ -47,7 +47,7 @@ from trending_panel.core.settings import Settings
 from trending_panel.core.variables import Variable
 from trending_panel.db import rollup as tables
 from trending_panel.db import scan
-from trending_panel.db.census import changed_runs, suspected
+from trending_panel.db.census import changed_runs, runs_of, suspected
 from trending_panel.db.rollup import Written
 from trending_panel.db.store import Store
 from trending_panel.live.tag_list import as_variable
@@ -82,6 +82,9 @@ class Tag:
     suspect: bool = False
     unexplained: bool = False
     last_census: float = -math.inf
+    #: The quick look at the table's newest pages: counters, pages, horizon and rows folded
+    #: at the last one.
+    tail: tuple[tuple[int, ...], int, int, int] | None = None
     #: Built to its table's newest row: the follower's from then on (the builder's before).
     live: bool = False
     #: Why its table cannot be read (left out until the catalog is read again).
@@ -342,6 +345,38 @@ class Rollup:
             t.suspect = t.unexplained = False
         return spans
 
+    async def quick_census(self, conn: AsyncConnection) -> int:
+        """Rows written behind the live edge into a table's newest pages, found without a
+        pass over it (see :meth:`~...db.census.Census.tail_writes`), their hours read again:
+        a late row or a correction within a second or two. Looked at when the write counters
+        say an update, or more inserts than the follower brought; the pass (:meth:`census`)
+        still runs for whatever lands elsewhere, and for deletes."""
+        built = [t for t in self.tags.values() if t.live and not t.broken]
+        if not built:
+            return 0
+        counters = await self.store.write_counters([t.var for t in built])
+        spans = 0
+        for t in built:
+            now = counters.get(t.var.key)
+            if now is None:
+                continue
+            if t.tail is not None:
+                inserted, updated, _ = (a - b for a, b in zip(now, t.tail[0], strict=True))
+                if not updated and inserted <= t.fed - t.tail[3]:
+                    t.tail = (now, *t.tail[1:3], t.fed)
+                    continue
+            horizon, fed = await self.store.xid_horizon(), t.fed
+            hours = LEVELS[1]
+            found, pages = await self.store.tail_writes(
+                t.var, timedelta(hours=1), t.tail[2] if t.tail else horizon,
+                t.tail[1] if t.tail else None,
+            )  # fmt: skip
+            edge = ((t.state.built_us or 0) - self.lookback_us) // hours.width_us
+            runs = runs_of([int(b) for b in found if b < edge])
+            spans += await self._reread(conn, t, runs)
+            t.tail = (now, pages, horizon, fed)
+        return spans
+
     async def _census_one(self, conn: AsyncConnection, t: Tag) -> int:
         """The tag's rows per hour against the rollup's; differing or rewritten hours behind
         the live edge read again from the rows."""
@@ -349,7 +384,12 @@ class Rollup:
         census = await self.store.bucket_census(t.var, timedelta(hours=1), t.since_xid)
         held_index, held_counts = await tables.level_counts(conn, self.schema, t.state.id, hours)
         edge = ((t.state.built_us or 0) - self.lookback_us) // hours.width_us
-        runs = changed_runs(census, held_index, held_counts, edge)
+        return await self._reread(conn, t, changed_runs(census, held_index, held_counts, edge))
+
+    async def _reread(self, conn: AsyncConnection, t: Tag, runs: list[tuple[int, int]]) -> int:
+        """The ``runs`` of hours (first, last) read again from the rows, folded and written,
+        and announced to the dashboards; how many runs."""
+        hours = LEVELS[1]
         for first, last in runs:
             a, b = first * hours.width_us, (last + 1) * hours.width_us
             minutes, _ = await scan.read_buckets(

@@ -94,6 +94,7 @@ async def _follower(
         caught: list[str] = []
         try:
             caught = await rollup.follow(conn)
+            await rollup.quick_census(conn)  # late rows and corrections in the newest pages
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # an outage: reported in the health table when it is back
