@@ -191,6 +191,15 @@ def test_a_running_batchs_window_follows_its_live_rows(site):
             what="the window's end following the new rows",
         )  # fmt: skip
         assert page.evaluate(RANGE_JS)[0] == start  # its start stays the batch's
+        box = page.get_by_role("combobox", name="Batch", exact=True)
+        assert box.input_value().startswith("B-002") and "(running)" in box.input_value()
+        conn.execute("UPDATE batch_events SET end_time = %s WHERE batch_id = 'B-002'"
+                     " AND end_time IS NULL", (t0 + 59 * H,))  # fmt: skip
+        wait_until(
+            lambda: page.evaluate(RANGE_JS) == [start, to_ms(t0 + 59 * H)], timeout=30,
+            what="the window stopped at the batch's end",
+        )  # fmt: skip
+        assert "(running)" not in box.input_value()
 
 
 def test_statistics_by_phase_give_each_phases_numbers_on_request(site):

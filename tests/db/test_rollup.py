@@ -296,6 +296,7 @@ def test_a_late_row_and_a_correction_are_found_in_the_newest_pages_without_a_pas
             await r.follow(conn)
             assert r.tags[TEMP.table].live
             first = await r.quick_census(conn)  # the first look: the table's pages
+            await r.census(conn)  # the pass's first look: its counters
             insert(tables, TEMP.table, [(now - timedelta(hours=3, seconds=2), 55.0)])
             tables.execute(
                 sql.SQL("UPDATE {} SET value = -5 WHERE time = %s")
@@ -304,6 +305,18 @@ def test_a_late_row_and_a_correction_are_found_in_the_newest_pages_without_a_pas
             tables.execute("SELECT pg_stat_force_next_flush()")  # the counters seen at once
             found = await r.quick_census(conn)
             again = await r.quick_census(conn)  # nothing new since
+            # The pass would find the same rows: it waits (its backstop, 30 s later) ...
+            assert await r.census(conn) == 0 and r.folds == 2
+            assert r.tags[TEMP.table].last_census < 0
+            # ... but a delete, which the quick look cannot see, makes it run at once.
+            tables.execute(
+                sql.SQL("DELETE FROM {} WHERE time BETWEEN %s AND %s")
+                .format(sql.Identifier(TEMP.table)),
+                (now - timedelta(hours=10), now - timedelta(hours=9, minutes=30)),
+            )  # fmt: skip
+            tables.execute("SELECT pg_stat_force_next_flush()")
+            assert await r.quick_census(conn) == 0  # nothing in the newest pages
+            assert await r.census(conn) >= 1
             return first, found, again
 
     first, found, again = asyncio.run(main())

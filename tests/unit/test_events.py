@@ -93,5 +93,9 @@ def test_phase_bands_of_a_window_and_a_unit():
     assert cols["x0"][i] == to_ms(T) and cols["label_x"][i] == to_ms(start)  # begun earlier
     j = cols["label"].index("batch · B-1")
     assert cols["x1"][j] == to_ms(now) and cols["span"][j].endswith("(running)")
+    assert cols["align"][i] == "left" and cols["align"][j] == "left"
+    late = phase_rows(found, T, T + 2.1 * D, now)  # B-2 begins in the window's last 5 %
+    k = late["label"].index("batch · B-2")  # ... so its label ends at the window's right edge
+    assert late["align"][k] == "right" and late["label_x"][k] == to_ms(T + 2.1 * D)
     only = phase_rows(found, start, end, now, {"BR02"})
     assert set(only["unit"]) == {"BR02"}

@@ -63,6 +63,9 @@ SLICE_ROWS = 2_000_000
 CATALOG_EVERY_S = 60.0
 #: A table's census (a pass over its rows) at most this often.
 CENSUS_EVERY_S = 3.0
+#: After the quick look found the rows an insert or update wrote, the pass that looks for
+#: any written elsewhere waits this long (a delete makes it run at once).
+BACKSTOP_S = 30.0
 
 
 @dataclass
@@ -85,6 +88,7 @@ class Tag:
     #: The quick look at the table's newest pages: counters, pages, horizon and rows folded
     #: at the last one.
     tail: tuple[tuple[int, ...], int, int, int] | None = None
+    tail_at: float = -math.inf  #: when the quick look last read the newest pages
     #: Built to its table's newest row: the follower's from then on (the builder's before).
     live: bool = False
     #: Why its table cannot be read (left out until the catalog is read again).
@@ -337,6 +341,8 @@ class Rollup:
             t.suspect = t.suspect or due
             if not t.suspect or time.monotonic() - t.last_census < CENSUS_EVERY_S:
                 continue
+            if self._seen_by_quick_look(t, now):
+                continue  # the pass is the backstop, BACKSTOP_S later, or sooner for a delete
             t.last_census = time.monotonic()
             counters_now = (await self.store.write_counters([t.var]))[t.var.key]
             fed_now, horizon = t.fed, await self.store.xid_horizon()
@@ -344,6 +350,16 @@ class Rollup:
             t.counters, t.fed_then, t.since_xid = counters_now, fed_now, horizon
             t.suspect = t.unexplained = False
         return spans
+
+    def _seen_by_quick_look(self, t: Tag, now: tuple[int, ...]) -> bool:
+        """Whether the quick look has read the newest pages since every insert and update
+        these counters count, no row was deleted, and it did so less than BACKSTOP_S ago:
+        then the pass, which would find the same rows, waits (a delete, which the quick look
+        cannot see, is found by the next pass at once)."""
+        if t.tail is None or t.counters is None or now[2] != t.counters[2]:
+            return False
+        seen = all(a >= b for a, b in zip(t.tail[0][:2], now[:2], strict=True))
+        return seen and time.monotonic() - t.tail_at < BACKSTOP_S
 
     async def quick_census(self, conn: AsyncConnection) -> int:
         """Rows written behind the live edge into a table's newest pages, found without a
@@ -374,7 +390,7 @@ class Rollup:
             edge = ((t.state.built_us or 0) - self.lookback_us) // hours.width_us
             runs = runs_of([int(b) for b in found if b < edge])
             spans += await self._reread(conn, t, runs)
-            t.tail = (now, pages, horizon, fed)
+            t.tail, t.tail_at = (now, pages, horizon, fed), time.monotonic()
         return spans
 
     async def _census_one(self, conn: AsyncConnection, t: Tag) -> int:

@@ -14,6 +14,7 @@ import param
 
 from trending_panel.core.events import Batch
 from trending_panel.core.timewindow import format_time
+from trending_panel.web import url
 from trending_panel.web.phase_stats import PhaseStats
 from trending_panel.web.session import Session
 
@@ -42,6 +43,9 @@ class BatchPanel(pn.viewable.Viewer):
         self.batches = session.hub.batches
         self._by_label: dict[str, Batch] = {}
         self._seen = -1
+        #: The batch whose span the window shows (picked, or the URL's ``?batch=``).
+        self._shown: str | None = url.batch_asked()
+        self._quiet = False  #: the picker's value set here, not by the user
         self.picker = pmui.AutocompleteInput(
             label="Batch", placeholder="Type to search batches", options=[], restrict=True,
             min_characters=0, search_strategy="includes", sizing_mode="stretch_width",
@@ -65,13 +69,23 @@ class BatchPanel(pn.viewable.Viewer):
             return False
         self._seen = self.batches.version
         self._by_label = {label(b): b for b in self.batches.batches.batches}
-        self.picker.options = list(self._by_label)
+        shown = self.batches.batches.get(self._shown or "")
+        self._quiet = True
+        try:  # (its label changes when it ends: "(running)" goes)
+            self.picker.options = list(self._by_label)
+            self.picker.value = label(shown) if shown is not None else self.picker.value
+        finally:
+            self._quiet = False
+        if shown is not None and not shown.running and self.session.live_end:
+            # The running batch shown has ended: its window stops following, at its end.
+            self.session.pick_range(*shown.span(self.session.settings.now()))
         self._steps()
         return True
 
     def _picked(self, event: param.parameterized.Event) -> None:
         batch = self._by_label.get(event.new or "")
-        if batch is not None:
+        if batch is not None and not self._quiet:
+            self._shown = batch.batch_id
             span = batch.span(self.session.settings.now())
             self.session.pick_range(*span, live_end=batch.running)  # a running one follows
         self._steps()

@@ -29,6 +29,9 @@ FILLS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#17becf")
 MOST = 400
 #: A band narrower than this share of the window is drawn without its label (on hover only).
 NARROWEST = 0.04
+#: A label that would begin in this last share of the window is written leftwards from the
+#: band's end instead (a label is about 15 % of a laptop's trend wide).
+RIGHT_SHARE = 0.18
 
 
 def phase_rows(
@@ -41,7 +44,8 @@ def phase_rows(
     """The columns of the phases (or, for a batch without phases, the batch) that overlap
     ``[start, end]``, a running one until ``now``; of ``units`` only, when given."""
     cols: dict[str, list] = {k: [] for k in ("x0", "x1", "phase", "batch", "unit", "label",
-                                              "label_x", "label_y", "span", "color")}  # fmt: skip
+                                              "label_x", "label_y", "align", "span",
+                                              "color")}  # fmt: skip
     shortest = (end - start) * NARROWEST
     for batch in batches:
         if units and batch.unit not in units:
@@ -60,7 +64,14 @@ def phase_rows(
             # staggered over four rows, so neighbours do not write over each other.
             label = f"{name} · {batch.batch_id}" if name else batch.batch_id
             cols["label"].append(label if b - a >= shortest else "")
-            cols["label_x"].append(to_ms(max(a, start)))  # a phase begun earlier: at the left
+            # A phase begun earlier is labelled at the window's left edge; one that begins
+            # near the right edge ends its label at its own end (or the window's): never cut.
+            if end - max(a, start) < (end - start) * RIGHT_SHARE:
+                cols["label_x"].append(to_ms(min(b, end)))
+                cols["align"].append("right")
+            else:
+                cols["label_x"].append(to_ms(max(a, start)))
+                cols["align"].append("left")
             cols["label_y"].append(3 + 14 * (len(cols["x0"]) % 4))
             running = " (running)" if ended is None else ""
             cols["span"].append(f"{a:%Y-%m-%d %H:%M} → {b:%Y-%m-%d %H:%M}{running}")
@@ -101,7 +112,7 @@ class PhaseBands:
                 # A light chip behind dark text: readable over the data in either theme.
                 fig.add_layout(LabelSet(
                     x="label_x", y="label_y", y_units="screen", text="label", source=self.source,
-                    x_offset=2, text_font_size="10px", text_color="#1f1f1f",
+                    text_align="align", x_offset=0, text_font_size="10px", text_color="#1f1f1f",
                     background_fill_color="#ffffff", background_fill_alpha=0.8,
                     name="phase-labels",
                 ))  # fmt: skip

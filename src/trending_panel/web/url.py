@@ -102,6 +102,15 @@ def compare_csv_url(session: Session) -> str | None:
     return f"{session.export_url}?{urlencode(query)}"
 
 
+def batch_asked() -> str | None:
+    """The batch ``?batch=ID`` asks for (None: none, or not readable text)."""
+    args = getattr(pn.state, "session_args", None) or {}
+    try:
+        return query_text(args, ("batch",)).get("batch") or None
+    except ValueError:
+        return None
+
+
 def batch_window(batch_id: str, batches: BatchList | None) -> tuple[dict, str]:
     """The window of the batch ``batch_id`` (a running one's until now), or why not."""
     if batches is None or not batches.enabled:
