@@ -76,7 +76,7 @@ bench-tags: $(STAMP)
 bench-plant: $(STAMP) browser
 	$(BIN)/python -m benchmarks.plant
 
-# Issue 19's shared rollup over a year of 1 Hz rows in four tables (126 M rows; about 30 min).
+# Issue 19's shared rollup over a year of 1 Hz rows in four tables (126 M rows; about 10 min).
 bench-year: $(STAMP)
 	$(BIN)/python -m benchmarks.year
 
