@@ -16,7 +16,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 
-.PHONY: demo test test-fast lint docs screenshot serve bench bench-csv-shapes bench-first-second bench-tags bench-plant bench-year bench-batches soak browser clean lock
+.PHONY: demo test test-fast lint docs screenshot serve bench bench-csv-shapes bench-first-second bench-tags bench-plant bench-year bench-batches bench-page-build soak browser clean lock
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -79,6 +79,10 @@ bench-plant: $(STAMP) browser
 # Issue 19's shared rollup over a year of 1 Hz rows in four tables (126 M rows; about 10 min).
 bench-year: $(STAMP)
 	$(BIN)/python -m benchmarks.year
+
+# A page's build on the server, Bokeh's property lookups against web/bokeh_speed.py's (a minute).
+bench-page-build: $(STAMP)
+	$(BIN)/python -m benchmarks.page_build
 
 # Issue 20's figures: 8 batches of 14 days at 1 Hz compared in Chromium (about 10 min).
 bench-batches: $(STAMP) browser

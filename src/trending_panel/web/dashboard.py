@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import panel as pn
 
-from trending_panel.web import layout
+from trending_panel.web import bokeh_speed, layout
 from trending_panel.web.session import Session
+
+bokeh_speed.apply()  # a page's build, 20 % cheaper (see the module)
 
 
 class Dashboard(Session, pn.viewable.Viewer):
