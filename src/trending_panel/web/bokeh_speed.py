@@ -11,7 +11,7 @@ the class's overrides. In Bokeh 3.9:
 - ``_overridden_defaults`` merges the ``__overridden_defaults__`` of every class of the MRO on
   each call, though they are fixed when the class is made: 5 % more (→ 0.22 s).
 
-Together, on the spec's four-table page: 248 ms → 193 ms, 1.28x (``make bench-page-build``).
+Together, on the spec's four-table page: 249 ms → 196 ms, 1.27x (``make bench-page-build``).
 
 :func:`apply` replaces both with equivalent, faster ones: the instance's own
 ``__themed_values__`` read from its ``__dict__`` (where ``apply_theme`` puts it), and the
