@@ -322,17 +322,18 @@ class Rollup:
         held = edge[1]
         return int(held.count[held.index >= first_min].sum()) == rows
 
-    async def census(self, conn: AsyncConnection) -> int:
-        """Rows written behind the live edge found and their hours read again; the spans."""
+    async def _counted(self) -> list[tuple[Tag, tuple[int, ...]]]:
+        """Every tag followed at its live edge, and its table's write counters now."""
         built = [t for t in self.tags.values() if t.live and not t.broken]
         if not built:
-            return 0
+            return []
         counters = await self.store.write_counters([t.var for t in built])
+        return [(t, counters[t.var.key]) for t in built if t.var.key in counters]
+
+    async def census(self, conn: AsyncConnection) -> int:
+        """Rows written behind the live edge found and their hours read again; the spans."""
         spans = 0
-        for t in built:
-            now = counters.get(t.var.key)
-            if now is None:
-                continue
+        for t, now in await self._counted():
             if t.counters is None:
                 t.counters, t.fed_then = now, t.fed
                 t.since_xid = await self.store.xid_horizon()
@@ -367,15 +368,8 @@ class Rollup:
         a late row or a correction within a second or two. Looked at when the write counters
         say an update, or more inserts than the follower brought; the pass (:meth:`census`)
         still runs for whatever lands elsewhere, and for deletes."""
-        built = [t for t in self.tags.values() if t.live and not t.broken]
-        if not built:
-            return 0
-        counters = await self.store.write_counters([t.var for t in built])
         spans = 0
-        for t in built:
-            now = counters.get(t.var.key)
-            if now is None:
-                continue
+        for t, now in await self._counted():
             if t.tail is not None:
                 inserted, updated, _ = (a - b for a, b in zip(now, t.tail[0], strict=True))
                 if not updated and inserted <= t.fed - t.tail[3]:
