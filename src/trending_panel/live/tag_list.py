@@ -63,9 +63,9 @@ class TagList(Background, param.Parameterized):
     def get(self, key: str) -> Variable | None:
         return self._by_key.get(key)
 
-    def tag_keys(self) -> list[str]:
-        """Every tag's key."""
-        return list(self._by_key)
+    def __contains__(self, key: object) -> bool:
+        """Whether ``key`` is a tag's (the comparison's asset swap looks tags up here)."""
+        return key in self._by_key
 
     def resolve(self, keys: list[str]) -> tuple[list[Variable], list[str]]:
         """The variables of ``keys`` (in that order) and the keys that are no tag."""

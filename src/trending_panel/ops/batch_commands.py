@@ -64,13 +64,11 @@ async def compared_batches(
     tags = TagList(store, settings)
     if settings.catalog is not None:
         await tags.refresh()
-    by_key = {**{k: v for k in tags.tag_keys() if (v := tags.get(k))}, **{p.key: p for p in pens}}
-    compared, problems = compare.plan(
-        found, asked, align, [p.key for p in pens], by_key, settings.now()
-    )
+    compared, problems = compare.plan(found, asked, align, [p.key for p in pens], tags,
+                                      settings.now())  # fmt: skip
     if problems:
         raise NoBatches("cannot compare: " + "; ".join(problems))
-    return compared, {key: by_key[key] for c in compared for key in c.tags.values()}
+    return compared, {key: tags.get(key) for c in compared for key in c.tags.values()}
 
 
 def batch_window(batch: Batch, settings: Settings) -> TimeWindow:

@@ -24,7 +24,6 @@ from trending_panel.db.store import Store
 from trending_panel.live.rollup_view import RollupView
 from trending_panel.live.summary import Summary
 from trending_panel.read import resolution
-from trending_panel.read.resolution import Drawn
 from trending_panel.read.stats import Stats, from_totals
 
 _HOUR_US = 3_600_000_000
@@ -36,7 +35,6 @@ class Overlay:
 
     compared: Compared
     columns: dict[str, traces.Columns]  #: ``elapsed`` (h), ``time``, ``value``, ``sample``
-    drawn: dict[str, Drawn]
     stats: dict[str, Stats] = field(default_factory=dict)
 
 
@@ -83,7 +81,7 @@ async def read_comparison(
         by_tag = {
             key: pens[tag] for key, tag in c.tags.items() if tag in pens and pens[tag] not in broken
         }
-        overlay = Overlay(c, {}, {})
+        overlay = Overlay(c, {})
         if end > start and by_tag:
             drawn, _, _ = await resolution.read(
                 store, summary, list(by_tag.values()), start, end, width, settings,
@@ -91,7 +89,6 @@ async def read_comparison(
             )  # fmt: skip
             for key, var in by_tag.items():
                 got = drawn[var.key]
-                overlay.drawn[key] = got
                 overlay.columns[key] = overlay_columns(got.columns, start, c.anchor)
                 if got.totals is not None:
                     overlay.stats[key] = from_totals(var, got.totals, start, end)

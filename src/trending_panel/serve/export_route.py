@@ -98,7 +98,7 @@ def compare_query(
             raise ValueError(f"unknown variable(s) {', '.join(unknown)[:200]}")
         found, problems = compare.plan(
             batches.batches, ids, query.get("align") or None, [p.key for p in pens],
-            set(tags.tag_keys()), settings.now(),
+            tags, settings.now(),
         )  # fmt: skip
         if problems:
             raise ValueError(batches.error or "cannot compare: " + "; ".join(problems))

@@ -42,16 +42,6 @@ def empty() -> traces.Columns:
     return {**traces.empty(), "elapsed": np.array([], dtype="float64")}
 
 
-class _Known:
-    """The tag list as the set of keys a swap may land on."""
-
-    def __init__(self, tags) -> None:
-        self.tags = tags
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self.tags.get(key) is not None
-
-
 class Comparison(param.Parameterized):
     """The batches ``ids`` compared on the page's pens, aligned on ``align`` (None: start)."""
 
@@ -124,7 +114,7 @@ class Comparison(param.Parameterized):
                     raise LookupError(f"the batches cannot be read: {self.hub.batches.error}")
                 found, problems = compare.plan(
                     self.hub.batches.batches, self.ids, self.align, list(s.by_key),
-                    _Known(self.hub.tags), settings.now(),
+                    self.hub.tags, settings.now(),
                 )  # fmt: skip
                 pens = self._pens(found)
                 async with self.hub.loads.wait(settings.max_loads, deadline):
