@@ -32,6 +32,25 @@ SOURCES_JS = """() => { const out = {};
 KERNEL_STATUS_JS = """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
   const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
   return k ? k.status : null; }"""
+#: Runs code in the notebook's kernel and gives back what it printed (for a failure's report).
+KERNEL_RUN_JS = """async (code) => { const w = window.jupyterapp.shell.currentWidget;
+  const k = w.sessionContext.session.kernel; let out = '';
+  const f = k.requestExecute({code, silent: false, store_history: false});
+  f.onIOPub = (m) => { if (m.header.msg_type === 'stream') out += m.content.text;
+                       if (m.header.msg_type === 'error') out += m.content.evalue; };
+  const late = new Promise((ok) => setTimeout(() => ok('(no answer in 20 s)'), 20000));
+  return await Promise.race([f.done.then(() => out), late]); }"""
+#: What the notebook's session and the feed hold, printed when the live row never comes.
+SESSION_STATE = """print(dict(
+    status=dash.feed.status, polls=dash.feed.polls, error=dash.feed.error,
+    latest=dash.feed.latest.get('temperature'), delivered=dash.feed.delivered,
+    watched=sorted(dash.feed.watched_keys), feed_task=dash.feed._task,
+    loading=dash.loading, message=dash.message, queued=len(dash._sub.batches),
+    attached=dash._attached, span=dash._span, ticks=getattr(dash.clock.periodic, 'ticks', None),
+    ticker=getattr(dash.clock.periodic, '_task', None), load_task=dash._load_task,
+    retry_at=dash._retry_at, variables=dash.variables, zoomed=dash._zoomed, extent=dash._extent,
+    x_range=(dash.x_range.start, dash.x_range.end), range_set=dash.traces.range_set,
+    width=(dash._width, dash._drawn_width)))"""
 KERNEL_READY_JS = """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
   return !!(w && w.sessionContext && w.sessionContext.session
             && w.sessionContext.session.kernel); }"""
@@ -43,6 +62,8 @@ def test_notebook_renders_in_jupyterlab_and_streams_live(db, tables, tmp_path):
         insert(tables, var.table, [(NEWEST - timedelta(seconds=30 * k), base) for k in range(500)])
     shutil.copy(NOTEBOOK, tmp_path / "example.ipynb")
     port = free_port()
+    log_path = tmp_path / "jupyter.log"  # the kernel's log too (it inherits the server's)
+    log_file = log_path.open("w")
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -64,12 +85,22 @@ def test_notebook_renders_in_jupyterlab_and_streams_live(db, tables, tmp_path):
             f"--ServerApp.root_dir={tmp_path}",
         ],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
     )
     try:
         wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/api"), timeout=60, what="JupyterLab")
         with browser_page(width=1400, height=1200) as page:
+            console: list[str] = []  # the page's errors and warnings, for a failure's report
+            page.on(
+                "console",
+                lambda m: (
+                    console.append(f"{m.type}: {m.text}")
+                    if m.type in ("error", "warning")
+                    else None
+                ),
+            )
+            page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
             page.goto(f"http://127.0.0.1:{port}/lab/tree/example.ipynb")
             wait_until(lambda: page.evaluate(KERNEL_READY_JS), timeout=60, what="the kernel")
             page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
@@ -124,8 +155,12 @@ def test_notebook_renders_in_jupyterlab_and_streams_live(db, tables, tmp_path):
                 print("rows:", len(src["time"]), "last:", src["time"][-3:])
                 print("kernel:", page.evaluate(KERNEL_STATUS_JS))
                 print("outputs:", page.locator(".jp-OutputArea-output").all_inner_texts())
+                print("browser console:", console[-30:])
+                print("session:", page.evaluate(KERNEL_RUN_JS, SESSION_STATE))
+                print("jupyter log:", log_path.read_text()[-6000:])
                 raise
             print(f"insert-to-notebook latency: {(time.monotonic() - inserted) * 1000:.0f} ms")
     finally:
         lab.terminate()
         lab.wait(timeout=20)
+        log_file.close()

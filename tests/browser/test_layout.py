@@ -98,8 +98,13 @@ def test_the_page_follows_the_browsers_scheme_and_switches(demo):
             seen[scheme] = theme(page)
             if scheme == "dark":  # the viewer switches back with the page's toggle
                 page.get_by_role("button", name="Toggle theme").click()
-                page.wait_for_timeout(500)
-                seen["switched"] = theme(page)
+                light = seen["light"]["plot_background"]
+                seen["switched"] = wait_until(  # the page, then its plots
+                    lambda page=page, light=light: (
+                        (t := theme(page)) and not t["dark"] and t["plot_background"] == light and t
+                    ),
+                    what="the page and its plots switched to light",
+                )
     assert seen["light"]["dark"] is False and seen["dark"]["dark"] is True
     assert seen["switched"] == seen["light"]
     # the plots are themed with the page
@@ -156,4 +161,7 @@ def test_the_demo_shows_its_bioreactors_batches(demo):
         page.goto(demo + "/?window=24h")
         wait_for_data(page)
         wait_until(lambda: page.evaluate(BANDS_JS), timeout=30, what="the batches' bands")
-        assert page.get_by_role("combobox", name="Batch", exact=True).count() == 1
+        wait_until(  # the sidebar's picker is drawn after the trends
+            lambda: page.get_by_role("combobox", name="Batch", exact=True).count() == 1,
+            what="the batch picker",
+        )

@@ -56,6 +56,7 @@ def test_the_cursor_reads_every_variable_as_the_historian_holds_it(db, tables):
     port = free_port()
     url = f"http://localhost:{port}/?start={START.isoformat()}&end={END.isoformat()}"
     checked = {"value": 0, "no data": 0}
+    readout = None
     with (
         served(["trending-panel", "serve", "--port", str(port)], db.to_env(), port),
         browser_page() as page,
@@ -70,9 +71,17 @@ def test_the_cursor_reads_every_variable_as_the_historian_holds_it(db, tables):
         # (the plot's toolbar sits over the frame's right edge: pointing there leaves the plot)
         for fraction in [0.03 + 0.085 * k for k in range(11)]:
             page.mouse.move(frame["left"] + fraction * frame["width"], frame["top"] + 20)
-            page.wait_for_timeout(150)
-            readout = page.evaluate(READOUT_JS)
-            assert all(readout["shown"]) and len(set(readout["at"])) == 1  # one line, everywhere
+            readout = wait_until(  # one line, everywhere, and its readout for this position
+                lambda before=readout: (
+                    (r := page.evaluate(READOUT_JS))
+                    and all(r["shown"])
+                    and len(set(r["at"])) == 1
+                    and (before is None or r["at"] != before["at"])
+                    and f'data-t="{r["at"][0]}"' in r["text"]  # the readout of that line
+                    and r
+                ),
+                what="the cursor's line and readout",
+            )
             t = from_ms(readout["at"][0])
             assert f'data-t="{readout["at"][0]}"' in readout["text"]
             for var in (TEMP, PH):
