@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from psycopg import sql
@@ -28,7 +29,7 @@ def test_open_pages_converge_to_late_updated_and_deleted_rows(history_db):
     port = free_port()
     table = sql.Identifier(TEMP.table)
     with (
-        served(["trending-panel", "serve", "--port", str(port)], settings.to_env(), port),
+        served(["trending-panel", "serve", "--port", str(port)], settings.to_env(), port) as proc,
         browser_pages(2) as (relative, absolute),
     ):
         base = f"http://localhost:{port}/"
@@ -44,7 +45,10 @@ def test_open_pages_converge_to_late_updated_and_deleted_rows(history_db):
                 timeout=30,
                 what="the window drawn row for row",
             )
-        time.sleep(2)  # the detector has taken its first look
+        # The summary holds the history: what is written from here on is found (the detector
+        # counts from before the summary read it, whenever it takes its first look).
+        log = Path(proc.stdout.name)
+        wait_until(lambda: "summary ready" in log.read_text(), what="the summary")
         newest = END + timedelta(seconds=5)
         insert(conn, TEMP.table, [(newest, 50.0)])  # live
         insert(conn, TEMP.table, [(newest - timedelta(seconds=20), 51.0)])  # late, in look-back

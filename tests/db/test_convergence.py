@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from psycopg import sql
 
-from tests.harness.database import insert
+from tests.harness.database import insert, wait_counted
 from tests.harness.m4_reference import as_dict, db_reference, same
 from trending_panel.core.variables import BY_KEY
 from trending_panel.db.store import Store
@@ -26,6 +26,8 @@ def test_late_updated_and_deleted_rows_reach_the_summary_and_are_announced(db, t
     settings = replace(db, lookback=timedelta(seconds=60))
     rows = [(END - timedelta(seconds=5 * k), 37.0 + (k % 9) * 0.01) for k in range(8 * 720)]
     insert(tables, TEMP.table, rows)
+    tables.execute("SELECT pg_stat_force_next_flush()")
+    wait_counted(db, TEMP.table, inserted=len(rows))  # (else a pass for rows known anyway)
     table = sql.Identifier(TEMP.table)
 
     async def main():
@@ -78,6 +80,37 @@ def test_late_updated_and_deleted_rows_reach_the_summary_and_are_announced(db, t
         assert any(c.start <= t <= c.end for c in found), t
         assert all(c.end - c.start < timedelta(minutes=10) for c in found)  # narrowed down
     assert announced == found
+    assert same(held, db_reference(tables, TEMP, db))
+
+
+def test_a_correction_written_before_the_detectors_first_look_is_found(db, tables):
+    """The summary reads a tag's history; a row behind the live edge is corrected before the
+    detector first looks at that tag: the change is found, not taken as already known."""
+    settings = replace(db, lookback=timedelta(seconds=60))
+    insert(tables, TEMP.table, [(END - timedelta(seconds=30 * k), 37.0) for k in range(600)])
+    corrected = END - timedelta(hours=2)
+    table = sql.Identifier(TEMP.table)
+
+    async def main():
+        async with Store(settings) as store:
+            feed = LiveFeed(store, settings)
+            await feed.poll()
+            summary = Summary(feed, settings)
+            summary.start()
+            assert await summary.wait_ready(30)
+            tables.execute(
+                sql.SQL("UPDATE {} SET value = 39.5 WHERE time = %s").format(table), (corrected,)
+            )
+            tables.execute("SELECT pg_stat_force_next_flush()")
+            wait_counted(db, TEMP.table, updated=1)
+            conv = Convergence(summary, min_interval=0)
+            found = await conv.check()  # its first look
+            held = as_dict(summary.buckets(TEMP.key))
+            await summary.stop()
+            return found, held
+
+    found, held = asyncio.run(main())
+    assert any(c.start <= corrected <= c.end for c in found), found
     assert same(held, db_reference(tables, TEMP, db))
 
 

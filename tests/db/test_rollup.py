@@ -22,7 +22,7 @@ import pytest
 from psycopg import sql
 
 from tests.db.test_summary import history
-from tests.harness.database import insert
+from tests.harness.database import insert, wait_counted
 from tests.harness.m4_reference import as_dict, reference, same
 from trending_panel.core import m4 as reduce
 from trending_panel.core.chunks import LEVELS
@@ -281,20 +281,6 @@ def test_a_sigterm_mid_build_stops_the_service_cleanly_and_soon(db, tables, serv
     assert not re.search(r"Traceback|ERROR|WARNING|CRITICAL", out), out
 
 
-def _wait_counted(settings, table: str, updated: int, deleted: int = 0) -> None:
-    """Until PostgreSQL's statistics count the rows updated and deleted in ``table`` (a
-    backend's counts reach them when it flushes, not when it commits)."""
-    deadline = time.monotonic() + 30
-    with psycopg.connect(settings.conninfo(), autocommit=True) as conn:
-        while True:
-            row = conn.execute("SELECT n_tup_upd, n_tup_del FROM pg_stat_user_tables"
-                               " WHERE relname = %s", (table,)).fetchone()  # fmt: skip
-            if row is not None and row[0] >= updated and row[1] >= deleted:
-                return
-            assert time.monotonic() < deadline, f"{table}: counters {row}"
-            time.sleep(0.05)
-
-
 def test_a_late_row_and_a_correction_are_found_in_the_newest_pages_without_a_pass(db, tables):
     now = db.now().replace(microsecond=0)
     insert(tables, TEMP.table, [(now - timedelta(seconds=5 * k), 37.0 + k % 7)
@@ -317,7 +303,7 @@ def test_a_late_row_and_a_correction_are_found_in_the_newest_pages_without_a_pas
                 .format(sql.Identifier(TEMP.table)), (now - timedelta(hours=5),),
             )  # fmt: skip
             tables.execute("SELECT pg_stat_force_next_flush()")  # the counters seen at once
-            _wait_counted(db, TEMP.table, updated=1)
+            wait_counted(db, TEMP.table, updated=1)
             found = await r.quick_census(conn)
             again = await r.quick_census(conn)  # nothing new since
             # The pass would find the same rows: it waits (its backstop, 30 s later) ...
@@ -330,7 +316,7 @@ def test_a_late_row_and_a_correction_are_found_in_the_newest_pages_without_a_pas
                 (now - timedelta(hours=10), now - timedelta(hours=9, minutes=30)),
             )  # fmt: skip
             tables.execute("SELECT pg_stat_force_next_flush()")
-            _wait_counted(db, TEMP.table, updated=1, deleted=1)
+            wait_counted(db, TEMP.table, updated=1, deleted=1)
             assert await r.quick_census(conn) == 0  # nothing in the newest pages
             assert await r.census(conn) >= 1
             return first, found, again

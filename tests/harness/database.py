@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -68,3 +69,24 @@ def insert(conn: psycopg.Connection, table: str, rows: list[tuple]) -> None:
             sql.SQL("INSERT INTO {} (time, value) VALUES (%s, %s)").format(sql.Identifier(table)),
             rows,
         )
+
+
+def wait_counted(
+    settings: Settings, table: str, inserted: int = 0, updated: int = 0, deleted: int = 0
+) -> None:
+    """Until PostgreSQL's statistics count at least these rows written to ``table`` (a
+    backend's counts reach them when it flushes, up to 10 s after the commit, not at it)."""
+    deadline = time.monotonic() + 30
+    with psycopg.connect(settings.conninfo(), autocommit=True) as conn:
+        while True:
+            row = conn.execute(
+                "SELECT n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables"
+                " WHERE relname = %s",
+                (table,),
+            ).fetchone()
+            if row is not None and all(
+                have >= want for have, want in zip(row, (inserted, updated, deleted), strict=True)
+            ):
+                return
+            assert time.monotonic() < deadline, f"{table}: counters {row}"
+            time.sleep(0.05)

@@ -66,8 +66,8 @@ class Convergence(Background, param.Parameterized):
         self._unexplained: set[str] = set()
 
     async def _run(self) -> None:
-        # Only tags the summary holds are checked; each from the first look after its
-        # history is in (the summary builds tags when pages first show them).
+        # Only tags the summary holds are checked, each counted from just before the summary
+        # read its history (see :meth:`check`): nothing written meanwhile is taken as known.
         while True:
             try:
                 # A census pass may take long on a big table (its own statement timeout,
@@ -91,9 +91,13 @@ class Convergence(Background, param.Parameterized):
         delivered = dict(self.feed.delivered)
         for key, now in counters.items():
             before = self._counters.get(key)
-            if before is None:  # the first look: the summary was just read, all is known
-                self._rebase(key, now, delivered.get(key, 0), await self.store.xid_horizon())
-                continue
+            if before is None:  # the first look: count from before the summary read the tag
+                base = self.summary.baselines.pop(key, None)
+                if base is None:  # (none recorded: all the summary holds is known now)
+                    self._rebase(key, now, delivered.get(key, 0), await self.store.xid_horizon())
+                    continue
+                self._rebase(key, *base)
+                before = base[0]
             # Since the last pass: updates, deletes, rows inserted beyond those the feed
             # delivered (see :func:`~..db.census.suspected`).
             fed = delivered.get(key, 0) - self._delivered.get(key, 0)

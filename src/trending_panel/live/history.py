@@ -37,6 +37,19 @@ class History:
         self._b = reduce.Buckets.concat([merged, _blank(merged, room - len(merged))])
         self.size = len(merged)
 
+    def append(self, new: reduce.Buckets, gap_us: int, limits: tuple[float, float]) -> None:
+        """Buckets of rows newer than everything held: the first merges into the last held
+        when it has the same number (the rows of one bucket, read in two parts)."""
+        if self.size and int(self._b.index[self.size - 1]) == int(new.index[0]):
+            last = self._b.take(slice(self.size - 1, self.size))
+            head = reduce.merge_same(
+                reduce.Buckets.concat([last, new.take(slice(0, 1))]), gap_us, limits
+            )
+            tail = new.take(slice(1, None))
+            self.splice(self.size - 1, self.size, reduce.Buckets.concat([head, tail]))
+        else:
+            self.splice(self.size, self.size, new)
+
     @property
     def nbytes(self) -> int:
         return self._b.nbytes

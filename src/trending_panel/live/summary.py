@@ -97,6 +97,9 @@ class Summary(Background, param.Parameterized):
         self._skipped: set[str] = set()
         #: Live rows of keys being built: merged once their history is in.
         self._early: dict[str, list[Row]] = {}
+        #: Per key built, what was written before its history was read: the write counters,
+        #: the rows the feed had delivered and the transaction horizon (see :mod:`.convergence`).
+        self.baselines: dict[str, tuple[tuple[int, ...], int, int]] = {}
         #: Per variable, bumped whenever buckets behind the newest change (late rows).
         self._epoch: dict[str, int] = {}
         #: Any window's statistics from here (see :mod:`.totals`).
@@ -281,6 +284,12 @@ class Summary(Background, param.Parameterized):
             await self.feed.wait_polled(2 * self.settings.poll_timeout.total_seconds())
         problems = await self.store.problems(todo)
         variables = [v for v in todo if v not in problems]
+        # Before any history is read: a change written while it is read, or before the
+        # detector's first look, is then found (by comparing with these), never taken as known.
+        counters = await self.store.write_counters(variables)
+        delivered, horizon = dict(self.feed.delivered), await self.store.xid_horizon()
+        for key, now in counters.items():
+            self.baselines[key] = (now, delivered.get(key, 0), horizon)
         spans = {v.key: await self.store.span(v) for v in variables}
         variables = [v for v in variables if self._fits(v, spans[v.key])]
         done: dict[str, float] = {}
@@ -396,16 +405,7 @@ class Summary(Background, param.Parameterized):
         series = Series.from_rows(rows)
         times = series.times.view("int64")
         new = reduce.aggregate(times, series.values, 0, self.bucket_us, self.gap_us, var.limits)
-        held = self._data[key]
-        if held.size and int(held.buckets.index[-1]) == int(new.index[0]):
-            last = held.buckets.take(slice(-1, None))
-            head = reduce.merge_same(
-                reduce.Buckets.concat([last, new.take(slice(0, 1))]), self.gap_us, var.limits
-            )
-            held.splice(held.size - 1, held.size, reduce.Buckets.concat([head, new.take(
-                slice(1, None))]))  # fmt: skip
-        else:
-            held.splice(held.size, held.size, new)
+        self._data[key].append(new, self.gap_us, var.limits)
         self.windows.appended(key, rows)  # the newest bucket's rows, for live windows
 
     async def refresh_range(self, key: str, first: int, last: int) -> tuple[datetime, datetime]:
