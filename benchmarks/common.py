@@ -108,7 +108,10 @@ class PeakRss:
 
 
 @contextlib.contextmanager
-def server(cmd: list[str], env: dict, port: int, log: Path) -> Iterator[subprocess.Popen]:
+def server(
+    cmd: list[str], env: dict, port: int, log: Path, poll: float = 0.2
+) -> Iterator[subprocess.Popen]:
+    """Run a server until its ``/liveness`` answers (asked every ``poll`` seconds)."""
     bindir = os.path.dirname(sys.executable)
     with log.open("w") as out:
         proc = subprocess.Popen(
@@ -126,7 +129,7 @@ def server(cmd: list[str], env: dict, port: int, log: Path) -> Iterator[subproce
                 except OSError:
                     if time.monotonic() > deadline or proc.poll() is not None:
                         raise RuntimeError(f"server did not start: {log.read_text()}") from None
-                    time.sleep(0.2)
+                    time.sleep(poll)
             yield proc
         finally:
             proc.send_signal(signal.SIGINT)

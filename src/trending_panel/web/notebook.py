@@ -8,13 +8,13 @@ import io
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
 from trending_panel.core.errors import error_line
-from trending_panel.read import csv_export, frames
+from trending_panel.read import csv_export
 from trending_panel.read.stats import window_stats
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from trending_panel.web.session import Session
 
 
@@ -35,12 +35,16 @@ class NotebookData:
         """The window's raw rows of the shown variables, tidy: ``time``, ``variable`` (its
         key), ``value`` (NaN for NULL and NaN), in time order per variable. Every row the
         database holds, not the plotted points (at most ``TRENDING_MAX_ROWS`` per variable)."""
+        from trending_panel.read import frames  # pandas: a notebook's, not the server's
+
         start, end = self.resolved_window()
         deadline = self.settings.query_timeout.total_seconds()
         return self.store.wait(frames.rows(self.store, self.selected, start, end), deadline)
 
     def stats(self: Session) -> pd.DataFrame:
         """The window's statistics per shown variable (columns as ``trending-panel stats``)."""
+        from trending_panel.read import frames
+
         start, end = self.resolved_window()
         deadline = self.settings.query_timeout.total_seconds()
         found = window_stats(
