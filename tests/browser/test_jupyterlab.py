@@ -32,16 +32,18 @@ SOURCES_JS = """() => { const out = {};
 KERNEL_STATUS_JS = """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
   const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
   return k ? k.status : null; }"""
-#: Runs code in the notebook's kernel and gives back what it printed (for a failure's report).
+#: Runs code in the notebook's kernel and gives back the value of its ``_diag`` (for a
+#: failure's report; a user expression, which no output capture can swallow).
 KERNEL_RUN_JS = """async (code) => { const w = window.jupyterapp.shell.currentWidget;
-  const k = w.sessionContext.session.kernel; let out = '';
-  const f = k.requestExecute({code, silent: false, store_history: false});
-  f.onIOPub = (m) => { if (m.header.msg_type === 'stream') out += m.content.text;
-                       if (m.header.msg_type === 'error') out += m.content.evalue; };
+  const k = w.sessionContext.session.kernel;
+  const f = k.requestExecute({code, silent: true, store_history: false,
+                              user_expressions: {diag: '_diag'}});
   const late = new Promise((ok) => setTimeout(() => ok('(no answer in 20 s)'), 20000));
-  return await Promise.race([f.done.then(() => out), late]); }"""
+  const reply = f.done.then((r) => { const e = r.content.user_expressions.diag;
+    return e.status === 'ok' ? e.data['text/plain'] : e.ename + ': ' + e.evalue; });
+  return await Promise.race([reply, late]); }"""
 #: What the notebook's session and the feed hold, printed when the live row never comes.
-SESSION_STATE = """print(dict(
+SESSION_STATE = """_diag = (dict(
     status=dash.feed.status, polls=dash.feed.polls, error=dash.feed.error,
     latest=dash.feed.latest.get('temperature'), delivered=dash.feed.delivered,
     watched=sorted(dash.feed.watched_keys), feed_task=dash.feed._task,
