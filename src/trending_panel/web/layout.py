@@ -14,6 +14,7 @@ import panel_material_ui as pmui
 from panel.util import edit_readonly
 
 from trending_panel.web.batch_panel import BatchPanel
+from trending_panel.web.browser_speed import css_free_visuals
 from trending_panel.web.compare_panel import ComparePicker
 from trending_panel.web.compare_view import CompareTrends
 from trending_panel.web.comparison import Comparison
@@ -55,8 +56,7 @@ def page(session: Session) -> pmui.Page:
         main=[main],
         theme_toggle=True,
     )
-    if (scheme := follow_browser(shell)) is not None:
-        shell.header = [scheme]
+    shell.header = [css_free_visuals(), *filter(None, [follow_browser(shell)])]
     # panel-material-ui binds every Page's busy bar to Panel's process-wide busy flag: a
     # watcher on a global that is never removed, so each closed page (and its whole session)
     # stayed in memory, and any session's callback showed the bar on every page. The bar
@@ -70,6 +70,7 @@ def embedded(session: Session) -> pn.viewable.Viewable:
     """``session`` as one output block (a notebook cell)."""
     trends = pn.panel(Trends(session, fill=False))
     return pn.Column(
+        css_free_visuals(),
         pn.pane.HTML(f'<h3 class="tp-title">{TITLE}</h3>', margin=(0, 10)),
         Controls(session, vertical=False),
         Header(session),
