@@ -110,7 +110,7 @@ def test_four_labelled_plots_and_current_values(server, page):
     unit = page.locator(".tp-card[data-key=temperature] .tp-unit")
     wait_until(lambda: unit.inner_text() == "°C", what="the temperature card's unit drawn")
     wait_until(lambda: "Live" in page.locator(".tp-status").inner_text(), what="live")
-    # BokehJS answers its per-property CSS-variable lookups without asking (web/browser_speed)
+    # BokehJS answers its per-property CSS-variable lookups without asking (web/bokehjs_speed)
     wait_until(lambda: page.evaluate(CSS_FREE_JS) is True, what="BokehJS's CSS lookups off")
 
 

@@ -66,6 +66,10 @@ CENSUS_EVERY_S = 3.0
 #: After the quick look found the rows an insert or update wrote, the pass that looks for
 #: any written elsewhere waits this long (a delete makes it run at once).
 BACKSTOP_S = 30.0
+#: An insert or update suspected by the pass is left this long to the quick look, which
+#: polls with the follower and finds one in the newest pages in a second (a pass over a year
+#: of rows takes 5-10 s, and a delete arriving during one waited for the next: 18 s).
+QUICK_LOOK_S = 5.0
 
 
 @dataclass
@@ -83,6 +87,8 @@ class Tag:
     fed_then: int = 0
     since_xid: int | None = None
     suspect: bool = False
+    #: Since when the quick look has not read what the table's counters count (None: it has).
+    behind_since: float | None = None
     unexplained: bool = False
     last_census: float = -math.inf
     #: The quick look at the table's newest pages: counters, pages, horizon and rows folded
@@ -342,7 +348,7 @@ class Rollup:
             t.suspect = t.suspect or due
             if not t.suspect or time.monotonic() - t.last_census < CENSUS_EVERY_S:
                 continue
-            if self._seen_by_quick_look(t, now):
+            if self._left_to_quick_look(t, now):
                 continue  # the pass is the backstop, BACKSTOP_S later, or sooner for a delete
             t.last_census = time.monotonic()
             counters_now = (await self.store.write_counters([t.var]))[t.var.key]
@@ -352,15 +358,22 @@ class Rollup:
             t.suspect = t.unexplained = False
         return spans
 
-    def _seen_by_quick_look(self, t: Tag, now: tuple[int, ...]) -> bool:
-        """Whether the quick look has read the newest pages since every insert and update
-        these counters count, no row was deleted, and it did so less than BACKSTOP_S ago:
-        then the pass, which would find the same rows, waits (a delete, which the quick look
-        cannot see, is found by the next pass at once)."""
+    def _left_to_quick_look(self, t: Tag, now: tuple[int, ...]) -> bool:
+        """Whether the pass waits because the quick look finds, or has found, what these
+        counters count: no row was deleted (only a pass finds that), and either the quick
+        look has read the newest pages since every insert and update they count, less than
+        BACKSTOP_S ago, or it has been behind for less than QUICK_LOOK_S (it polls with the
+        follower; a pass started first, 5-10 s over a year of rows, held up a delete that
+        came during it until the next: 18 s)."""
         if t.tail is None or t.counters is None or now[2] != t.counters[2]:
             return False
-        seen = all(a >= b for a, b in zip(t.tail[0][:2], now[:2], strict=True))
-        return seen and time.monotonic() - t.tail_at < BACKSTOP_S
+        clock = time.monotonic()
+        if all(a >= b for a, b in zip(t.tail[0][:2], now[:2], strict=True)):
+            t.behind_since = None
+            return clock - t.tail_at < BACKSTOP_S
+        if t.behind_since is None:
+            t.behind_since = clock
+        return clock - t.behind_since < QUICK_LOOK_S
 
     async def quick_census(self, conn: AsyncConnection) -> int:
         """Rows written behind the live edge into a table's newest pages, found without a

@@ -14,7 +14,7 @@ import panel_material_ui as pmui
 from panel.util import edit_readonly
 
 from trending_panel.web.batch_panel import BatchPanel
-from trending_panel.web.browser_speed import css_free_visuals
+from trending_panel.web.bokehjs_speed import css_free_visuals
 from trending_panel.web.compare_panel import ComparePicker
 from trending_panel.web.compare_view import CompareTrends
 from trending_panel.web.comparison import Comparison

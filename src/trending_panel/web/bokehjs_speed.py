@@ -7,7 +7,7 @@ recompute the page's styles when anything changed since the last one, which, whi
 UI mounts the page around the plots, is nearly always: about 450 ms of a page's first seconds
 on a 2-core machine (a Chrome profile of the demo's 24 h page). No stylesheet of this
 project, Panel, panel-material-ui or Bokeh sets such a variable, so the answer is always
-empty: :class:`CssFreeVisuals` answers it without asking (``browser_speed.js``), once per
+empty: :class:`CssFreeVisuals` answers it without asking (``bokehjs_speed.js``), once per
 browser tab, before the plots are drawn (its module loads with the page's models).
 """
 
@@ -21,7 +21,7 @@ from panel.custom import JSComponent
 class CssFreeVisuals(JSComponent):
     """An invisible element whose module makes BokehJS skip its CSS-variable lookups."""
 
-    _esm: ClassVar[str] = "browser_speed.js"
+    _esm: ClassVar[str] = "bokehjs_speed.js"
 
 
 def css_free_visuals() -> CssFreeVisuals:
