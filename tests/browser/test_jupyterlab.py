@@ -50,7 +50,8 @@ SESSION_STATE = """_diag = (dict(
     loading=dash.loading, message=dash.message, queued=len(dash._sub.batches),
     attached=dash._attached, span=dash._span, ticks=getattr(dash.clock.periodic, 'ticks', None),
     ticker=getattr(dash.clock.periodic, '_task', None), load_task=dash._load_task,
-    retry_at=dash._retry_at, variables=dash.variables, zoomed=dash._zoomed, extent=dash._extent,
+    retry_at=dash.read_again.retry_at, unprimed=dash.read_again.unprimed,
+    variables=dash.variables, zoomed=dash._zoomed, extent=dash._extent,
     x_range=(dash.x_range.start, dash.x_range.end), range_set=dash.traces.range_set,
     width=(dash._width, dash._drawn_width)))"""
 KERNEL_READY_JS = """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;

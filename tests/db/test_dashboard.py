@@ -103,6 +103,34 @@ def test_new_rows_stream_in_and_the_window_follows(db, tables):
     assert x_end == to_ms(new[-1][0])  # the relative window follows the newest sample
 
 
+def test_a_row_written_before_the_feeds_first_look_still_reaches_a_page_loaded_earlier(db, tables):
+    """A page read its window while the feed had not looked at the tables yet (the feed's
+    first poll timed out: a notebook kernel busy drawing, a slow database). The feed's first
+    look takes every row then present as known: one written in between reached neither."""
+    insert(
+        tables, TEMP.table, batch_rows(OLD - timedelta(minutes=10), 60, timedelta(seconds=10), 37.2)
+    )
+
+    async def main():
+        async with Store(db) as store:
+            feed = LiveFeed(store, db)
+            dash = Dashboard(db, feed=feed, autostart=False, window="15m")
+            await dash.load()  # the feed has not polled: nothing is followed yet
+            dash.tick()
+            assert dash.read_again.unprimed == {"temperature", "ph", "dissolved_oxygen", "pressure"}
+            row = (OLD + timedelta(seconds=5), 39.876)
+            insert(tables, TEMP.table, [row])
+            await feed.poll()  # its first look: the row is taken as known, never handed on
+            dash.tick()  # the page sees the feed follow its tags now, and reads again
+            await dash.settled()
+            dash.tick()
+            return row, samples(dash, "temperature"), dash.read_again.unprimed
+
+    row, shown, unprimed = asyncio.run(main())
+    assert shown[-1] == row and len(shown) == 61
+    assert unprimed == frozenset()
+
+
 def test_late_row_is_inserted_in_time_order(db, tables):
     rows = batch_rows(OLD - timedelta(minutes=2), 12, timedelta(seconds=10), 37.2)
     insert(tables, TEMP.table, rows)

@@ -6,14 +6,15 @@ import asyncio
 import math
 import random
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import psycopg
 from psycopg import sql
 
-from tests.harness.database import insert
+from tests.harness.database import create_tag_table, insert
 from trending_panel.core.ledger import row_key
-from trending_panel.core.variables import BY_KEY, VARIABLES
+from trending_panel.core.variables import BY_KEY, VARIABLES, Variable
 from trending_panel.db.store import Store
 from trending_panel.live.feed import LiveFeed
 
@@ -190,3 +191,33 @@ def test_revoked_permission_is_an_error_not_an_outage_and_the_rest_goes_on(db, t
     assert after == "live"
     assert problems == {PH.table: "no SELECT permission"}
     assert drained == {"temperature": [(T0, 37.3)]}
+
+
+def test_a_page_waits_for_the_feed_to_follow_a_new_tag_and_the_feed_polls_at_once(db, tables):
+    """A page that shows a tag the feed does not follow yet asks it to look now (its rows are
+    then read after the feed's first look: none falls between). The pause between two polls
+    is a minute here: only the nudge can prime the tag within the 20 s the page waits."""
+    create_tag_table(tables, "AREA1/FIC-101.PV")
+    new = Variable("fic_101", "AREA1/FIC-101.PV", "FIC-101", "L/h", "#000000")
+    gone = Variable("gone", "AREA1/NOT-THERE", "Gone", "", "#000000")
+    settings = replace(db, poll_interval=timedelta(minutes=1))
+
+    async def scenario():
+        async with Store(settings) as store:
+            feed = LiveFeed(store, settings)
+            feed.start()
+            try:
+                while feed.polls == 0:
+                    await feed.wait_polled(30)
+                feed.watch("page", [new, gone])
+                before = feed.unprimed(["fic_101", "temperature"])
+                left = await feed.until_primed(["fic_101"], 20)
+                missing = feed.unprimed(["gone"])  # known missing: followed when it appears
+                return before, left, missing, dict(feed.problems)
+            finally:
+                await feed.stop()
+
+    before, left, missing, problems = asyncio.run(scenario())
+    assert before == {"fic_101"}  # the configured four are followed from the first poll
+    assert left == frozenset()
+    assert missing == frozenset() and problems["AREA1/NOT-THERE"] == "not found"

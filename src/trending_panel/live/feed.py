@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -114,6 +114,8 @@ class LiveFeed(Background, param.Parameterized):
         #: What each watcher (a page, the summary) wants polled: the feed polls their union.
         self._watchers: dict[object, tuple[Variable, ...]] = {}
         self._polled = asyncio.Event()
+        #: Set to cut the pause between two polls short (a page waits to be followed).
+        self._nudge = asyncio.Event()
         self._version = 0
         if settings.catalog is None:
             # The configured variables are always polled (the spec's four by default, as
@@ -161,6 +163,33 @@ class LiveFeed(Background, param.Parameterized):
             return False
         return True
 
+    def unprimed(self, keys: Iterable[str]) -> frozenset[str]:
+        """Of ``keys``, the watched ones whose rows the feed does not follow yet (it has not
+        looked at their table since they were watched). Rows written before the feed's first
+        look are taken as known and never handed on: a page that read its window before then
+        must read it again (a table known to be missing is followed when it appears)."""
+        watched, missing = self.watched, set(self.problems)
+        return frozenset(
+            k
+            for k in keys
+            if k in watched and k not in self._ledgers and watched[k].table not in missing
+        )
+
+    async def until_primed(self, keys: Iterable[str], timeout: float) -> frozenset[str]:
+        """Poll now, and again, until the feed follows ``keys`` (at most ``timeout`` s, and
+        not at all while the database does not answer); the keys still not followed."""
+        left = self.unprimed(keys)
+        if not left or self._task is None or self._task.done() or self.status == "retrying":
+            return left
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while left and (remaining := deadline - loop.time()) > 0:
+            self._nudge.set()
+            if not await self.wait_polled(remaining):
+                break
+            left = self.unprimed(left)
+        return left
+
     # -- subscribers -----------------------------------------------------------------------
 
     def subscribe(self) -> Subscription:
@@ -201,7 +230,9 @@ class LiveFeed(Background, param.Parameterized):
                 self._failed(exc)
             else:
                 backoff = interval
-                await asyncio.sleep(interval)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._nudge.wait(), interval)
+                self._nudge.clear()
                 continue
             if self.diagnosis is not None and not self.diagnosis.retry:
                 # A wrong password or a missing database: look again now and then (it may be
@@ -332,16 +363,19 @@ class LiveFeed(Background, param.Parameterized):
         new = [v for v in existing if v.key not in self._ledgers]
         if new:
             latest = await self.store.latest(new, lane=LANE)
+            ledgers: dict[str, Ledger] = {}
             for var in new:
-                ledger = Ledger(self.settings.lookback)
+                ledgers[var.key] = ledger = Ledger(self.settings.lookback)
                 if var.key in latest:
                     ledger.newest = latest[var.key][0]
-                self._ledgers[var.key] = ledger
             snapshot = await self.store.since(
-                new, {v.key: self._ledgers[v.key].query_start for v in new}, lane=LANE
+                new, {v.key: ledgers[v.key].query_start for v in new}, lane=LANE
             )
             for var in new:
-                self._ledgers[var.key].prime(snapshot[var.key])
+                ledgers[var.key].prime(snapshot[var.key])
+            # Installed only when primed: a poll abandoned at its deadline in between leaves
+            # no half-made ledger (it would hand the whole look-back on as new).
+            self._ledgers.update(ledgers)
             self.latest = {**self.latest, **latest}
         # A watcher that came or went meanwhile: discover again at the next poll.
         self._variables = existing if version == self._version else None

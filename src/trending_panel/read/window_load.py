@@ -45,6 +45,9 @@ class Loaded:
     variables: dict[str, Variable] = field(default_factory=dict)
     #: Why a shown tag is not served by the shared rollup that exists (by key).
     not_rolled: dict[str, str] = field(default_factory=dict)
+    #: Shown tags the live feed did not follow yet when this was read: rows written before
+    #: it first looks never stream in, so the view is read again once it does.
+    unprimed: frozenset[str] = frozenset()
 
     def stats(self) -> tuple[dict[str, Stats], dict[str, Stats]]:
         """The window's statistics per variable key, and the reference period's (when they
@@ -134,6 +137,10 @@ class WindowReader:
             latest = self.feed.latest
             newest = max((latest[v.key][0] for v in configured if v.key in latest), default=None)
         selected = [v for v in req.variables if v not in problems]
+        # The feed must follow a tag before its rows are read here: a row written between
+        # this read and the feed's first look would reach neither (a new page, a new pen).
+        wait = self.settings.poll_timeout.total_seconds()
+        unprimed = await self.feed.until_primed([v.key for v in selected], wait)
         if req.zoom is None:
             start, end = req.window.resolve(newest if req.window.is_relative else None)
             first, last = start, end
@@ -180,4 +187,5 @@ class WindowReader:
                 for v in selected
                 if self.rollup is not None and (why := self.rollup.why_not(v)) is not None
             },
+            unprimed=unprimed,
         )

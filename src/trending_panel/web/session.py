@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -43,6 +42,7 @@ from trending_panel.web.live_stats import StatsFollower
 from trending_panel.web.notebook import NotebookData
 from trending_panel.web.notes import Note, Notes
 from trending_panel.web.page_pens import page_for
+from trending_panel.web.read_again import ReadAgain
 from trending_panel.web.sources import TraceSources
 from trending_panel.web.ticker import Clock
 from trending_panel.web.viewport import Viewport
@@ -173,8 +173,7 @@ class Session(NotebookData, param.Parameterized):
         self.x_range.on_change("start", self.viewport.range_moved)
         self.x_range.on_change("end", self.viewport.range_moved)
         self._load_task: asyncio.Task | None = None
-        self._retry_at: float | None = None
-        self._retry_delay = 1.0
+        self.read_again = ReadAgain(self.feed)
         #: When the session ticks (see :mod:`.ticker`).
         self.clock = Clock(self, self._doc, self._on_server)
         if autostart:
@@ -336,12 +335,9 @@ class Session(NotebookData, param.Parameterized):
             if generation == self._generation:
                 self.param.update(loading=False, message=f"Could not load data: {why}")
                 if not isinstance(exc, TooManyRows):  # that one is no better next time
-                    # Try again once the database answers (backing off while it does not).
-                    self._retry_delay = min(self._retry_delay * 2, 30.0)
-                    self._retry_at = time.monotonic() + self._retry_delay
+                    self.read_again.failed()
             log.warning("window load failed: %s", why)
             return None
-        self._retry_delay, self._retry_at = 1.0, None
         if generation == self._generation:  # a newer request supersedes this one
             self._pending = loaded
             self.tick_soon()  # apply now rather than at the next periodic tick (zooming feels it)
@@ -368,13 +364,11 @@ class Session(NotebookData, param.Parameterized):
             batch = self._sub.drain()
             if batch and self.live:
                 self._stream(batch)
-            if (
-                self._retry_at is not None
-                and time.monotonic() >= self._retry_at
-                and self.feed.status == "live"
-            ):
-                self._retry_at = None
+            again = self.read_again.due()
+            if again == "window":
                 self._schedule_load()
+            elif again == "view":
+                self._reload_view()
         if (stats := self.stats_follower.take()) is not None:
             self.param.update(current_stats=stats[0], reference_stats=stats[1])
         if self.stats_follower.due():
@@ -417,6 +411,7 @@ class Session(NotebookData, param.Parameterized):
         self._extent = loaded.extent
         self._zoomed = loaded.zoomed
         self._attached = loaded.attached
+        self.read_again.succeeded(loaded.unprimed)
         self._drawn_width = loaded.width
         self.traces.apply(loaded)
         if not loaded.zoomed:
