@@ -70,14 +70,22 @@ def test_open_pages_converge_to_late_updated_and_deleted_rows(history_db):
         )
         written = time.monotonic()
         for page, start in ((relative, newest - timedelta(hours=24)), (absolute, abs_start)):
-            wait_until(
-                lambda page=page, start=start: (
-                    page_rows(page, "temperature")
-                    == db_rows_ms(conn, TEMP, start, abs_end if page is absolute else None)
-                ),
-                timeout=30,
-                what="every page equal to the database, row for row",
-            )
+            end = abs_end if page is absolute else None
+            try:
+                wait_until(
+                    lambda page=page, start=start, end=end: (
+                        page_rows(page, "temperature") == db_rows_ms(conn, TEMP, start, end)
+                    ),
+                    timeout=30,
+                    what="every page equal to the database, row for row",
+                )
+            except TimeoutError:  # which rows differ, and what the server found, for the reader
+                shown, held = page_rows(page, "temperature"), db_rows_ms(conn, TEMP, start, end)
+                print("page:", "absolute" if page is absolute else "relative")
+                print("only in the page:", sorted(shown - held))
+                print("only in the database:", sorted(held - shown))
+                print("server log:", log.read_text()[-4000:])
+                raise
         print(f"pages converged {time.monotonic() - written:.1f} s after the writes")
         for page in (relative, absolute):
             note = page.locator(".tp-changed").first.inner_text()

@@ -190,6 +190,17 @@ class LiveFeed(Background, param.Parameterized):
             left = self.unprimed(left)
         return left
 
+    async def before_history(self, keys: Iterable[str]) -> None:
+        """Before the history of ``keys`` is read for good (the summary's build): while the
+        feed runs, wait for its next poll if the database did not answer, then until it
+        follows them (each at most twice the poll's deadline)."""
+        if self._task is None or self._task.done():
+            return
+        wait = 2 * self.settings.poll_timeout.total_seconds()
+        if self.status != "live":
+            await self.wait_polled(wait)
+        await self.until_primed(keys, wait)
+
     # -- subscribers -----------------------------------------------------------------------
 
     def subscribe(self) -> Subscription:

@@ -278,10 +278,9 @@ class Summary(Background, param.Parameterized):
             await self.rollup.wait_loaded(self.settings.connect_timeout)
             self.by_rollup |= self.rollup.serving(todo)
             todo = [v for v in todo if v.key not in self.by_rollup]
-        if self.feed._task is not None and not self.feed._task.done():
-            # The feed primes new tags at its next poll: rows after that come from it, rows
-            # before it from this read, so none is missed between the two.
-            await self.feed.wait_polled(2 * self.settings.poll_timeout.total_seconds())
+        # The feed takes the rows present at its first look at a tag as known: rows after it
+        # come from the feed, rows before it from this read, so none is missed between.
+        await self.feed.before_history([v.key for v in todo])
         problems = await self.store.problems(todo)
         variables = [v for v in todo if v not in problems]
         # Before any history is read: a change written while it is read, or before the

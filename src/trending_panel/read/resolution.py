@@ -207,14 +207,23 @@ async def read(
         drawn, series = await _from_database(
             store, var, start, end, width, settings, with_totals, slot
         )
-        if series is not None:
-            drawn.tail = rows_since(series, end - tail)
+        if series is not None and tail > timedelta(0):
+            drawn.tail = rows_since(series, _tail_start(drawn, end, tail))
         out[var.key] = drawn
 
     await asyncio.gather(*(one(v) for v in variables))
     reduced = [v for v in variables if out[v.key].reduced]
     if reduced and tail > timedelta(0):
-        tails = await store.window(reduced, end - tail, end)
+        since = {v.key: _tail_start(out[v.key], end, tail) for v in reduced}
+        tails = await store.window(reduced, min(since.values()), end)
         for var in reduced:
-            out[var.key].tail = rows_since(tails[var.key], end - tail)
+            out[var.key].tail = rows_since(tails[var.key], since[var.key])
     return {v.key: out[v.key] for v in variables}, start, end
+
+
+def _tail_start(drawn: Drawn, end: datetime, tail: timedelta) -> datetime:
+    """Where the rows the feed may deliver again begin: ``tail`` before the newest row drawn
+    (not before the window's end: a window that ends ahead of its newest row, an absolute one
+    reaching into the future, would otherwise hold none, and the feed's rows would go twice)."""
+    newest = end if drawn.last is None else min(drawn.last[0], end)
+    return newest - tail

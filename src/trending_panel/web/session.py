@@ -352,6 +352,7 @@ class Session(NotebookData, param.Parameterized):
         held = self._on_server and self._doc is not None and pn.state.loaded
         with pn.io.hold(self._doc) if held else contextlib.nullcontext():
             self._tick()
+        self.traces.replaced.clear()  # sent: a stream is again only what it adds
 
     def _tick(self) -> None:
         if self._pending is not None:

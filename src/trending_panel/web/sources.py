@@ -50,6 +50,8 @@ class TraceSources:
         self.reduced = False  #: some trace is reduced (first/last/min/max per pixel column)
         self.streamed = 0  #: rows streamed since the last load
         self.changed = False  #: a model changed since the flag was cleared
+        #: Sources whose data was replaced in this tick (see :meth:`_append`).
+        self.replaced: set[str] = set()
 
     # -- a window load ---------------------------------------------------------------------
 
@@ -64,6 +66,7 @@ class TraceSources:
             drawn = loaded.drawn.get(var.key, nothing)
             self._carry[var.key] = drawn.before
             self.sources[var.key].data = drawn.columns
+            self.replaced.add(var.key)
             ledger = Ledger(lookback)
             # Only the look-back tail matters for de-duplication.
             if drawn.tail:
@@ -152,11 +155,19 @@ class TraceSources:
             all_v = np.concatenate([old_v, values])
             order = np.argsort(all_t, kind="stable")
             source.data = traces.with_lead(self._carry.get(key), all_t[order], all_v[order], gap)
+            self.replaced.add(key)
             self.last_row[key] = (all_t[order][-1].item(), float(all_v[order][-1]))
             return False
         cols = traces.step_vertices(times, values, gap, prev=last)
-        source.stream(cols, rollover=len(source.data["time"]) + ROLLOVER_HEADROOM)
         self.last_row[key] = rows[-1]
+        if key in self.replaced:
+            # Replaced in this tick: under the tick's hold the page is sent the source's data
+            # as it is at the hold's end, streamed rows included, and a stream after it would
+            # add them a second time. Appended here, they go with the data, once.
+            data = source.data
+            source.data = {k: np.concatenate([np.asarray(data[k]), cols[k]]) for k in cols}
+            return False
+        source.stream(cols, rollover=len(source.data["time"]) + ROLLOVER_HEADROOM)
         return False
 
     def follow(
