@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from datetime import datetime, timedelta
 
@@ -37,9 +38,7 @@ def header_of(dash: Dashboard) -> tuple[str, str]:
 
 def run_with_dashboard(settings, body, width=None, **params):
     async def main():
-        async with Store(settings) as store:
-            feed = LiveFeed(store, settings)
-            dash = Dashboard(settings, feed=feed, autostart=False, **params)
+        async with unstarted_dashboard(settings, **params) as (dash, feed):
             if width is not None:
                 dash._width = width  # what the browser reports as the plot's inner width
             await feed.poll()
@@ -52,6 +51,21 @@ def run_with_dashboard(settings, body, width=None, **params):
 
 def batch_rows(start: datetime, n: int, step: timedelta, base: float):
     return [(start + i * step, base + 0.01 * (i % 7)) for i in range(n)]
+
+
+@contextlib.asynccontextmanager
+async def unstarted_dashboard(settings, **params):
+    """A dashboard and a feed of its own, neither started: the test polls, loads and ticks."""
+    async with Store(settings) as store:
+        feed = LiveFeed(store, settings)
+        yield Dashboard(settings, feed=feed, autostart=False, **params), feed
+
+
+def ten_minutes_of_temperature(tables) -> None:
+    """60 temperature rows 10 s apart, the last 10 s before ``OLD``."""
+    insert(
+        tables, TEMP.table, batch_rows(OLD - timedelta(minutes=10), 60, timedelta(seconds=10), 37.2)
+    )
 
 
 def test_relative_window_on_a_years_old_database_shows_its_last_hour(db, tables):
@@ -85,9 +99,7 @@ def test_absolute_window_and_24h_window(db, tables):
 
 
 def test_new_rows_stream_in_and_the_window_follows(db, tables):
-    insert(
-        tables, TEMP.table, batch_rows(OLD - timedelta(minutes=10), 60, timedelta(seconds=10), 37.2)
-    )
+    ten_minutes_of_temperature(tables)
 
     async def body(dash, feed):
         before = len(dash.sources["temperature"].data["time"])
@@ -107,14 +119,10 @@ def test_a_row_written_before_the_feeds_first_look_still_reaches_a_page_loaded_e
     """A page read its window while the feed had not looked at the tables yet (the feed's
     first poll timed out: a notebook kernel busy drawing, a slow database). The feed's first
     look takes every row then present as known: one written in between reached neither."""
-    insert(
-        tables, TEMP.table, batch_rows(OLD - timedelta(minutes=10), 60, timedelta(seconds=10), 37.2)
-    )
+    ten_minutes_of_temperature(tables)
 
     async def main():
-        async with Store(db) as store:
-            feed = LiveFeed(store, db)
-            dash = Dashboard(db, feed=feed, autostart=False, window="15m")
+        async with unstarted_dashboard(db, window="15m") as (dash, feed):
             await dash.load()  # the feed has not polled: nothing is followed yet
             dash.tick()
             assert dash.read_again.unprimed == {"temperature", "ph", "dissolved_oxygen", "pressure"}
@@ -140,14 +148,10 @@ def test_a_load_and_new_rows_in_one_tick_reach_the_page_once(db, tables):
     from bokeh.document import Document
     from bokeh.protocol import Protocol
 
-    insert(
-        tables, TEMP.table, batch_rows(OLD - timedelta(minutes=10), 60, timedelta(seconds=10), 37.2)
-    )
+    ten_minutes_of_temperature(tables)
 
     async def main():
-        async with Store(db) as store:
-            feed = LiveFeed(store, db)
-            dash = Dashboard(db, feed=feed, autostart=False, window="15m")
+        async with unstarted_dashboard(db, window="15m") as (dash, feed):
             doc = Document()
             for source in dash.sources.values():
                 doc.add_root(source)
@@ -185,15 +189,11 @@ def test_a_row_read_by_a_window_ending_in_the_future_is_not_streamed_again(db, t
     """An absolute window reaching past the newest row (a shift's window, still open): a row
     its load read and the feed delivered afterwards went onto the page twice (its tail, what
     the feed may deliver again, was taken before the window's end, where no row was yet)."""
-    insert(
-        tables, TEMP.table, batch_rows(OLD - timedelta(minutes=10), 60, timedelta(seconds=10), 37.2)
-    )
+    ten_minutes_of_temperature(tables)
     start, end = OLD - timedelta(hours=1), OLD + timedelta(hours=1)
 
     async def main():
-        async with Store(db) as store:
-            feed = LiveFeed(store, db)
-            dash = Dashboard(db, feed=feed, autostart=False, window="custom", start=start, end=end)
+        async with unstarted_dashboard(db, window="custom", start=start, end=end) as (dash, feed):
             await feed.poll()
             new = [(OLD + timedelta(seconds=5), 37.31), (OLD - timedelta(seconds=25), 36.5)]
             insert(tables, TEMP.table, new)

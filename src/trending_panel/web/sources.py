@@ -160,14 +160,15 @@ class TraceSources:
             return False
         cols = traces.step_vertices(times, values, gap, prev=last)
         self.last_row[key] = rows[-1]
+        data = source.data
+        keep = len(data["time"]) + ROLLOVER_HEADROOM
         if key in self.replaced:
             # Replaced in this tick: under the tick's hold the page is sent the source's data
             # as it is at the hold's end, streamed rows included, and a stream after it would
-            # add them a second time. Appended here, they go with the data, once.
-            data = source.data
-            source.data = {k: np.concatenate([np.asarray(data[k]), cols[k]]) for k in cols}
+            # add them a second time. Appended here (as the stream would), they go once.
+            source.data = {k: np.concatenate([np.asarray(data[k]), cols[k]])[-keep:] for k in cols}
             return False
-        source.stream(cols, rollover=len(source.data["time"]) + ROLLOVER_HEADROOM)
+        source.stream(cols, rollover=keep)
         return False
 
     def follow(
