@@ -328,3 +328,82 @@ def test_a_late_row_and_a_correction_are_found_in_the_newest_pages_without_a_pas
     assert (first, found, again) == (0, 2, 0)  # two hours read again, by the quick look alone
     for level in LEVELS:
         assert_level_equals_rows(tables, db, TEMP, level)
+
+
+def test_counts_from_the_time_index_find_every_hour_with_rows_added_or_deleted(db, tables):
+    """Census.count_census against the hours held: a day at a time, then hour by hour in
+    the days that differ; hours at or after ``before`` (the live edge) are not looked at."""
+    start = datetime(2024, 5, 1)
+    rows = [(start + timedelta(seconds=30 * k), 1.0) for k in range(2 * 24 * 120 + 600)]
+    insert(tables, TEMP.table, rows)  # two days and five hours, every 30 s
+    t = sql.Identifier(TEMP.table)
+    tables.execute(sql.SQL("CREATE INDEX temp_time ON {} (time)").format(t))
+    hour_us = 3_600_000_000
+    hours = np.array([to_us(t) // hour_us for t, _ in rows])
+    index, counts = np.unique(hours, return_counts=True)
+    first = int(index[0])
+
+    async def census(before: int | None) -> list[tuple[int, int]]:
+        async with Store(db) as store:
+            assert await store.time_indexed(TEMP)
+            return await store.count_census(TEMP, timedelta(hours=1), index, counts, before)
+
+    assert asyncio.run(census(None)) == []
+    # Deleted: two hours of the first day, one in the partial day; a row inserted in the
+    # second day; rows deleted in the last hour, at the edge.
+    for h in (3, 4, 50):
+        a = datetime(1970, 1, 1) + timedelta(hours=first + h)
+        tables.execute(sql.SQL("DELETE FROM {} WHERE time >= %s AND time < %s").format(t),
+                       (a, a + timedelta(minutes=20)))  # fmt: skip
+    insert(tables, TEMP.table, [(start + timedelta(hours=30, seconds=7), 2.0)])
+    last = int(index[-1])
+    tables.execute(sql.SQL("DELETE FROM {} WHERE time >= %s").format(t),
+                   (datetime(1970, 1, 1) + timedelta(hours=last),))  # fmt: skip
+    assert asyncio.run(census(last)) == [(first + 3, first + 4), (first + 30, first + 30),
+                                         (first + 50, first + 50)]  # fmt: skip
+    assert asyncio.run(census(None))[-1] == (last, last)
+    # A table without an index on time is not counted this way.
+    tables.execute("DROP INDEX temp_time")
+
+    async def indexed() -> bool:
+        async with Store(db) as store:
+            return await store.time_indexed(TEMP)
+
+    assert not asyncio.run(indexed())
+
+
+def test_a_delete_is_counted_from_the_index_and_an_update_left_to_the_pass(db, tables, monkeypatch):
+    """A delete is found without a pass over the rows; an update that came with it (which
+    counts cannot see) still gets its pass, and every level ends equal to the rows."""
+    monkeypatch.setattr(rollup, "CENSUS_EVERY_S", 0.0)
+    now = db.now().replace(microsecond=0)
+    insert(tables, TEMP.table, [(now - timedelta(seconds=5 * k), 37.0 + k % 7)
+                                for k in range(34560)])  # fmt: skip
+    t = sql.Identifier(TEMP.table)
+    tables.execute(sql.SQL("CREATE INDEX ON {} (time)").format(t))
+
+    async def main() -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+        conn = await psycopg.AsyncConnection.connect(db.conninfo(), autocommit=True)
+        async with Store(db) as store, conn:
+            await rollup_db.ensure_schema(conn, SCHEMA)
+            r = rollup.Rollup(store, db, SCHEMA)
+            await r.refresh_tags(conn)
+            await r.build_all(conn)
+            await r.follow(conn)
+            await r.census(conn)  # the first look: the counters
+            tables.execute(sql.SQL("UPDATE {} SET value = -5 WHERE time = %s").format(t),
+                           (now - timedelta(hours=30),))  # fmt: skip
+            tables.execute(sql.SQL("DELETE FROM {} WHERE time BETWEEN %s AND %s").format(t),
+                           (now - timedelta(hours=20), now - timedelta(hours=19)))  # fmt: skip
+            tables.execute("SELECT pg_stat_force_next_flush()")
+            wait_counted(db, TEMP.table, updated=1, deleted=1)
+            await r.census(conn)
+            after_delete = (r.counts, r.passes, r.folds)
+            await r.census(conn)  # the update: no quick look here, so the pass
+            return after_delete, (r.counts, r.passes, r.folds)
+
+    after_delete, after_update = asyncio.run(main())
+    assert after_delete[:2] == (1, 0) and after_delete[2] >= 1
+    assert after_update[:2] == (1, 1) and after_update[2] > after_delete[2]
+    for level in LEVELS:
+        assert_level_equals_rows(tables, db, TEMP, level)
