@@ -281,7 +281,10 @@ def test_a_sigterm_mid_build_stops_the_service_cleanly_and_soon(db, tables, serv
     assert not re.search(r"Traceback|ERROR|WARNING|CRITICAL", out), out
 
 
-def test_a_late_row_and_a_correction_are_found_in_the_newest_pages_without_a_pass(db, tables):
+def test_a_late_row_and_a_correction_are_found_in_the_newest_pages_without_a_pass(
+    db, tables, monkeypatch
+):
+    monkeypatch.setattr(rollup, "CENSUS_EVERY_S", 0.0)  # the pass at start was just now
     now = db.now().replace(microsecond=0)
     insert(tables, TEMP.table, [(now - timedelta(seconds=5 * k), 37.0 + k % 7)
                                 for k in range(17280)])  # fmt: skip
@@ -296,7 +299,10 @@ def test_a_late_row_and_a_correction_are_found_in_the_newest_pages_without_a_pas
             await r.follow(conn)
             assert r.tags[TEMP.table].live
             first = await r.quick_census(conn)  # the first look: the table's pages
-            await r.census(conn)  # the pass's first look: its counters
+            await r.census(conn)  # the pass's first look: its counters, then ...
+            await r.census(conn)  # ... one pass, for what was written before the service
+            started = r.passes  # (one per tag)
+            assert started == 4
             insert(tables, TEMP.table, [(now - timedelta(hours=3, seconds=2), 55.0)])
             tables.execute(
                 sql.SQL("UPDATE {} SET value = -5 WHERE time = %s")
@@ -306,12 +312,11 @@ def test_a_late_row_and_a_correction_are_found_in_the_newest_pages_without_a_pas
             wait_counted(db, TEMP.table, updated=1)
             # The pass, asked first, leaves the rows to the quick look: a pass over the table
             # would hold up a delete that comes during it until the next pass.
-            assert await r.census(conn) == 0 and r.tags[TEMP.table].last_census < 0
+            assert await r.census(conn) == 0 and r.passes == started
             found = await r.quick_census(conn)
             again = await r.quick_census(conn)  # nothing new since
             # The pass would find the same rows: it waits (its backstop, 30 s later) ...
-            assert await r.census(conn) == 0 and r.folds == 2
-            assert r.tags[TEMP.table].last_census < 0
+            assert await r.census(conn) == 0 and r.folds == 2 and r.passes == started
             # ... but a delete, which the quick look cannot see, makes it run at once.
             tables.execute(
                 sql.SQL("DELETE FROM {} WHERE time BETWEEN %s AND %s")
@@ -391,6 +396,8 @@ def test_a_delete_is_counted_from_the_index_and_an_update_left_to_the_pass(db, t
             await r.build_all(conn)
             await r.follow(conn)
             await r.census(conn)  # the first look: the counters
+            await r.census(conn)  # the pass at start (one per tag)
+            started = r.passes
             tables.execute(sql.SQL("UPDATE {} SET value = -5 WHERE time = %s").format(t),
                            (now - timedelta(hours=30),))  # fmt: skip
             tables.execute(sql.SQL("DELETE FROM {} WHERE time BETWEEN %s AND %s").format(t),
@@ -398,12 +405,54 @@ def test_a_delete_is_counted_from_the_index_and_an_update_left_to_the_pass(db, t
             tables.execute("SELECT pg_stat_force_next_flush()")
             wait_counted(db, TEMP.table, updated=1, deleted=1)
             await r.census(conn)
-            after_delete = (r.counts, r.passes, r.folds)
+            after_delete = (r.counts, r.passes - started, r.folds)
             await r.census(conn)  # the update: no quick look here, so the pass
-            return after_delete, (r.counts, r.passes, r.folds)
+            return after_delete, (r.counts, r.passes - started, r.folds)
 
     after_delete, after_update = asyncio.run(main())
     assert after_delete[:2] == (1, 0) and after_delete[2] >= 1
     assert after_update[:2] == (1, 1) and after_update[2] > after_delete[2]
     for level in LEVELS:
         assert_level_equals_rows(tables, db, TEMP, level)
+
+
+def test_rows_deleted_inserted_and_corrected_while_no_service_ran_are_found_at_its_start(
+    db, tables
+):
+    """The census's horizon is kept in the schema: a service started after a stop finds
+    what was written behind the edge meanwhile (a first look alone would take it as known)."""
+    now = db.now().replace(microsecond=0)
+    insert(tables, TEMP.table, [(now - timedelta(seconds=5 * k), 37.0 + k % 7)
+                                for k in range(17280)])  # fmt: skip
+    build_once(db)
+    xid = tables.execute(
+        sql.SQL("SELECT census_xid FROM {}.tags WHERE tag = %s").format(sql.Identifier(SCHEMA)),
+        (TEMP.table,),
+    ).fetchone()[0]
+    assert xid is not None
+    t = sql.Identifier(TEMP.table)
+    tables.execute(sql.SQL("UPDATE {} SET value = -5 WHERE time = %s").format(t),
+                   (now - timedelta(hours=10),))  # fmt: skip
+    tables.execute(sql.SQL("DELETE FROM {} WHERE time BETWEEN %s AND %s").format(t),
+                   (now - timedelta(hours=20), now - timedelta(hours=19)))  # fmt: skip
+    insert(tables, TEMP.table, [(now - timedelta(hours=15, seconds=2), 55.0)])
+
+    async def restart() -> int:
+        conn = await psycopg.AsyncConnection.connect(db.conninfo(), autocommit=True)
+        async with Store(db) as store, conn:
+            await rollup_db.ensure_schema(conn, SCHEMA)
+            r = rollup.Rollup(store, db, SCHEMA)
+            await r.refresh_tags(conn)
+            await r.build_all(conn)
+            await r.follow(conn)
+            await r.census(conn)  # the first look
+            return await r.census(conn)  # the pass at start
+
+    assert asyncio.run(restart()) == 3  # three hours read again, apart
+    for level in LEVELS:
+        assert_level_equals_rows(tables, db, TEMP, level)
+    after = tables.execute(
+        sql.SQL("SELECT census_xid FROM {}.tags WHERE tag = %s").format(sql.Identifier(SCHEMA)),
+        (TEMP.table,),
+    ).fetchone()[0]
+    assert after > xid

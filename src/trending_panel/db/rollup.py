@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS {s}.tags (
     last_error text,
     updated_at timestamptz NOT NULL DEFAULT now()
 );
+ALTER TABLE {s}.tags ADD COLUMN IF NOT EXISTS census_xid bigint;
 CREATE TABLE IF NOT EXISTS {s}.chunks (
     tag_id integer NOT NULL REFERENCES {s}.tags (id) ON DELETE CASCADE,
     level smallint NOT NULL,
@@ -96,6 +97,9 @@ class TagState:
     built_us: int | None  # every row before this time is in the buckets; None: not started
     first_us: int | None
     newest_us: int | None
+    #: Every write by a transaction before this one is in the buckets (the census's horizon,
+    #: kept across restarts: a pass at start looks for rows written since); None: unknown.
+    census_xid: int | None = None
 
 
 def schema_id(schema: str) -> sql.Identifier:
@@ -141,26 +145,35 @@ async def register(
             sql.SQL(
                 "INSERT INTO {s}.tags (tag, gap_us, low, high) VALUES (%s, %s, %s, %s)"
                 " ON CONFLICT (tag) DO UPDATE SET tag = EXCLUDED.tag"
-                " RETURNING id, gap_us, low, high, built_us, first_us, newest_us"
+                " RETURNING id, gap_us, low, high, built_us, first_us, newest_us, census_xid"
             ).format(s=s),
             (tag, gap_us, low, high),
         )
         row = await cur.fetchone()
         assert row is not None
-        tag_id, old_gap, old_low, old_high, built, first, newest = row
+        tag_id, old_gap, old_low, old_high, built, first, newest, xid = row
         if (old_gap, old_low, old_high) != (gap_us, low, high):
             await conn.execute(sql.SQL("DELETE FROM {s}.chunks WHERE tag_id = %s").format(s=s),
                                (tag_id,))  # fmt: skip
             await conn.execute(
                 sql.SQL(
                     "UPDATE {s}.tags SET gap_us = %s, low = %s, high = %s, built_us = NULL,"
-                    " first_us = NULL, newest_us = NULL, caught_up_at = NULL, updated_at = now()"
+                    " first_us = NULL, newest_us = NULL, caught_up_at = NULL, census_xid = NULL,"
+                    " updated_at = now()"
                     " WHERE id = %s"
                 ).format(s=s),
                 (gap_us, low, high, tag_id),
             )
-            built = first = newest = None
-    return TagState(tag_id, tag, gap_us, low, high, built, first, newest)
+            built = first = newest = xid = None
+    return TagState(tag_id, tag, gap_us, low, high, built, first, newest, xid)
+
+
+async def mark_census(conn: AsyncConnection, schema: str, tag_id: int, xid: int) -> None:
+    """Every write before transaction ``xid`` is in the tag's buckets (see ``census_xid``)."""
+    await conn.execute(
+        sql.SQL("UPDATE {s}.tags SET census_xid = %s WHERE id = %s").format(s=schema_id(schema)),
+        (xid, tag_id),
+    )
 
 
 async def load_chunks(

@@ -100,6 +100,8 @@ class Tag:
     live: bool = False
     #: Why its table cannot be read (left out until the catalog is read again).
     broken: str | None = None
+    #: Not yet looked at by a pass since this service started.
+    restarted: bool = False
     #: Whether its table has an index on time (None: not asked yet).
     time_indexed: bool | None = None
 
@@ -184,6 +186,10 @@ class Rollup:
 
     async def build(self, conn: AsyncConnection, tag: Tag, stop: asyncio.Event | None) -> None:
         """One tag's history from its watermark (or its first row) to its newest row."""
+        if tag.state.census_xid is None:  # writes from here on: the census's to look at
+            xid = await self.store.xid_horizon()
+            await tables.mark_census(conn, self.schema, tag.state.id, xid)
+            tag.state = replace(tag.state, census_xid=xid)
         span = await self.store.span(tag.var)
         state = tag.state
         if span is None:  # empty: nothing to build, follow from now
@@ -344,19 +350,20 @@ class Rollup:
         """Rows written behind the live edge found and their hours read again; the spans."""
         spans = 0
         for t, now in await self._counted():
-            if t.counters is None:
+            if t.counters is None:  # the first look: one pass, for what was written while
+                # no service followed the tag (or while this one built it)
                 t.counters, t.fed_then = now, t.fed
-                t.since_xid = await self.store.xid_horizon()
+                t.since_xid, t.suspect, t.restarted = t.state.census_xid, True, True
                 continue
             due, t.unexplained = suspected(t.counters, now, t.fed - t.fed_then, t.unexplained)
             t.suspect = t.suspect or due
             if not t.suspect or time.monotonic() - t.last_census < CENSUS_EVERY_S:
                 continue
-            if self._left_to_quick_look(t, now):
+            if not t.restarted and self._left_to_quick_look(t, now):
                 continue  # the pass is the backstop, BACKSTOP_S later, or sooner for a delete
             t.last_census = time.monotonic()
             counters_now = (await self.store.write_counters([t.var]))[t.var.key]
-            if counters_now[2] != t.counters[2] and await self._time_indexed(t):
+            if not t.restarted and counters_now[2] != t.counters[2] and await self._time_indexed(t):
                 # Rows deleted: counted from the index. Inserts and updates since the last
                 # pass stay pending (the quick look, then the pass, as without the delete).
                 spans += await self._count_one(conn, t)
@@ -367,8 +374,9 @@ class Rollup:
             fed_now, horizon = t.fed, await self.store.xid_horizon()
             spans += await self._census_one(conn, t)
             self.passes += 1
+            await tables.mark_census(conn, self.schema, t.state.id, horizon)
             t.counters, t.fed_then, t.since_xid = counters_now, fed_now, horizon
-            t.suspect = t.unexplained = False
+            t.suspect = t.unexplained = t.restarted = False
         return spans
 
     def _left_to_quick_look(self, t: Tag, now: tuple[int, ...]) -> bool:
