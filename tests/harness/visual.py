@@ -261,10 +261,31 @@ def problems_at(page: Any, sizes: list[tuple[int, int]], label: str) -> dict[str
         found = check(page, width, height)
         if found.busy:  # a load may rightly be running (a resize reads the window again)
             found.busy = busy_that_stays(page)
-        assert found.texts > 0, f"{label}: no text found to check at {width} x {height}"
+        assert found.texts > 0, (
+            f"{label}: no text found to check at {width} x {height}: " + _state_of(page, label)
+        )
         if found.problems():
             out[f"{label} {width}x{height}"] = found.problems()
     return out
+
+
+def _state_of(page: Any, label: str) -> str:
+    """What the page was when a check found nothing to check (a flaky failure seen twice in
+    full runs, never alone): its address, documents, text, and a screenshot's path."""
+    import tempfile
+    from pathlib import Path
+
+    shot = Path(tempfile.gettempdir()) / f"visual-{label.replace(' ', '-')}.png"
+    try:
+        page.screenshot(path=str(shot))
+        state = page.evaluate(
+            """() => ({docs: ((window.Bokeh && Bokeh.documents) || []).length,
+                       ready: document.readyState,
+                       text: document.body ? document.body.innerText.slice(0, 300) : null})"""
+        )
+    except Exception as exc:  # a crashed page says so
+        return f"{page.url}: {type(exc).__name__}: {exc}"
+    return f"{page.url}: {state}; screenshot {shot}"
 
 
 def report(failed: dict[str, dict]) -> str:
