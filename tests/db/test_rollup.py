@@ -30,7 +30,7 @@ from trending_panel.core.rows import to_us
 from trending_panel.core.variables import BY_KEY
 from trending_panel.db import rollup as rollup_db
 from trending_panel.db.store import Store
-from trending_panel.ops import rollup, rollup_service
+from trending_panel.ops import rollup, rollup_census, rollup_service
 
 TEMP, PH, DO = BY_KEY["temperature"], BY_KEY["ph"], BY_KEY["dissolved_oxygen"]
 SCHEMA = "trending_rollup"
@@ -284,7 +284,7 @@ def test_a_sigterm_mid_build_stops_the_service_cleanly_and_soon(db, tables, serv
 def test_a_late_row_and_a_correction_are_found_in_the_newest_pages_without_a_pass(
     db, tables, monkeypatch
 ):
-    monkeypatch.setattr(rollup, "CENSUS_EVERY_S", 0.0)  # the pass at start was just now
+    monkeypatch.setattr(rollup_census, "CENSUS_EVERY_S", 0.0)  # the pass at start was just now
     now = db.now().replace(microsecond=0)
     insert(tables, TEMP.table, [(now - timedelta(seconds=5 * k), 37.0 + k % 7)
                                 for k in range(17280)])  # fmt: skip
@@ -299,8 +299,8 @@ def test_a_late_row_and_a_correction_are_found_in_the_newest_pages_without_a_pas
             await r.follow(conn)
             assert r.tags[TEMP.table].live
             first = await r.quick_census(conn)  # the first look: the table's pages
-            await r.census(conn)  # the pass's first look: its counters, then ...
-            await r.census(conn)  # ... one pass, for what was written before the service
+            await r.census(conn)  # the pass's first look: its counters
+            await r.start_passes(conn)  # what was written before the service: none
             started = r.passes  # (one per tag)
             assert started == 4
             insert(tables, TEMP.table, [(now - timedelta(hours=3, seconds=2), 55.0)])
@@ -380,7 +380,7 @@ def test_counts_from_the_time_index_find_every_hour_with_rows_added_or_deleted(d
 def test_a_delete_is_counted_from_the_index_and_an_update_left_to_the_pass(db, tables, monkeypatch):
     """A delete is found without a pass over the rows; an update that came with it (which
     counts cannot see) still gets its pass, and every level ends equal to the rows."""
-    monkeypatch.setattr(rollup, "CENSUS_EVERY_S", 0.0)
+    monkeypatch.setattr(rollup_census, "CENSUS_EVERY_S", 0.0)
     now = db.now().replace(microsecond=0)
     insert(tables, TEMP.table, [(now - timedelta(seconds=5 * k), 37.0 + k % 7)
                                 for k in range(34560)])  # fmt: skip
@@ -396,7 +396,7 @@ def test_a_delete_is_counted_from_the_index_and_an_update_left_to_the_pass(db, t
             await r.build_all(conn)
             await r.follow(conn)
             await r.census(conn)  # the first look: the counters
-            await r.census(conn)  # the pass at start (one per tag)
+            await r.start_passes(conn)  # (one per tag)
             started = r.passes
             tables.execute(sql.SQL("UPDATE {} SET value = -5 WHERE time = %s").format(t),
                            (now - timedelta(hours=30),))  # fmt: skip
@@ -445,8 +445,9 @@ def test_rows_deleted_inserted_and_corrected_while_no_service_ran_are_found_at_i
             await r.refresh_tags(conn)
             await r.build_all(conn)
             await r.follow(conn)
-            await r.census(conn)  # the first look
-            return await r.census(conn)  # the pass at start
+            await r.census(conn)  # the first look: takes what it finds as known ...
+            assert await r.census(conn) == 0
+            return await r.start_passes(conn)  # ... the pass at start does not
 
     assert asyncio.run(restart()) == 3  # three hours read again, apart
     for level in LEVELS:

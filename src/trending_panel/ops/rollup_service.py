@@ -39,6 +39,7 @@ async def run(settings: Settings, schema: str, *, once: bool = False) -> None:
         writer = await _connect(settings)
         follower = await _connect(settings)
         censor = await _connect(settings)
+        starter = await _connect(settings)
         try:
             await tables.ensure_schema(writer, schema)
             rollup = Rollup(store, settings, schema)
@@ -48,6 +49,7 @@ async def run(settings: Settings, schema: str, *, once: bool = False) -> None:
                 began = time.monotonic()
                 await rollup.build_all(writer)
                 await rollup.census(follower)
+                await rollup.start_passes(follower, only_resumed=True)
                 caught = await rollup.follow(follower)
                 ids = [rollup.tags[k].state.id for k in caught]
                 await tables.heartbeat(follower, schema, ids, {})
@@ -58,13 +60,14 @@ async def run(settings: Settings, schema: str, *, once: bool = False) -> None:
                 asyncio.create_task(_builder(rollup, writer, stop)),
                 asyncio.create_task(_follower(rollup, follower, interval, stop)),
                 asyncio.create_task(_censor(rollup, censor, interval, stop)),
+                asyncio.create_task(_starter(rollup, starter, interval, stop)),
             ]
             await stop.wait()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
         finally:
-            for conn in (writer, follower, censor):
+            for conn in (writer, follower, censor, starter):
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(conn.close(), 2)
 
@@ -125,6 +128,23 @@ async def _censor(
             conn = await _reconnect(rollup.settings, conn)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval)
+
+
+async def _starter(
+    rollup: Rollup, conn: AsyncConnection, interval: float, stop: asyncio.Event
+) -> None:
+    """Each tag's pass at start (:meth:`Rollup.start_passes`), beside the census; again for
+    tags that join later, and after an outage."""
+    while not stop.is_set():
+        try:
+            await rollup.start_passes(conn)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # an outage: the follower reports it
+            log.debug("rollup: start pass: %s", error_line(exc))
+            conn = await _reconnect(rollup.settings, conn)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), max(interval, 1.0))
 
 
 async def _reconnect(settings: Settings, conn: AsyncConnection) -> AsyncConnection:
