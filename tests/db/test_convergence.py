@@ -152,3 +152,47 @@ def test_rows_updated_or_deleted_within_the_look_back_are_announced_by_the_feed(
     assert changes[0].end == END - timedelta(seconds=10)
     assert batch["temperature"] == [(END - timedelta(seconds=10), 38.5)]  # the new value
     assert same(held, db_reference(tables, TEMP, db))
+
+
+def test_a_delete_is_counted_from_the_time_index_and_an_update_gets_a_pass(db, tables):
+    """Rows only deleted (and live rows the feed delivered): the detector compares counts
+    per bucket from the time index, without a pass over the rows; an update still gets one."""
+    settings = replace(db, lookback=timedelta(seconds=60))
+    table = sql.Identifier(TEMP.table)
+    tables.execute(sql.SQL("CREATE INDEX ON {} (time)").format(table))
+    rows = [(END - timedelta(seconds=5 * k), 37.0 + (k % 9) * 0.01) for k in range(8 * 720)]
+    insert(tables, TEMP.table, rows)
+    tables.execute("SELECT pg_stat_force_next_flush()")
+    wait_counted(db, TEMP.table, inserted=len(rows))
+
+    async def main():
+        async with Store(settings) as store:
+            feed = LiveFeed(store, settings)
+            await feed.poll()
+            summary = Summary(feed, settings)
+            summary.start()
+            assert await summary.wait_ready(30)
+            conv = Convergence(summary, min_interval=0)
+            await conv.check()  # the first look
+            gone = [END - timedelta(hours=5), END - timedelta(hours=2, minutes=30)]
+            for t in gone:
+                tables.execute(sql.SQL("DELETE FROM {} WHERE time BETWEEN %s AND %s")
+                               .format(table), (t - timedelta(minutes=3), t))  # fmt: skip
+            tables.execute("SELECT pg_stat_force_next_flush()")
+            wait_counted(db, TEMP.table, inserted=len(rows), deleted=74)
+            found = await conv.check()
+            by_count = (conv.counts, conv.passes)
+            tables.execute(sql.SQL("UPDATE {} SET value = 44.0 WHERE time = %s").format(table),
+                           (END - timedelta(hours=1),))  # fmt: skip
+            tables.execute("SELECT pg_stat_force_next_flush()")
+            wait_counted(db, TEMP.table, updated=1)
+            found += await conv.check()
+            held = as_dict(summary.buckets(TEMP.key))
+            await summary.stop()
+            return gone, found, by_count, (conv.counts, conv.passes), held
+
+    gone, found, by_count, after, held = asyncio.run(main())
+    assert by_count == (1, 0) and after == (1, 1)
+    for t in [*gone, END - timedelta(hours=1)]:
+        assert any(c.start <= t <= c.end for c in found), t
+    assert same(held, db_reference(tables, TEMP, db))

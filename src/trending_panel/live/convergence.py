@@ -41,6 +41,7 @@ class Convergence(Background, param.Parameterized):
     """Finds rows written behind the live edge and makes the summary and the pages follow."""
 
     passes = param.Integer(default=0, doc="Census passes run (for tests and benchmarks).")
+    counts = param.Integer(default=0, doc="Censuses of a delete, counted from the time index.")
     changes = param.Integer(default=0, doc="Changed spans announced.")
     error = param.String(default="", doc="Why the last check failed.")
 
@@ -64,6 +65,7 @@ class Convergence(Background, param.Parameterized):
         self._last_pass: dict[str, float] = {}
         self._suspect: set[str] = set()
         self._unexplained: set[str] = set()
+        self._indexed: dict[str, bool] = {}  #: whether a table has an index on time
 
     async def _run(self) -> None:
         # Only tags the summary holds are checked, each counted from just before the summary
@@ -123,7 +125,11 @@ class Convergence(Background, param.Parameterized):
             counters_now = (await self.store.write_counters([var]))[key]
             delivered_now = self.feed.delivered.get(key, 0)
             horizon = await self.store.xid_horizon()
-            found.extend(await self._census(key))
+            if await self._only_deleted(key, counters_now, delivered_now):
+                found.extend(await self._census(key, counted=True))
+                horizon = self._since_xid[key]  # not looked at: the next pass looks back as far
+            else:
+                found.extend(await self._census(key))
             self._rebase(key, counters_now, delivered_now, horizon)
         for change in found:
             self.feed.announce(change)
@@ -142,25 +148,46 @@ class Convergence(Background, param.Parameterized):
         self._suspect.discard(key)
         self._unexplained.discard(key)
 
-    async def _census(self, key: str) -> list[Change]:
-        """Compare the database's buckets with the summary's; read the differing ones again."""
+    async def _only_deleted(self, key: str, now: tuple[int, ...], delivered: int) -> bool:
+        """Whether, since the last pass, rows were only deleted (and inserted as many as the
+        feed delivered), in a table with an index on time: then counts per bucket find every
+        change, and the index gives them without reading a row (see
+        :meth:`~..db.census.Census.count_census`)."""
+        before = self._counters[key]
+        inserted, updated, deleted = (a - b for a, b in zip(now, before, strict=True))
+        fed = delivered - self._delivered.get(key, 0)
+        if not deleted or updated or inserted > fed or key in self._unexplained:
+            return False
+        if key not in self._indexed:
+            self._indexed[key] = await self.store.time_indexed(self.summary.variables[key])
+        return self._indexed[key] and self._since_xid.get(key) is not None
+
+    async def _census(self, key: str, counted: bool = False) -> list[Change]:
+        """Compare the database's buckets with the summary's; read the differing ones again.
+        ``counted``: by their counts alone, from the time index (rows only deleted)."""
         summary = self.summary
         width = summary.settings.summary_bucket
-        census = await self.store.bucket_census(
-            self.summary.variables[key], width, self._since_xid.get(key)
-        )
-        self.passes += 1
         held = summary.buckets(key)
         assert held is not None
-        # Buckets at the live edge are the feed's: rows there are new, not changed.
         newest = int(held.last_t[-1]) if len(held) else None
         edge = (
             (newest - summary.settings.lookback // timedelta(microseconds=1)) // summary.bucket_us
             if newest is not None
             else None
         )
+        if counted:
+            runs = await self.store.count_census(
+                summary.variables[key], width, held.index, held.count, edge
+            )
+            self.counts += 1
+        else:
+            census = await self.store.bucket_census(
+                summary.variables[key], width, self._since_xid.get(key)
+            )
+            self.passes += 1
+            runs = changed_runs(census, held.index, held.count, edge)
         out: list[Change] = []
-        for first, last in changed_runs(census, held.index, held.count, edge):
+        for first, last in runs:
             start, end = await summary.refresh_range(key, first, last)
             out.append(Change(key, start, end))
             log.info("%s: rows between %s and %s changed in the database", key, start, end)
