@@ -121,7 +121,7 @@ class Census:
             if counters_now[2] != t.counters[2] and await self._time_indexed(t):
                 # Rows deleted: counted from the index. Inserts and updates since the last
                 # pass stay pending (the quick look, then the pass, as without the delete).
-                spans += await self._count_one(conn, t)
+                spans += await self._census_one(conn, t, t.since_xid, counted=True)
                 self.counts += 1
                 t.counters = (*t.counters[:2], counters_now[2])
                 t.suspect = False
@@ -185,12 +185,11 @@ class Census:
                     t.tail = (now, *t.tail[1:3], t.fed)
                     continue
             horizon, fed = await self.store.xid_horizon(), t.fed
-            hours = LEVELS[1]
             found, pages = await self.store.tail_writes(
                 t.var, timedelta(hours=1), t.tail[2] if t.tail else horizon,
                 t.tail[1] if t.tail else None,
             )  # fmt: skip
-            edge = ((t.state.built_us or 0) - self.lookback_us) // hours.width_us
+            edge = self._edge_hour(t)
             runs = runs_of([int(b) for b in found if b < edge])
             spans += await self._reread(conn, t, runs)
             t.tail, t.tail_at = (now, pages, horizon, fed), time.monotonic()
@@ -202,26 +201,27 @@ class Census:
             t.time_indexed = await self.store.time_indexed(t.var)
         return t.time_indexed
 
-    async def _count_one(self, conn: AsyncConnection, t: Tag) -> int:
-        """The tag's rows per hour counted from the time index against the rollup's; the
-        hours that differ behind the live edge read again. What a delete needs (a count),
-        without the pass's read of every row (:meth:`_census_one`: 5-10 s over a year)."""
-        hours = LEVELS[1]
-        held_index, held_counts = await tables.level_counts(conn, self.schema, t.state.id, hours)
-        edge = ((t.state.built_us or 0) - self.lookback_us) // hours.width_us
-        runs = await self.store.count_census(
-            t.var, timedelta(hours=1), held_index, held_counts, edge
-        )
-        return await self._reread(conn, t, runs)
+    def _edge_hour(self, t: Tag) -> int:
+        """The first hour at the tag's live edge (its rows are the follower's, not late)."""
+        return ((t.state.built_us or 0) - self.lookback_us) // LEVELS[1].width_us
 
-    async def _census_one(self, conn: AsyncConnection, t: Tag, since_xid: int | None) -> int:
+    async def _census_one(
+        self, conn: AsyncConnection, t: Tag, since_xid: int | None, counted: bool = False
+    ) -> int:
         """The tag's rows per hour against the rollup's; differing hours, or hours rewritten
-        since ``since_xid``, behind the live edge read again from the rows."""
-        hours = LEVELS[1]
-        census = await self.store.bucket_census(t.var, timedelta(hours=1), since_xid)
-        held_index, held_counts = await tables.level_counts(conn, self.schema, t.state.id, hours)
-        edge = ((t.state.built_us or 0) - self.lookback_us) // hours.width_us
-        return await self._reread(conn, t, changed_runs(census, held_index, held_counts, edge))
+        since ``since_xid``, behind the live edge read again from the rows. ``counted``: by
+        the counts alone, from the time index (what a delete needs, without the pass's read
+        of every row: 5-10 s over a year)."""
+        held_index, held_counts = await tables.level_counts(
+            conn, self.schema, t.state.id, LEVELS[1]
+        )
+        edge, hour = self._edge_hour(t), timedelta(hours=1)
+        if counted:
+            runs = await self.store.count_census(t.var, hour, held_index, held_counts, edge)
+        else:
+            census = await self.store.bucket_census(t.var, hour, since_xid)
+            runs = changed_runs(census, held_index, held_counts, edge)
+        return await self._reread(conn, t, runs)
 
     async def _reread(self, conn: AsyncConnection, t: Tag, runs: list[tuple[int, int]]) -> int:
         """The ``runs`` of hours (first, last) read again from the rows, folded and written,

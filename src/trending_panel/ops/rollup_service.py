@@ -9,6 +9,7 @@ import contextlib
 import logging
 import signal
 import time
+from collections.abc import Awaitable, Callable
 
 from psycopg import AsyncConnection
 
@@ -118,16 +119,7 @@ async def _censor(
 ) -> None:
     """The census on a connection of its own: a pass over a big table never holds up the
     live edge (only the merge of what it found waits for the follower's)."""
-    while not stop.is_set():
-        try:
-            await rollup.census(conn)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # an outage: the follower reports it
-            log.debug("rollup: census: %s", error_line(exc))
-            conn = await _reconnect(rollup.settings, conn)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
+    await _repeat("census", rollup.census, rollup.settings, conn, interval, stop)
 
 
 async def _starter(
@@ -135,16 +127,30 @@ async def _starter(
 ) -> None:
     """Each tag's pass at start (:meth:`Rollup.start_passes`), beside the census; again for
     tags that join later, and after an outage."""
+    every = max(interval, 1.0)
+    await _repeat("start pass", rollup.start_passes, rollup.settings, conn, every, stop)
+
+
+async def _repeat(
+    name: str,
+    work: Callable[[AsyncConnection], Awaitable[object]],
+    settings: Settings,
+    conn: AsyncConnection,
+    interval: float,
+    stop: asyncio.Event,
+) -> None:
+    """``work`` every ``interval`` until stopped; an outage (the follower reports it) is
+    logged at debug level and the connection made again."""
     while not stop.is_set():
         try:
-            await rollup.start_passes(conn)
+            await work(conn)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # an outage: the follower reports it
-            log.debug("rollup: start pass: %s", error_line(exc))
-            conn = await _reconnect(rollup.settings, conn)
+        except Exception as exc:
+            log.debug("rollup: %s: %s", name, error_line(exc))
+            conn = await _reconnect(settings, conn)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), max(interval, 1.0))
+            await asyncio.wait_for(stop.wait(), interval)
 
 
 async def _reconnect(settings: Settings, conn: AsyncConnection) -> AsyncConnection:
