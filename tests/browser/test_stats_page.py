@@ -258,9 +258,11 @@ def held_in_database(conn, table: str, t: datetime) -> float | None:
 
 
 def settled_frame(page, name: str) -> dict:
-    """The plot frame's box on the page once the page's layout stopped moving."""
-    from tests.harness.browser import wait_until
+    """The plot frame's box on the page once the page is drawn and its layout stopped moving
+    (the loading veil over a page still being drawn takes the mouse's events)."""
+    from tests.harness.browser import wait_rendered, wait_until
 
+    wait_rendered(page)
     seen: list[dict] = []
 
     def still() -> bool:

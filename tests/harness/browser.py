@@ -78,6 +78,23 @@ def wait_until(
     raise TimeoutError(f"timed out after {timeout}s waiting for {what or predicate}: {last_exc}")
 
 
+#: The page is drawn: every root view of Bokeh's document has rendered (is idle), and the
+#: template's loading veil (panel-material-ui's ``#loader``, which covers the whole page
+#: until then and takes the mouse's events) is hidden. A document's models, data included,
+#: arrive before that: under load the veil stays 1-3 s after them.
+_RENDERED_JS = """() => {
+  if (!(window.Bokeh && Bokeh.index && Bokeh.index.roots.length)) return false;
+  if (!Bokeh.index.roots.every(v => v.is_idle)) return false;
+  const veil = document.getElementById("loader");
+  return !veil || getComputedStyle(veil).display === "none";
+}"""
+
+
+def wait_rendered(page: Any, timeout: float = 30.0) -> None:
+    """Wait until ``page`` is drawn and nothing veils it (see ``_RENDERED_JS``)."""
+    wait_until(lambda: page.evaluate(_RENDERED_JS), timeout=timeout, what="the page drawn")
+
+
 def http_ok(url: str) -> bool:
     with urllib.request.urlopen(url, timeout=2) as resp:
         return resp.status == 200

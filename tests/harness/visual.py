@@ -144,14 +144,15 @@ _TEXTS_JS = """() => {
 }"""
 
 #: Busy veils and progress indicators that are drawn: Panel's loading spinner, Material UI's
-#: progress bars and circles, anything with role=progressbar.
+#: progress bars and circles, anything with role=progressbar, and the page template's
+#: loading veil (``#loader``).
 _BUSY_JS = """() => {
   const found = [];
   const walk = root => {
     for (const el of root.querySelectorAll("*")) {
       if (el.shadowRoot) walk(el.shadowRoot);
       if (!el.matches(".pn-loading, .pn-busy, [role=progressbar], .MuiLinearProgress-root, " +
-                      ".MuiCircularProgress-root, .bk-loading")) continue;
+                      ".MuiCircularProgress-root, .bk-loading, #loader")) continue;
       if (!el.checkVisibility({opacityProperty: true, visibilityProperty: true})) continue;
       const r = el.getBoundingClientRect();
       if (r.width < 1 || r.height < 1) continue;
@@ -233,9 +234,10 @@ _LAYOUT_JS = """() => !(window.Bokeh && Bokeh.documents[0]) ? JSON.stringify(
 
 def settled(page: Any, width: int, height: int) -> None:
     """Resize ``page`` and wait until its layout is the same on two reads in a row."""
-    from tests.harness.browser import wait_until
+    from tests.harness.browser import wait_rendered, wait_until
 
     page.set_viewport_size({"width": width, "height": height})
+    wait_rendered(page)  # the document's models (data too) arrive before it is drawn
     seen: list[str] = []
 
     def same() -> bool:
