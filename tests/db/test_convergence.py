@@ -4,7 +4,9 @@ real PostgreSQL (write counters, xmin), read again into the summary, announced t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -22,6 +24,22 @@ TEMP = BY_KEY["temperature"]
 END = datetime(2023, 3, 1, 16, 0)
 
 
+@contextlib.asynccontextmanager
+async def summarised(settings) -> AsyncIterator[tuple[LiveFeed, Summary]]:
+    """A live feed over the tables, past its first look, and its summary, ready; the summary
+    is stopped on the way out."""
+    async with Store(settings) as store:
+        feed = LiveFeed(store, settings)
+        await feed.poll()
+        summary = Summary(feed, settings)
+        summary.start()
+        try:
+            assert await summary.wait_ready(30)
+            yield feed, summary
+        finally:
+            await summary.stop()
+
+
 def test_late_updated_and_deleted_rows_reach_the_summary_and_are_announced(db, tables):
     settings = replace(db, lookback=timedelta(seconds=60))
     rows = [(END - timedelta(seconds=5 * k), 37.0 + (k % 9) * 0.01) for k in range(8 * 720)]
@@ -31,13 +49,8 @@ def test_late_updated_and_deleted_rows_reach_the_summary_and_are_announced(db, t
     table = sql.Identifier(TEMP.table)
 
     async def main():
-        async with Store(settings) as store:
-            feed = LiveFeed(store, settings)
-            await feed.poll()
-            summary = Summary(feed, settings)
+        async with summarised(settings) as (feed, summary):
             sub = feed.subscribe()
-            summary.start()
-            assert await summary.wait_ready(30)
             conv = Convergence(summary, min_interval=0)
             await conv.check()  # the first look: everything so far is known
 
@@ -70,7 +83,6 @@ def test_late_updated_and_deleted_rows_reach_the_summary_and_are_announced(db, t
             seconds = time.monotonic() - changed_at
             announced = sub.drain_changes()
             held = as_dict(summary.buckets(TEMP.key))
-            await summary.stop()
             return quiet_passes, found, announced, held, seconds, late, updated_at, deleted_at
 
     quiet, found, announced, held, seconds, late, updated_at, deleted_at = asyncio.run(main())
@@ -92,12 +104,7 @@ def test_a_correction_written_before_the_detectors_first_look_is_found(db, table
     table = sql.Identifier(TEMP.table)
 
     async def main():
-        async with Store(settings) as store:
-            feed = LiveFeed(store, settings)
-            await feed.poll()
-            summary = Summary(feed, settings)
-            summary.start()
-            assert await summary.wait_ready(30)
+        async with summarised(settings) as (_, summary):
             tables.execute(
                 sql.SQL("UPDATE {} SET value = 39.5 WHERE time = %s").format(table), (corrected,)
             )
@@ -106,7 +113,6 @@ def test_a_correction_written_before_the_detectors_first_look_is_found(db, table
             conv = Convergence(summary, min_interval=0)
             found = await conv.check()  # its first look
             held = as_dict(summary.buckets(TEMP.key))
-            await summary.stop()
             return found, held
 
     found, held = asyncio.run(main())
@@ -121,13 +127,8 @@ def test_rows_updated_or_deleted_within_the_look_back_are_announced_by_the_feed(
     table = sql.Identifier(TEMP.table)
 
     async def main():
-        async with Store(settings) as store:
-            feed = LiveFeed(store, settings)
+        async with summarised(settings) as (feed, summary):
             sub = feed.subscribe()
-            await feed.poll()
-            summary = Summary(feed, settings)
-            summary.start()
-            assert await summary.wait_ready(30)
             tables.execute(
                 sql.SQL("UPDATE {} SET value = 38.5 WHERE time = %s").format(table),
                 (END - timedelta(seconds=10),),
@@ -143,7 +144,6 @@ def test_rows_updated_or_deleted_within_the_look_back_are_announced_by_the_feed(
                 if same(as_dict(summary.buckets(TEMP.key)), db_reference(tables, TEMP, db)):
                     break
             held = as_dict(summary.buckets(TEMP.key))
-            await summary.stop()
             return changes, sub.drain(), held
 
     changes, batch, held = asyncio.run(main())
@@ -166,12 +166,7 @@ def test_a_delete_is_counted_from_the_time_index_and_an_update_gets_a_pass(db, t
     wait_counted(db, TEMP.table, inserted=len(rows))
 
     async def main():
-        async with Store(settings) as store:
-            feed = LiveFeed(store, settings)
-            await feed.poll()
-            summary = Summary(feed, settings)
-            summary.start()
-            assert await summary.wait_ready(30)
+        async with summarised(settings) as (_, summary):
             conv = Convergence(summary, min_interval=0)
             await conv.check()  # the first look
             gone = [END - timedelta(hours=5), END - timedelta(hours=2, minutes=30)]
@@ -188,7 +183,6 @@ def test_a_delete_is_counted_from_the_time_index_and_an_update_gets_a_pass(db, t
             wait_counted(db, TEMP.table, updated=1)
             found += await conv.check()
             held = as_dict(summary.buckets(TEMP.key))
-            await summary.stop()
             return gone, found, by_count, (conv.counts, conv.passes), held
 
     gone, found, by_count, after, held = asyncio.run(main())

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -81,6 +82,20 @@ def assert_level_equals_rows(conn, settings, var, level) -> None:
     for name in ("total", "m2", "area"):
         np.testing.assert_allclose(getattr(got, name), getattr(want, name), rtol=1e-9,
                                    atol=1e-9, err_msg=name)  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def following(settings) -> AsyncIterator[tuple[rollup.Rollup, psycopg.AsyncConnection]]:
+    """A rollup of the tables as they are, built and following their live edge, with the
+    connection it works on."""
+    conn = await psycopg.AsyncConnection.connect(settings.conninfo(), autocommit=True)
+    async with Store(settings) as store, conn:
+        await rollup_db.ensure_schema(conn, SCHEMA)
+        r = rollup.Rollup(store, settings, SCHEMA)
+        await r.refresh_tags(conn)
+        await r.build_all(conn)
+        await r.follow(conn)
+        yield r, conn
 
 
 def build_once(settings) -> None:
@@ -290,13 +305,7 @@ def test_a_late_row_and_a_correction_are_found_in_the_newest_pages_without_a_pas
                                 for k in range(17280)])  # fmt: skip
 
     async def main() -> tuple[int, int, int]:
-        conn = await psycopg.AsyncConnection.connect(db.conninfo(), autocommit=True)
-        async with Store(db) as store, conn:
-            await rollup_db.ensure_schema(conn, SCHEMA)
-            r = rollup.Rollup(store, db, SCHEMA)
-            await r.refresh_tags(conn)
-            await r.build_all(conn)
-            await r.follow(conn)
+        async with following(db) as (r, conn):
             assert r.tags[TEMP.table].live
             first = await r.quick_census(conn)  # the first look: the table's pages
             await r.census(conn)  # the pass's first look: its counters
@@ -388,13 +397,7 @@ def test_a_delete_is_counted_from_the_index_and_an_update_left_to_the_pass(db, t
     tables.execute(sql.SQL("CREATE INDEX ON {} (time)").format(t))
 
     async def main() -> tuple[tuple[int, int, int], tuple[int, int, int]]:
-        conn = await psycopg.AsyncConnection.connect(db.conninfo(), autocommit=True)
-        async with Store(db) as store, conn:
-            await rollup_db.ensure_schema(conn, SCHEMA)
-            r = rollup.Rollup(store, db, SCHEMA)
-            await r.refresh_tags(conn)
-            await r.build_all(conn)
-            await r.follow(conn)
+        async with following(db) as (r, conn):
             await r.census(conn)  # the first look: the counters
             await r.start_passes(conn)  # (one per tag)
             started = r.passes
@@ -438,13 +441,7 @@ def test_rows_deleted_inserted_and_corrected_while_no_service_ran_are_found_at_i
     insert(tables, TEMP.table, [(now - timedelta(hours=15, seconds=2), 55.0)])
 
     async def restart() -> int:
-        conn = await psycopg.AsyncConnection.connect(db.conninfo(), autocommit=True)
-        async with Store(db) as store, conn:
-            await rollup_db.ensure_schema(conn, SCHEMA)
-            r = rollup.Rollup(store, db, SCHEMA)
-            await r.refresh_tags(conn)
-            await r.build_all(conn)
-            await r.follow(conn)
+        async with following(db) as (r, conn):
             await r.census(conn)  # the first look: takes what it finds as known ...
             assert await r.census(conn) == 0
             return await r.start_passes(conn)  # ... the pass at start does not
