@@ -52,7 +52,7 @@ docs: $(STAMP)
 # themselves.
 test: $(STAMP) browser lint docs
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m 'not browser' -n 2
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m browser
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m browser --durations=15
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m 'not browser' -n 2
