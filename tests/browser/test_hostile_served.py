@@ -120,6 +120,7 @@ def test_queries_panel_cannot_read_are_refused_in_one_line(fuzz_server, query):
 def _websocket(url: str, subprotocols: list[str] | None) -> str:
     """Open a websocket as a stranger would: 'open' or the HTTP refusal."""
     import asyncio
+    import concurrent.futures
 
     import tornado.httpclient
     import tornado.websocket
@@ -134,7 +135,9 @@ def _websocket(url: str, subprotocols: list[str] | None) -> str:
         conn.close()
         return "open"
 
-    return asyncio.run(attempt())
+    # (in a thread: the end-to-end tests' shared Chromium holds an event loop in this one)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, attempt()).result()
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,6 @@ import contextlib
 import os
 import shutil
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -16,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness.browser import (
-    CHROMIUM_ARGS,
-    chromium_path,
+    browser_pages,
     free_port,
     http_ok,
     read_sources,
@@ -88,8 +86,6 @@ def live_row_reaches(pages, conn, when: datetime, value: float) -> None:
 
 
 def test_two_processes_behind_nginx_both_serve_live_data(small_db, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     settings, conn = small_db
     port, a, b = free_port(), free_port(), free_port()
     env = settings.to_env()
@@ -98,18 +94,13 @@ def test_two_processes_behind_nginx_both_serve_live_data(small_db, tmp_path):
         served(["trending-panel", "serve", "--port", str(a), *origin], env, a) as proc_a,
         served(["trending-panel", "serve", "--port", str(b), *origin], env, b) as proc_b,
         nginx(tmp_path, port, (a, b)) as base,
-        sync_playwright() as pw,
+        browser_pages(2, 1200, 1000) as pages,
     ):
-        browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        pages = []
         # One browser on each backend: the cookie's first hex digit picks it (as a random
         # request id does for a browser that has none).
-        for key in ("0" * 32, "f" * 32):
-            context = browser.new_context(viewport={"width": 1200, "height": 1000})
-            context.add_cookies([{"name": "tp_backend", "value": key, "url": base}])
-            page = context.new_page()
+        for key, page in zip(("0" * 32, "f" * 32), pages, strict=True):
+            page.context.add_cookies([{"name": "tp_backend", "value": key, "url": base}])
             page.goto(base + "/?window=15m")
-            pages.append(page)
         for page in pages:
             wait_until(
                 lambda page=page: (
@@ -127,8 +118,6 @@ def test_two_processes_behind_nginx_both_serve_live_data(small_db, tmp_path):
         with urllib.request.urlopen(request, timeout=30) as resp:
             body = resp.read().decode()
         assert body.startswith("time,ph\r\n") and "6.125" in body
-        browser.close()
-        time.sleep(0.5)
     logs = [proc_a.stdout.read(), proc_b.stdout.read()]
     for log in logs:  # each process served a browser session of its own
         assert "WebSocket connection opened" in log

@@ -16,8 +16,7 @@ import pytest
 
 from tests.browser.test_nginx import nginx
 from tests.harness.browser import (
-    CHROMIUM_ARGS,
-    chromium_path,
+    browser_pages,
     free_port,
     read_sources,
     served,
@@ -31,8 +30,6 @@ pytestmark = pytest.mark.browser
 
 
 def test_two_dashboards_on_a_standby_equal_one_on_the_primary(tmp_path: Path):
-    from playwright.sync_api import sync_playwright
-
     os.chmod(tmp_path, 0o755)  # the server's own user reaches its folders in it
     with primary_and_standby(tmp_path) as pair:
         with psycopg.connect(pair.primary.conninfo(), autocommit=True) as admin:
@@ -78,18 +75,13 @@ def test_two_dashboards_on_a_standby_equal_one_on_the_primary(tmp_path: Path):
                 served([*serve, str(b), *origin], standby.to_env(), b) as proc_b,
                 served([*serve, str(single)], primary.to_env(), single) as proc_single,
                 nginx(tmp_path / "nginx", port, (a, b)) as base,
-                sync_playwright() as pw,
+                browser_pages(3, 1366, 768) as pages,
             ):
-                browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-                pages = []
-                for url, key in ((base, "0" * 32), (base, "f" * 32),
-                                 (f"http://localhost:{single}", None)):  # fmt: skip
-                    context = browser.new_context(viewport={"width": 1366, "height": 768})
+                for page, url, key in zip(pages, (base, base, f"http://localhost:{single}"),
+                                          ("0" * 32, "f" * 32, None), strict=True):  # fmt: skip
                     if key is not None:  # the cookie's first digit picks the backend
-                        context.add_cookies([{"name": "tp_backend", "value": key, "url": url}])
-                    page = context.new_page()
+                        page.context.add_cookies([{"name": "tp_backend", "value": key, "url": url}])
                     page.goto(url + query)
-                    pages.append(page)
                 # Eventually the three agree, source for source (each page settles on the width
                 # its browser reports); on a timeout, what each holds is printed.
                 try:
@@ -98,7 +90,6 @@ def test_two_dashboards_on_a_standby_equal_one_on_the_primary(tmp_path: Path):
                     for page in pages:
                         print({k: len(v["time"]) for k, v in read_sources(page).items()})
                     raise
-                browser.close()
             logs = [p.stdout.read() for p in (proc_a, proc_b, proc_single)]
         finally:
             service.terminate()

@@ -6,6 +6,7 @@ the network, which is closed on the build machines.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -173,30 +174,68 @@ def served(
             os.unlink(log)  # proc.stdout still reads it
 
 
+#: This process's one Chromium and its Playwright (see ``shared_browser``).
+_SHARED: dict[str, Any] = {}
+
+
+def shared_browser() -> Any:
+    """This process's one headless Chromium, started on first use and again if it went away.
+
+    A launch costs about a second and a fresh context (a browser profile of its own) a few
+    milliseconds, so every test takes contexts of the same browser. While it runs,
+    Playwright's sync API holds an event loop in this thread: ``asyncio.run`` refuses to
+    start in it, so a test runs its coroutines in a thread of their own.
+    """
+    browser = _SHARED.get("browser")
+    if browser is not None and browser.is_connected():
+        return browser
+    if "playwright" not in _SHARED:
+        from playwright.sync_api import sync_playwright
+
+        _SHARED["playwright"] = sync_playwright().start()
+        atexit.register(close_shared_browser)
+    browser = _SHARED["playwright"].chromium.launch(
+        executable_path=chromium_path(), args=CHROMIUM_ARGS
+    )
+    _SHARED["browser"] = browser
+    return browser
+
+
+def close_shared_browser() -> None:
+    """Stop the shared Chromium and its Playwright (at the end of the run)."""
+    browser, playwright = _SHARED.pop("browser", None), _SHARED.pop("playwright", None)
+    for stop in (browser and browser.close, playwright and playwright.stop):
+        if stop:
+            with contextlib.suppress(Exception):  # already gone: nothing to stop
+                stop()
+
+
 @contextlib.contextmanager
 def browser_pages(
     count: int, width: int = 1400, height: int = 1100, color_schemes: list[str] | None = None
 ) -> Iterator[list[Any]]:
     """``count`` fresh Playwright pages in headless Debian Chromium, each in a context (a
     browser profile) of its own, as separate users' tabs would be; ``color_schemes``: the
-    scheme each one's browser prefers ("light" or "dark"; default light)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        try:
-            pages = []
-            for i in range(count):
-                scheme = color_schemes[i] if color_schemes else "light"
-                context = browser.new_context(
-                    viewport={"width": width, "height": height},
-                    accept_downloads=True,
-                    color_scheme=scheme,
-                )
-                pages.append(context.new_page())
-            yield pages
-        finally:
-            browser.close()
+    scheme each one's browser prefers ("light" or "dark"; default light). The contexts,
+    their pages and those pages' connections are closed on the way out."""
+    browser = shared_browser()
+    contexts = []
+    try:
+        pages = []
+        for i in range(count):
+            scheme = color_schemes[i] if color_schemes else "light"
+            context = browser.new_context(
+                viewport={"width": width, "height": height},
+                accept_downloads=True,
+                color_scheme=scheme,
+            )
+            contexts.append(context)
+            pages.append(context.new_page())
+        yield pages
+    finally:
+        for context in contexts:
+            with contextlib.suppress(Exception):  # a crashed browser took it with it
+                context.close()
 
 
 @contextlib.contextmanager

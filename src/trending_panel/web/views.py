@@ -278,10 +278,8 @@ class Controls(pn.viewable.Viewer):
         tz = session.settings.timezone
         # As wide as the sidebar, not their own default (310 px in a 290 px panel).
         fit = {"sizing_mode": "stretch_width"} if self.vertical else {}
-        self.first = pmui.DatetimeInput(
-            label=f"From ({tz})", name="range-from", size="small", **fit
-        )
-        self.last = pmui.DatetimeInput(label=f"To ({tz})", name="range-to", size="small", **fit)
+        self.first = pmui.DatetimeInput(label=f"From ({tz})", size="small", **fit)
+        self.last = pmui.DatetimeInput(label=f"To ({tz})", size="small", **fit)
         self._syncing = False
         self.first.param.watch(self._picked, "value")
         self.last.param.watch(self._picked, "value")
