@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -127,8 +128,7 @@ class Comparison(param.Parameterized):
                 f"the database did not answer within {deadline:g} s"
                 if isinstance(exc, TimeoutError) else error_line(exc)
             )  # fmt: skip
-            if generation == self._generation:
-                self.param.update(loading=False, message=f"Could not compare: {why}")
+            self.session.clock.under_lock(partial(self._failed, generation, why))
             log.warning("comparison not read: %s", why)
             return None
         loaded.problems[:0] = problems
@@ -136,6 +136,10 @@ class Comparison(param.Parameterized):
             self._pending = loaded
             s.tick_soon()
         return loaded
+
+    def _failed(self, generation: int, why: str) -> None:
+        if generation == self._generation:  # (a newer request may have come meanwhile)
+            self.param.update(loading=False, message=f"Could not compare: {why}")
 
     def _pens(self, found: list[compare.Compared]) -> dict[str, Variable]:
         """Every tag the comparison reads, by key (the summary keeps them while shown)."""
@@ -210,10 +214,13 @@ class Comparison(param.Parameterized):
             loop = asyncio.get_running_loop()
             if self._debounce is not None:
                 self._debounce.cancel()
-            self._debounce = loop.call_later(DEBOUNCE_S, self._settled)
+            self._debounce = loop.call_later(DEBOUNCE_S, self._quiet)
+
+    def _quiet(self) -> None:
+        self._debounce = None
+        self.session.clock.under_lock(self._settled)  # (a timer holds no lock)
 
     def _settled(self) -> None:
-        self._debounce = None
         if self._range_set is None:
             return
         if self.loading:

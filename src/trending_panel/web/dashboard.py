@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import panel as pn
 
-from trending_panel.web import bokeh_speed, layout
+from trending_panel.web import bokeh_speed, layout, pulled
 from trending_panel.web.session import Session
 
 bokeh_speed.apply()  # a page's build, 20 % cheaper (see the module)
+pulled.apply()  # a page's changes between its pull and its render are not dropped
 
 
 class Dashboard(Session, pn.viewable.Viewer):

@@ -15,6 +15,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 
 import panel as pn
 import param
@@ -332,16 +333,20 @@ class Session(NotebookData, param.Parameterized):
                 why = f"the database did not answer within {deadline:g} s"
             else:
                 why = error_line(exc)
-            if generation == self._generation:
-                self.param.update(loading=False, message=f"Could not load data: {why}")
-                if not isinstance(exc, TooManyRows):  # that one is no better next time
-                    self.read_again.failed()
+            retry = not isinstance(exc, TooManyRows)  # that one is no better next time
+            self.clock.under_lock(partial(self._failed, generation, why, retry))
             log.warning("window load failed: %s", why)
             return None
         if generation == self._generation:  # a newer request supersedes this one
             self._pending = loaded
             self.tick_soon()  # apply now rather than at the next periodic tick (zooming feels it)
         return loaded
+
+    def _failed(self, generation: int, why: str, retry: bool) -> None:
+        if generation == self._generation:  # (a newer request may have come meanwhile)
+            self.param.update(loading=False, message=f"Could not load data: {why}")
+            if retry:
+                self.read_again.failed()
 
     # -- the session's periodic callback (under the document lock) ---------------------------
 

@@ -90,6 +90,17 @@ class Clock:
         if self.on_server and self.doc is not None:
             self.doc.add_next_tick_callback(self.session.tick)
 
+    def under_lock(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` holding the document's lock: served, on the next turn of the
+        loop; else now. Panel sends a parameter changed outside the lock (from a timer or a
+        task) through a callback it defers with the value of that moment, which can land
+        after a newer change made under the lock: "busy" set by a timer arrived after the
+        load's "done", and the page's busy bar stayed on over drawn data (issue 17)."""
+        if self.on_server and self.doc is not None:
+            self.doc.add_next_tick_callback(callback)
+        else:
+            callback()
+
     def _wake(self) -> None:
         """New rows in the queue: stream them on the next turn of the loop, once."""
         if self.doc is not None and not self._woken:

@@ -41,11 +41,14 @@ class Viewport:
             return
         if self._debounce is not None:
             self._debounce.cancel()
-        self._debounce = loop.call_later(DEBOUNCE_S, self._settled)
+        self._debounce = loop.call_later(DEBOUNCE_S, self._quiet)
+
+    def _quiet(self) -> None:
+        self._debounce = None
+        self.session.clock.under_lock(self._settled)  # (a timer holds no lock)
 
     def _settled(self) -> None:
         """The range or width stopped changing: read again what is now visible, if needed."""
-        self._debounce = None
         s = self.session
         if s.loading:
             self.changed()  # look again once the load in flight is applied

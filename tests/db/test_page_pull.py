@@ -1,0 +1,52 @@
+"""A served page's changes between its pull and its first render (``web/pulled.py``): a real
+``trending-panel serve`` and a Bokeh client session, which pulls the document as a browser
+does and, like a browser still building the page, has not reported it rendered."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import psycopg
+from psycopg import sql
+
+from tests.harness.browser import free_port, served
+from tests.harness.database import insert
+from trending_panel.core.variables import VARIABLES
+
+
+def test_the_end_of_a_load_reaches_a_page_pulled_while_it_ran(db, tables):
+    """The window's load is held back by a lock on the tables until the page has pulled its
+    document (busy); its end (not busy, a panel-material-ui property that Panel changes in a
+    ``hold``) must then reach the page, which has not yet said it is rendered. Panel 1.9.4
+    dropped it, and the page's busy bar stayed on over the drawn data."""
+    from bokeh.client import pull_session
+
+    import trending_panel.serve.server  # noqa: F401  (the page's model classes, named alike)
+
+    now = db.now().replace(microsecond=0)
+    for var in VARIABLES:
+        insert(tables, var.table, [(now - timedelta(seconds=30 * k), 1.0) for k in range(60)])
+    port = free_port()
+    with served(["trending-panel", "serve", "--port", str(port)], db.to_env(), port):
+        locker = psycopg.connect(db.conninfo())
+        try:
+            locker.execute(
+                sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
+                    sql.SQL(", ").join(sql.Identifier(v.table) for v in VARIABLES)
+                )
+            )
+            session = pull_session(url=f"http://localhost:{port}/", arguments={"window": "1h"})
+            page = next(r for r in session.document.roots if "busy" in r.data.properties())
+            assert page.data.busy is True  # pulled while the load waits on the lock
+        finally:
+            locker.rollback()  # the load goes on
+            locker.close()
+        try:
+            # The client takes patches only while its loop runs (a reply awaited drops them).
+            client = session._connection
+            stop = client._loop.call_later(30, client._loop.stop)
+            client._loop_until(lambda: page.data.busy is False)
+            stop.cancel()
+            assert page.data.busy is False, "the load's end never reached the page"
+        finally:
+            session.close()
