@@ -37,8 +37,3 @@ def apply() -> None:
     without the registry this relies on is left alone."""
     if hasattr(state, "_connected"):
         ServerSession._handle_pull = _pull_then_connected  # type: ignore[method-assign]
-
-
-def restore() -> None:
-    """Bokeh's own pull again (for a test of the difference)."""
-    ServerSession._handle_pull = _bokeh_pull  # type: ignore[method-assign]
