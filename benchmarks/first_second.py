@@ -89,14 +89,14 @@ def one_load(url: str) -> dict:
         if s + d > data_at and s < data_at + 3000
     )
     late = [arrived - t for t, arrived in rows if data_at + 500 <= t - origin <= data_at + 3000]
-    # the last moment after the first data that the busy bar was drawn (0: not after it)
-    # (None: the page has no busy bar to watch, and nothing was measured)
-    bar_until = (
-        max((at - data_at for at, shown in busy if shown and at >= data_at), default=0)
-        if busy
-        else None
-    )
-    veil_until = max((at - data_at for at, shown in veil if shown and at >= data_at), default=0)
+
+    def shown_until(seen: list) -> float:
+        """The last moment after the first data that it was drawn (0: not after it)."""
+        return max((at - data_at for at, shown in seen if shown and at >= data_at), default=0)
+
+    # (the busy bar: None when the page has none to watch, and nothing was measured)
+    bar_until = shown_until(busy) if busy else None
+    veil_until = shown_until(veil)
     return {"data_ms": round(data_at), "drawn_ms": None if idle_at is None else round(idle_at),
             "veil_after_data_ms": round(veil_until), "long_before_ms": round(before),
             "long_after_ms": round(after), "rows_seen": len(late),

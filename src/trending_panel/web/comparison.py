@@ -10,7 +10,6 @@ running batch among them is read again every :data:`RUNNING_S` seconds, so its l
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from functools import partial
@@ -27,6 +26,8 @@ from trending_panel.core.variables import Variable
 from trending_panel.read.compare_load import LoadedComparison, elapsed_range, read_comparison
 from trending_panel.read.window_load import DEFAULT_WIDTH
 from trending_panel.web.notes import Note
+from trending_panel.web.ticker import Debounced
+from trending_panel.web.viewport import DEBOUNCE_S
 
 if TYPE_CHECKING:
     from trending_panel.web.session import Session
@@ -35,8 +36,6 @@ log = logging.getLogger(__name__)
 
 #: A running batch in a comparison is read again this often (seconds).
 RUNNING_S = 5.0
-#: Zoom, pan and resize settle for this long before the zoomed hours are read again.
-DEBOUNCE_S = 0.05
 
 
 def empty() -> traces.Columns:
@@ -70,7 +69,7 @@ class Comparison(param.Parameterized):
         self._range_set: tuple[float, float] | None = None
         self._zoom: tuple[float, float] | None = None
         self._again_at: float | None = None  #: when a running batch is read again
-        self._debounce: asyncio.TimerHandle | None = None
+        self._settle = Debounced(session, DEBOUNCE_S, self._settled)
         self._resized = False  #: the plots' width changed since the last read
         self.x_range.on_change("start", self._moved)
         self.x_range.on_change("end", self._moved)
@@ -208,17 +207,6 @@ class Comparison(param.Parameterized):
 
     def _moved(self, attr: str, old: object, new: object) -> None:
         self._settle()
-
-    def _settle(self) -> None:
-        with contextlib.suppress(RuntimeError):
-            loop = asyncio.get_running_loop()
-            if self._debounce is not None:
-                self._debounce.cancel()
-            self._debounce = loop.call_later(DEBOUNCE_S, self._quiet)
-
-    def _quiet(self) -> None:
-        self._debounce = None
-        self.session.clock.under_lock(self._settled)  # (a timer holds no lock)
 
     def _settled(self) -> None:
         if self._range_set is None:

@@ -11,8 +11,8 @@ the page's busy bar stayed on over drawn data (the load's "done" fell in that ga
 in 5 under load; the dropped events were logged from Panel's drain).
 
 :func:`apply` marks the document connected as soon as Bokeh has serialised it for a pull:
-from then on every change goes to the browser as a patch, which BokehJS applies after the
-pulled document (it queues messages that arrive before it).
+from then on a change in a ``hold`` goes to the browser as a patch, as any other change made
+after the pull always did.
 """
 
 from __future__ import annotations

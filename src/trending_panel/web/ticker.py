@@ -55,6 +55,27 @@ class Ticker:
         self._task.cancel()
 
 
+class Debounced:
+    """Calls ``callback`` once nothing has asked for it for ``delay`` seconds, under the
+    document's lock (:meth:`Clock.under_lock`); without a running loop, never."""
+
+    def __init__(self, session: Session, delay: float, callback: Callable[[], None]) -> None:
+        self.session, self.delay, self.callback = session, delay, callback
+        self._timer: asyncio.TimerHandle | None = None
+
+    def __call__(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if self._timer is not None:
+            self._timer.cancel()  # (a no-op once it has fired)
+        self._timer = loop.call_later(self.delay, self._fire)
+
+    def _fire(self) -> None:
+        self.session.clock.under_lock(self.callback)
+
+
 class Clock:
     """A session's ticks: periodic, and on demand (rows arrived, a load finished)."""
 
@@ -92,10 +113,9 @@ class Clock:
 
     def under_lock(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` holding the document's lock: served, on the next turn of the
-        loop; else now. Panel sends a parameter changed outside the lock (from a timer or a
-        task) through a callback it defers with the value of that moment, which can land
-        after a newer change made under the lock: "busy" set by a timer arrived after the
-        load's "done", and the page's busy bar stayed on over drawn data (issue 17)."""
+        loop; else now. A timer or a task holds no lock, and Panel sends a parameter changed
+        outside it through a callback it defers with the value of that moment, which could
+        land after a newer change made under the lock."""
         if self.on_server and self.doc is not None:
             self.doc.add_next_tick_callback(callback)
         else:

@@ -4,10 +4,10 @@ or the window itself after a reset."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 from trending_panel.read import resolution
+from trending_panel.web.ticker import Debounced
 
 if TYPE_CHECKING:
     from trending_panel.web.session import Session
@@ -21,7 +21,8 @@ class Viewport:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self._debounce: asyncio.TimerHandle | None = None
+        #: Look again once nothing has changed for :data:`DEBOUNCE_S`.
+        self.changed = Debounced(session, DEBOUNCE_S, self._settled)
 
     def resized(self, width: object) -> None:
         """The browser reports a trend's drawing width (px)."""
@@ -32,20 +33,6 @@ class Viewport:
     def range_moved(self, attr: str, old: object, new: object) -> None:
         """The time axis moved (Bokeh's ``on_change`` of the shared range)."""
         self.changed()
-
-    def changed(self) -> None:
-        """Look again once nothing has changed for :data:`DEBOUNCE_S`."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        if self._debounce is not None:
-            self._debounce.cancel()
-        self._debounce = loop.call_later(DEBOUNCE_S, self._quiet)
-
-    def _quiet(self) -> None:
-        self._debounce = None
-        self.session.clock.under_lock(self._settled)  # (a timer holds no lock)
 
     def _settled(self) -> None:
         """The range or width stopped changing: read again what is now visible, if needed."""
