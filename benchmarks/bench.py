@@ -690,11 +690,20 @@ def _main_rows() -> list[str]:
     return lines
 
 
+#: The sections of results.json that this benchmark writes; the rest are other benchmarks'
+#: (``make bench-first-second``, ``bench-year`` ...), kept by a full run.
+OWN = ("machine", "reruns", "convergence", "windows", "summary", "csv", "served", "naive",
+       "build", "contention", "viewers", "table")  # fmt: skip
+
+
 def main() -> None:
     only = sys.argv[1] if len(sys.argv) > 1 else "all"
     out = ROOT / "benchmarks" / "results.json"
-    if only != "all" and out.exists():  # one part again: keep the others' last figures
-        RESULTS.update({k: v for k, v in json.loads(out.read_text()).items() if k != "table"})
+    if out.exists():  # keep the other benchmarks' sections (and, for some parts, the others)
+        kept = json.loads(out.read_text())
+        if only == "all":  # every part of this one again: only the other benchmarks' stay
+            kept = {k: v for k, v in kept.items() if k not in OWN}
+        RESULTS.update({k: v for k, v in kept.items() if k != "table"})
     machine = {
         "cores": os.cpu_count(),
         "python": platform.python_version(),
