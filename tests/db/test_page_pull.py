@@ -42,11 +42,39 @@ def test_the_end_of_a_load_reaches_a_page_pulled_while_it_ran(db, tables):
             locker.rollback()  # the load goes on
             locker.close()
         try:
-            # The client takes patches only while its loop runs (a reply awaited drops them).
-            client = session._connection
-            stop = client._loop.call_later(30, client._loop.stop)
-            client._loop_until(lambda: page.data.busy is False)
-            stop.cancel()
-            assert page.data.busy is False, "the load's end never reached the page"
+            assert _until_not_busy(session, page), "the load's end never reached the page"
+        finally:
+            session.close()
+
+
+def _until_not_busy(session, page, seconds: float = 30) -> bool:
+    """Run ``session``'s client until ``page`` is not busy (at most ``seconds``): the client
+    takes patches only while its loop runs (a reply awaited drops them)."""
+    client = session._connection
+    stop = client._loop.call_later(seconds, client._loop.stop)
+    client._loop_until(lambda: page.data.busy is False)
+    stop.cancel()
+    return page.data.busy is False
+
+
+def test_a_stale_busy_flag_sent_by_the_page_is_corrected(db, tables):
+    """A browser's React state can write the busy flag back after the server's "done" (a
+    Page mounting while a load starts and ends); the server then thought the page busy and no
+    longer tied the flag to its loads: the bar stayed on. It must answer with the truth."""
+    from bokeh.client import pull_session
+
+    import trending_panel.serve.server  # noqa: F401  (the page's model classes, named alike)
+
+    now = db.now().replace(microsecond=0)
+    for var in VARIABLES:
+        insert(tables, var.table, [(now - timedelta(seconds=30 * k), 1.0) for k in range(60)])
+    port = free_port()
+    with served(["trending-panel", "serve", "--port", str(port)], db.to_env(), port):
+        session = pull_session(url=f"http://localhost:{port}/", arguments={"window": "1h"})
+        try:
+            page = next(r for r in session.document.roots if "busy" in r.data.properties())
+            assert _until_not_busy(session, page), "the first load never ended"
+            page.data.busy = True  # what the stale React state sent
+            assert _until_not_busy(session, page), "the stale flag was kept"
         finally:
             session.close()

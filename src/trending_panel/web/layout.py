@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import panel as pn
 import panel_material_ui as pmui
+import param
 from panel.util import edit_readonly
 
 from trending_panel.web.batch_panel import BatchPanel
@@ -57,13 +58,35 @@ def page(session: Session) -> pmui.Page:
         theme_toggle=True,
     )
     shell.header = [css_free_visuals(), *filter(None, [follow_browser(shell)])]
-    # panel-material-ui binds every Page's busy bar to Panel's process-wide busy flag: a
-    # watcher on a global that is never removed, so each closed page (and its whole session)
-    # stayed in memory, and any session's callback showed the bar on every page. The bar
-    # shows this session's own loads instead.
-    with edit_readonly(shell):
-        shell.busy = busy
+    _busy_bar(shell, busy, session)
     return shell
+
+
+def _busy_bar(shell: pmui.Page, busy: param.Parameter, session: Session) -> None:
+    """Show ``busy`` (the session's loads) in ``shell``'s busy bar, and keep it so.
+
+    panel-material-ui binds every Page's busy bar to Panel's process-wide busy flag: a
+    watcher on a global that is never removed, so each closed page (and its whole session)
+    stayed in memory, and any session's callback showed the bar on every page. The bar is
+    bound to this session's own loads instead.
+
+    The browser can send the flag back, stale: Panel's React state hook writes a component's
+    state to its model, and a Page that mounts while a load starts and ends (the second read
+    at the plots' real width) can write "busy" after the server's "done", which also unbinds
+    the flag from the loads. Seen on dark pages (their scheme re-renders the Page as it
+    mounts): the bar stayed on. A flag that disagrees with the loads is bound again.
+    """
+
+    def bind() -> None:
+        with edit_readonly(shell):
+            shell.busy = busy
+
+    def kept(event: param.parameterized.Event) -> None:
+        if event.new != getattr(busy.owner, busy.name):
+            session.clock.under_lock(bind)
+
+    bind()
+    shell.param.watch(kept, "busy")
 
 
 def embedded(session: Session) -> pn.viewable.Viewable:
