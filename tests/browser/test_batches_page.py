@@ -180,7 +180,10 @@ def test_a_running_batchs_window_follows_its_live_rows(site):
     base, conn, t0 = site
     with browser_page(1366, 768) as page:
         page.goto(base + "/?batch=B-002")
-        start, _ = wait_until(lambda: page.evaluate(RANGE_JS), timeout=30, what="the range")
+        start, _ = wait_until(  # set by the first load (before it: 0 to 1)
+            lambda: (r := page.evaluate(RANGE_JS)) and r[0] != 0 and r, timeout=30,
+            what="the range of the first load",
+        )  # fmt: skip
         assert start == to_ms(t0 + 40 * H)  # the batch's start, whatever its end
         newer = t0 + 60 * H  # after every row written so far
         for var in VARIABLES:

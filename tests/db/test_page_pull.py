@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import psycopg
+from bokeh.events import DocumentReady
 from psycopg import sql
 
 from tests.harness.browser import free_port, served
@@ -78,3 +79,42 @@ def test_a_stale_busy_flag_sent_by_the_page_is_corrected(db, tables):
             assert _until_not_busy(session, page), "the stale flag was kept"
         finally:
             session.close()
+
+
+def test_the_sidebar_comes_once_the_page_is_drawn(db, tables):
+    """The page a tab pulls holds the trends and an empty sidebar (each Material widget would
+    hold back the trends' first paint); once the browser says the page is drawn, the server
+    adds the controls, the window's ends already in its range fields."""
+    from bokeh.client import pull_session
+
+    import trending_panel.serve.server  # noqa: F401  (the page's model classes, named alike)
+
+    now = db.now().replace(microsecond=0)
+    for var in VARIABLES:
+        insert(tables, var.table, [(now - timedelta(seconds=30 * k), 1.0) for k in range(60)])
+    port = free_port()
+    with served(["trending-panel", "serve", "--port", str(port)], db.to_env(), port):
+        session = pull_session(url=f"http://localhost:{port}/", arguments={"window": "1h"})
+        try:
+            sidebar = next(m for m in session.document.models if m.name == "sidebar")
+            assert sidebar.children == []
+            page = next(r for r in session.document.roots if "busy" in r.data.properties())
+            assert _until_not_busy(session, page)
+            session.document.callbacks.send_event(DocumentReady())  # what a browser sends
+            client = session._connection
+            stop = client._loop.call_later(30, client._loop.stop)
+            client._loop_until(lambda: sidebar.children != [])
+            stop.cancel()
+            assert sidebar.children, "no controls came"
+            labelled = [m.data for m in session.document.models if _labelled(m)]
+            assert {"Time window", "Variables", "Live"} <= {d.label for d in labelled}
+            ends = [d for d in labelled if str(d.label).startswith(("From", "To"))]
+            assert len(ends) == 2 and all(d.value_input for d in ends), "the range fields empty"
+        finally:
+            session.close()
+
+
+def _labelled(model) -> bool:
+    """A Material widget's model: its properties (label, value) are in its ``data``."""
+    data = getattr(model, "data", None)
+    return callable(getattr(data, "properties", None)) and "label" in data.properties()

@@ -82,14 +82,19 @@ def wait_until(
 #: The page is drawn: every root view of Bokeh's document has rendered (is idle), and the
 #: template's loading veil (panel-material-ui's ``#loader``, which covers the whole page
 #: until then and takes the mouse's events) is hidden. A document's models, data included,
-#: arrive before that: under load the veil stays 1-3 s after them. A page of the site that
-#: is not a Bokeh document (the login page) is drawn once it is loaded.
+#: arrive before that: under load the veil stays 1-3 s after them. The served page's
+#: sidebar (the column named "sidebar") is filled once the trends are drawn: it must hold its
+#: widgets, drawn too. A page of the site that is not a Bokeh document (the login page) is
+#: drawn once it is loaded.
 _RENDERED_JS = """() => {
   if (document.readyState !== "complete") return false;
   const veil = document.getElementById("loader");
   if (!veil && !window.Bokeh) return true;
   if (!(window.Bokeh && Bokeh.index && Bokeh.index.roots.length)) return false;
   if (!Bokeh.index.roots.every(v => v.is_idle)) return false;
+  for (const doc of Bokeh.documents || [])
+    for (const m of doc.all_models)
+      if (m.name === "sidebar" && m.children && m.children.length === 0) return false;
   return !veil || getComputedStyle(veil).display === "none";
 }"""
 

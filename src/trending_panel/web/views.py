@@ -283,7 +283,8 @@ class Controls(pn.viewable.Viewer):
         self._syncing = False
         self.first.param.watch(self._picked, "value")
         self.last.param.watch(self._picked, "value")
-        session.param.watch(self._show_span, "loaded_span")
+        session.param.watch(lambda event: self._show_span(event.new), "loaded_span")
+        self._show_span(session.loaded_span)  # built after a window was loaded (the sidebar)
         self.variables = pmui.CheckBoxGroup.from_param(
             session.param.variables, label="Variables", inline=not self.vertical
         )
@@ -316,8 +317,8 @@ class Controls(pn.viewable.Viewer):
             return
         self.session.pick_range(self.first.value, self.last.value)
 
-    def _show_span(self, event: param.parameterized.Event) -> None:
-        start, end = event.new
+    def _show_span(self, span: tuple) -> None:
+        start, end = span
         if start is None or end is None:
             return
         typed = (self.first.value, self.last.value)
