@@ -29,6 +29,7 @@ from benchmarks import users
 from benchmarks.common import (
     PeakRss,
     close_sessions,
+    commit,
     open_sessions,
     pg_postmaster,
     private_postgres,
@@ -709,7 +710,7 @@ def main() -> None:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "date": datetime.now().isoformat(timespec="seconds"),
-        "commit": _commit(),
+        "commit": commit(),
     }
     if only == "all":
         RESULTS["machine"] = machine
@@ -792,18 +793,6 @@ def naive_cmd(port: int) -> list[str]:
     app = str(ROOT / "benchmarks" / "naive_app.py")
     return ["panel", "serve", app, "--port", str(port), "--liveness",
             "--allow-websocket-origin", f"localhost:{port}"]  # fmt: skip
-
-
-def _commit() -> str:
-    """The commit measured (``+changes`` when the work tree differs from it)."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=True,
-                              capture_output=True, text=True).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.strip()  # fmt: skip
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("+changes" if dirty else "")
 
 
 def _save(out: Path) -> None:

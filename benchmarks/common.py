@@ -49,6 +49,19 @@ def private_postgres(directory: Path) -> Iterator[Settings]:
         pg.cleanup()
 
 
+def commit() -> str:
+    """The commit measured (``+changes`` when the work tree differs from it)."""
+    root = RESULTS_PATH.parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, check=True,
+                              capture_output=True, text=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=root,
+                               capture_output=True, text=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+changes" if dirty else "")
+
+
 def record(key: str, value: dict) -> None:
     """``value`` as ``key`` of ``benchmarks/results.json``, the other figures kept."""
     results = json.loads(RESULTS_PATH.read_text())

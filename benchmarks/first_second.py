@@ -12,7 +12,8 @@ when every trend first has data and when each new row arrives. Printed and writt
 - how long after the first data the page's busy bar, and the template's loading veil
   (``#loader``, over the whole page until Bokeh has drawn every view), were still drawn, and
   when the page was drawn (Bokeh's document idle): the data reach the page's models before
-  it has drawn itself, and nobody sees them under the veil.
+  it has drawn itself, and nobody sees them under the veil; and when the sidebar's widgets,
+  which come once the page is drawn, were drawn too.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ window.__data_at = null;
 window.__busy_seen = [];  // [performance.now(), the page's busy bar drawn]
 window.__veil_seen = [];  // [performance.now(), the loading veil drawn]
 window.__idle_at = null;  // the document idle (every view drawn) with data in every trend
+window.__sidebar_at = null;  // the sidebar's widgets drawn too (they come once the page is)
 const last = {};
 setInterval(() => {
   const docs = (window.Bokeh && window.Bokeh.documents) || [];
@@ -52,6 +54,10 @@ setInterval(() => {
   if (window.__data_at === null && n === 4 && full === 4) window.__data_at = performance.now();
   if (window.__data_at !== null && window.__idle_at === null && docs[0].is_idle)
     window.__idle_at = performance.now();
+  if (window.__idle_at !== null && window.__sidebar_at === null && Bokeh.index.roots.every(
+      v => v.is_idle) && [...docs[0].all_models].some(m => m.name === "sidebar" &&
+      m.children.length > 0))
+    window.__sidebar_at = performance.now();
   const veil = document.getElementById("loader");
   if (veil) window.__veil_seen.push([performance.now(), getComputedStyle(veil).display !== "none"]);
   if (!window.__bar)  // found once (a walk of the page), then only its visibility is read
@@ -82,6 +88,7 @@ def one_load(url: str) -> dict:
         busy = page.evaluate("window.__busy_seen")
         veil = page.evaluate("window.__veil_seen")
         idle_at = page.evaluate("window.__idle_at")
+        sidebar_at = page.evaluate("window.__sidebar_at")
     before = sum(min(s + d, data_at) - s for s, d in longs if s < data_at)
     after = sum(
         min(s + d, data_at + 3000) - max(s, data_at)
@@ -98,6 +105,7 @@ def one_load(url: str) -> dict:
     bar_until = shown_until(busy) if busy else None
     veil_until = shown_until(veil)
     return {"data_ms": round(data_at), "drawn_ms": None if idle_at is None else round(idle_at),
+            "sidebar_ms": None if sidebar_at is None else round(sidebar_at),
             "veil_after_data_ms": round(veil_until), "long_before_ms": round(before),
             "long_after_ms": round(after), "rows_seen": len(late),
             "slowest_row_ms": round(max(late)) if late else None,
@@ -117,7 +125,8 @@ def main() -> None:
         values = [r[key] for r in loads if r[key] is not None]
         return round(statistics.median(values)) if values else None
 
-    keys = ("data_ms", "drawn_ms", "long_before_ms", "long_after_ms", "slowest_row_ms",
+    keys = ("data_ms", "drawn_ms", "sidebar_ms", "long_before_ms", "long_after_ms",
+            "slowest_row_ms",
             "busy_bar_after_data_ms", "veil_after_data_ms")  # fmt: skip
     out = {"date": datetime.now().isoformat(timespec="seconds"), "loads": loads,
            **{f"median_{k}": median(k) for k in keys}}  # fmt: skip
@@ -127,7 +136,7 @@ def main() -> None:
           f"{out['median_slowest_row_ms']} ms to the page (goal <= 1000); busy bar drawn until "
           f"{out['median_busy_bar_after_data_ms']} ms after the data (goal <= 2000), the "
           f"loading veil until {out['median_veil_after_data_ms']} ms after it; page drawn at "
-          f"{out['median_drawn_ms']} ms")  # fmt: skip
+          f"{out['median_drawn_ms']} ms, its sidebar at {out['median_sidebar_ms']} ms")  # fmt: skip
     record("first_second", out)
 
 
