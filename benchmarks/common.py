@@ -239,6 +239,33 @@ class CpuMeter:
         return round(100 * used / (time.monotonic() - self._t0), 1)
 
 
+def _chromium_cpu() -> dict[int, float]:
+    """CPU seconds of every Chromium process on the machine (browser, zygotes, renderers,
+    GPU and utility processes), by pid."""
+    out = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, ValueError):
+                with open(f"/proc/{entry}/comm") as f:  # (renderers rewrite their cmdline)
+                    name = f.read().strip()
+                if name in ("chromium", "chrome", "headless_shell"):
+                    out[int(entry)] = cpu_s(int(entry))
+    return out
+
+
+class ChromiumCpu:
+    """Share of one core Chromium's processes use between :meth:`start` and :meth:`stop`:
+    the pages a benchmark keeps open render on the same cores as the server."""
+
+    def start(self) -> None:
+        self._t0, self._s0 = time.monotonic(), _chromium_cpu()
+
+    def stop(self) -> float:
+        now = _chromium_cpu()
+        used = sum(c - self._s0.get(pid, 0.0) for pid, c in now.items())
+        return round(100 * used / (time.monotonic() - self._t0), 1)
+
+
 def measure_cpu(pid: int, seconds: float, tree: bool = False) -> float:
     meter = CpuMeter(pid, tree)
     meter.start()

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from benchmarks.common import (
+    ChromiumCpu,
     CpuMeter,
     Writer,
     close_sessions,
@@ -178,7 +179,7 @@ def viewers(
     """Server CPU per live viewer of a 6-hour window (a writer adds a row a second to each
     table): Chromium pages and Bokeh client sessions, 0, 1, 5 and 20 of them; a new page
     opened beside 20; SIGTERM with 20 open. Bokeh client sessions of the naive app beside."""
-    out: dict = {"chromium": {}, "client": {}, "naive_client": {}}
+    out: dict = {"chromium": {}, "chromium_browser": {}, "client": {}, "naive_client": {}}
     port = free_port()
     log = tmp / "viewers.log"
     url = f"http://localhost:{port}/"
@@ -192,8 +193,12 @@ def viewers(
                     page_times(tab, f"{url}?window=6h", stats=0)
                     tabs.append(tab)
                 time.sleep(3)
+                browsers = ChromiumCpu()
+                browsers.start()
                 out["chromium"][n] = measure_cpu(proc.pid, 20)
-                say(f"[viewers] {n} Chromium page(s): server {out['chromium'][n]} % of a core")
+                out["chromium_browser"][n] = browsers.stop()
+                say(f"[viewers] {n} Chromium page(s): server {out['chromium'][n]} % of a core, "
+                    f"Chromium {out['chromium_browser'][n]} %")  # fmt: skip
             out["new_page_beside_20"] = page_times(new_page(browser), f"{url}?window=1h")
             for tab in tabs:  # the browser's share of the machine back for the next figure
                 tab.context.close()
@@ -266,10 +271,13 @@ def report_rows(results: dict) -> list[str]:
             ours = v["chromium"].get(n, v["chromium"].get(int(n)))
             client = v["client"].get(n, v["client"].get(int(n)))
             naive = v["naive_client"].get(n, v["naive_client"].get(int(n)))
+            browser = v.get("chromium_browser", {})
+            pages = browser.get(n, browser.get(int(n)))
+            drawn = f" (the pages' Chromium: {pages} %)" if pages is not None else ""
             rows.append(
                 f"| server CPU, {n} live viewer(s) of 6 h: Chromium pages / Bokeh client "
-                f"sessions | {ours} % / {client} % of a core | client sessions: {naive} % | "
-                f"{_times(client, naive)} |"
+                f"sessions | {ours} % / {client} % of a core{drawn} | client sessions: "
+                f"{naive} % | {_times(client, naive)} |"
             )
         for key, what in (
             ("new_page_beside_20", "20 live Chromium pages (on the same 2 cores)"),
