@@ -4,6 +4,8 @@ does and, like a browser still building the page, has not reported it rendered."
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import psycopg
@@ -24,9 +26,7 @@ def test_the_end_of_a_load_reaches_a_page_pulled_while_it_ran(db, tables):
 
     import trending_panel.serve.server  # noqa: F401  (the page's model classes, named alike)
 
-    now = db.now().replace(microsecond=0)
-    for var in VARIABLES:
-        insert(tables, var.table, [(now - timedelta(seconds=30 * k), 1.0) for k in range(60)])
+    _rows(db, tables)
     port = free_port()
     with served(["trending-panel", "serve", "--port", str(port)], db.to_env(), port):
         locker = psycopg.connect(db.conninfo())
@@ -43,75 +43,71 @@ def test_the_end_of_a_load_reaches_a_page_pulled_while_it_ran(db, tables):
             locker.rollback()  # the load goes on
             locker.close()
         try:
-            assert _until_not_busy(session, page), "the load's end never reached the page"
+            done = _until(session, lambda: page.data.busy is False)
+            assert done, "the load's end never reached the page"
         finally:
             session.close()
 
 
-def _until_not_busy(session, page, seconds: float = 30) -> bool:
-    """Run ``session``'s client until ``page`` is not busy (at most ``seconds``): the client
-    takes patches only while its loop runs (a reply awaited drops them)."""
+def _until(session, done: Callable[[], bool], seconds: float = 30) -> bool:
+    """Run ``session``'s client until ``done()`` (at most ``seconds``): the client takes
+    patches only while its loop runs (a reply awaited drops them)."""
     client = session._connection
     stop = client._loop.call_later(seconds, client._loop.stop)
-    client._loop_until(lambda: page.data.busy is False)
+    client._loop_until(done)
     stop.cancel()
-    return page.data.busy is False
+    return done()
+
+
+@contextlib.contextmanager
+def _pulled(db, tables) -> Iterator:
+    """A served page of the last hour (rows in every table), pulled by a Bokeh client."""
+    from bokeh.client import pull_session
+
+    import trending_panel.serve.server  # noqa: F401  (the page's model classes, named alike)
+
+    _rows(db, tables)
+    port = free_port()
+    with served(["trending-panel", "serve", "--port", str(port)], db.to_env(), port):
+        session = pull_session(url=f"http://localhost:{port}/", arguments={"window": "1h"})
+        try:
+            yield session
+        finally:
+            session.close()
+
+
+def _rows(db, tables) -> None:
+    now = db.now().replace(microsecond=0)
+    for var in VARIABLES:
+        insert(tables, var.table, [(now - timedelta(seconds=30 * k), 1.0) for k in range(60)])
 
 
 def test_a_stale_busy_flag_sent_by_the_page_is_corrected(db, tables):
     """A browser's React state can write the busy flag back after the server's "done" (a
     Page mounting while a load starts and ends); the server then thought the page busy and no
     longer tied the flag to its loads: the bar stayed on. It must answer with the truth."""
-    from bokeh.client import pull_session
-
-    import trending_panel.serve.server  # noqa: F401  (the page's model classes, named alike)
-
-    now = db.now().replace(microsecond=0)
-    for var in VARIABLES:
-        insert(tables, var.table, [(now - timedelta(seconds=30 * k), 1.0) for k in range(60)])
-    port = free_port()
-    with served(["trending-panel", "serve", "--port", str(port)], db.to_env(), port):
-        session = pull_session(url=f"http://localhost:{port}/", arguments={"window": "1h"})
-        try:
-            page = next(r for r in session.document.roots if "busy" in r.data.properties())
-            assert _until_not_busy(session, page), "the first load never ended"
-            page.data.busy = True  # what the stale React state sent
-            assert _until_not_busy(session, page), "the stale flag was kept"
-        finally:
-            session.close()
+    with _pulled(db, tables) as session:
+        page = next(r for r in session.document.roots if "busy" in r.data.properties())
+        assert _until(session, lambda: page.data.busy is False), "the first load never ended"
+        page.data.busy = True  # what the stale React state sent
+        assert _until(session, lambda: page.data.busy is False), "the stale flag was kept"
 
 
 def test_the_sidebar_comes_once_the_page_is_drawn(db, tables):
     """The page a tab pulls holds the trends and an empty sidebar (each Material widget would
     hold back the trends' first paint); once the browser says the page is drawn, the server
     adds the controls, the window's ends already in its range fields."""
-    from bokeh.client import pull_session
-
-    import trending_panel.serve.server  # noqa: F401  (the page's model classes, named alike)
-
-    now = db.now().replace(microsecond=0)
-    for var in VARIABLES:
-        insert(tables, var.table, [(now - timedelta(seconds=30 * k), 1.0) for k in range(60)])
-    port = free_port()
-    with served(["trending-panel", "serve", "--port", str(port)], db.to_env(), port):
-        session = pull_session(url=f"http://localhost:{port}/", arguments={"window": "1h"})
-        try:
-            sidebar = next(m for m in session.document.models if m.name == "sidebar")
-            assert sidebar.children == []
-            page = next(r for r in session.document.roots if "busy" in r.data.properties())
-            assert _until_not_busy(session, page)
-            session.document.callbacks.send_event(DocumentReady())  # what a browser sends
-            client = session._connection
-            stop = client._loop.call_later(30, client._loop.stop)
-            client._loop_until(lambda: sidebar.children != [])
-            stop.cancel()
-            assert sidebar.children, "no controls came"
-            labelled = [m.data for m in session.document.models if _labelled(m)]
-            assert {"Time window", "Variables", "Live"} <= {d.label for d in labelled}
-            ends = [d for d in labelled if str(d.label).startswith(("From", "To"))]
-            assert len(ends) == 2 and all(d.value_input for d in ends), "the range fields empty"
-        finally:
-            session.close()
+    with _pulled(db, tables) as session:
+        sidebar = next(m for m in session.document.models if m.name == "sidebar")
+        assert sidebar.children == []
+        page = next(r for r in session.document.roots if "busy" in r.data.properties())
+        assert _until(session, lambda: page.data.busy is False), "the first load never ended"
+        session.document.callbacks.send_event(DocumentReady())  # what a browser sends
+        assert _until(session, lambda: sidebar.children != []), "no controls came"
+        labelled = [m.data for m in session.document.models if _labelled(m)]
+        assert {"Time window", "Variables", "Live"} <= {d.label for d in labelled}
+        ends = [d for d in labelled if str(d.label).startswith(("From", "To"))]
+        assert len(ends) == 2 and all(d.value_input for d in ends), "the range fields empty"
 
 
 def _labelled(model) -> bool:
