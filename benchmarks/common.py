@@ -253,17 +253,15 @@ def _chromium_cpu() -> dict[int, float]:
     return out
 
 
-class ChromiumCpu:
+class ChromiumCpu(CpuMeter):
     """Share of one core Chromium's processes use between :meth:`start` and :meth:`stop`:
     the pages a benchmark keeps open render on the same cores as the server."""
 
-    def start(self) -> None:
-        self._t0, self._s0 = time.monotonic(), _chromium_cpu()
+    def __init__(self) -> None:
+        super().__init__(pid=0)
 
-    def stop(self) -> float:
-        now = _chromium_cpu()
-        used = sum(c - self._s0.get(pid, 0.0) for pid, c in now.items())
-        return round(100 * used / (time.monotonic() - self._t0), 1)
+    def _now(self) -> tuple[float, dict[int, float], float]:
+        return 0.0, _chromium_cpu(), 0.0
 
 
 def measure_cpu(pid: int, seconds: float, tree: bool = False) -> float:

@@ -40,7 +40,7 @@ import psycopg
 from psycopg import sql
 
 from benchmarks import users
-from benchmarks.common import private_postgres, record, rss_mb, say, server
+from benchmarks.common import commit, private_postgres, record, rss_mb, say, server
 from trending_panel.core.chunks import HOUR_US
 from trending_panel.core.rows import to_us
 from trending_panel.core.settings import Settings
@@ -185,13 +185,11 @@ def main() -> None:
                 say(f"dashboard ({name}): started to a year drawn {got['started_to_drawn_s']} s; "
                     f"warm: data {got['warm']['data_ms']} ms, statistics "
                     f"{got['warm']['stats_ms']} ms; {got['rss_mb']} MB")  # fmt: skip
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()  # fmt: skip
     record(
         "year",
         {
             "date": datetime.now().date().isoformat(),
-            "commit": commit,
+            "commit": commit(),
             "days": args.days,
             "rows": rows,
             "group_by_baseline_s": round(baseline_s, 2),
