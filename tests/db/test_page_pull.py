@@ -94,8 +94,8 @@ def test_a_stale_busy_flag_sent_by_the_page_is_corrected(db, tables):
 
 
 def test_the_sidebar_comes_once_the_page_is_drawn(db, tables):
-    """The page a tab pulls holds the trends and an empty sidebar (each Material widget would
-    hold back the trends' first paint); once the browser says the page is drawn, the server
+    """The page a tab pulls holds an empty sidebar (each Material widget would hold back the
+    trends' first paint); once the browser says the page is drawn, the server
     adds the controls, the window's ends already in its range fields."""
     with _pulled(db, tables) as session:
         sidebar = next(m for m in session.document.models if m.name == "sidebar")
@@ -114,3 +114,21 @@ def _labelled(model) -> bool:
     """A Material widget's model: its properties (label, value) are in its ``data``."""
     data = getattr(model, "data", None)
     return callable(getattr(data, "properties", None)) and "label" in data.properties()
+
+
+def test_the_trends_come_once_the_page_has_answered_a_part_at_a_time(db, tables):
+    """A tab's ``GET /`` answers before the trends are made (their build held the server's
+    loop for every session, 0.3-0.5 s); they follow a part per turn of the loop, in order: the
+    cursor's readout, a row per trend (its plot and its statistics), the shared time axis,
+    and the window's rows reach them."""
+    with _pulled(db, tables) as session:
+        body = next(m for m in session.document.models if m.name == "trends-body")
+        assert _until(session, lambda: len(body.children) == 2 + len(VARIABLES)), "no trends"
+        readout, *rows, axis = body.children
+        assert readout.name == "cursor-readout"
+        assert [row.children[0].name for row in rows] == [f"trend-{v.key}" for v in VARIABLES]
+        assert all(v.label in row.children[1].text for v, row in zip(VARIABLES, rows, strict=True))
+        assert axis.children[0].name == "time-axis"
+        sources = {m.name: m for m in session.document.models if str(m.name).startswith("source-")}
+        assert _until(session, lambda: all(len(s.data["time"]) for s in sources.values()))
+        assert len(sources) == len(VARIABLES)

@@ -10,12 +10,15 @@ The sidebar's widgets are built once the browser has drawn the trends (Panel's `
 Each Material UI widget mounts in a task of its own, and the page counts as drawn (its
 loading veil lifted) only when the last one has: with them in the first paint, the trends
 came into view 1.1-1.5 s later on a 2-core machine, and the server's build of a page held
-its event loop for them too.
+its event loop for them too. The trends are made after the tab's ``GET /`` has answered, a
+trend's figure, then a part of the page, per turn of the server's loop
+(:meth:`.ticker.Clock.in_steps`): no page's opening holds every other session for its whole
+build.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import panel as pn
 import panel_material_ui as pmui
@@ -40,21 +43,37 @@ def page(session: Session) -> pmui.Page:
     """The served page of ``session``: its window's trends, or the batches it compares."""
     busy = session.param.loading
     later: list[Callable[[], pn.viewable.Viewable]] = []  # the sidebar's parts, in order
+    shown: dict[str, Trends] = {}  # the window's trends, once made
+    steps: Iterator[pn.viewable.Viewer | None]
     if session.compare_ids:  # ?compare=: the batches on an axis of hours since their start
         comparison = Comparison(session, session.compare_ids, session.align)
-        trends = pn.panel(CompareTrends(comparison))
         busy = comparison.param.loading
+        steps = (CompareTrends(comparison) for _ in range(1))
     else:
-        view = Trends(session, fill=True)
-        trends = pn.panel(view)
+        steps = Trends.in_steps(session, fill=True)
         later.append(lambda: Controls(session, vertical=True))
+    # The trends are made after the tab's ``GET /`` has answered, while the browser loads
+    # the page's scripts, a part per turn of the server's loop: built in one piece, they held
+    # it for every session at once (0.3-0.5 s with the page's HTML). Mostly done before the
+    # page pulls its document; what is not yet reaches it as changes.
+    body = pn.Column(sizing_mode="stretch_both", margin=0, name="trends-body")
     main = pn.Column(
-        Header(session), _instead_of(trends, session), trends, sizing_mode="stretch_both",
+        Header(session), _instead_of(body, session), body, sizing_mode="stretch_both",
         margin=0, name="trends",
     )  # fmt: skip
+
+    def made(view: pn.viewable.Viewer) -> None:
+        if not isinstance(view, Trends):
+            body.objects = [pn.panel(view)]
+            return
+        shown["view"] = view
+        # A part a turn too: Panel makes the models of each in a turn of the loop of its own.
+        session.clock.in_steps((body.append(part) for part in view.parts()), lambda _: None)
+
+    session.clock.in_steps(steps, made)
     if session.hub.batches.enabled:  # the site's batches, under the window's controls
         if not session.compare_ids:
-            later.append(lambda: BatchPanel(session, view.phases))
+            later.append(lambda: BatchPanel(session, shown["view"].phases))
         later.append(lambda: ComparePicker(session))
     if session.settings.catalog is not None or session.settings.displays is not None:
         later.insert(0, lambda: TagPanel(session))  # a plant's tags first (the four tables: none)

@@ -16,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, TypeVar
 
 import panel as pn
 from bokeh.document import Document
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from trending_panel.web.session import Session
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: A session's periodic tick (ms).
 TICK_MS = 250
@@ -120,6 +121,29 @@ class Clock:
             self.doc.add_next_tick_callback(callback)
         else:
             callback()
+
+    def in_steps(self, steps: Iterator[T], done: Callable[[T], None]) -> None:
+        """Take ``steps`` one at a time, under the document's lock, and give the last value
+        they yield to ``done``. Served, each step is a turn of the event loop of its own,
+        after what already waits in it (other sessions' ticks, messages from browsers): a
+        long build held every session for its whole length. Else all of them now."""
+        if not (self.on_server and self.doc is not None):
+            last = None
+            for last in steps:  # noqa: B007  (the last one is the point)
+                pass
+            done(last)  # type: ignore[arg-type]
+            return
+        doc, got = self.doc, []
+
+        def step() -> None:
+            try:
+                got[:] = [next(steps)]
+            except StopIteration:
+                done(got[0])
+                return
+            doc.add_timeout_callback(step, 0)  # behind what waits, not before it
+
+        doc.add_timeout_callback(step, 0)
 
     def _wake(self) -> None:
         """New rows in the queue: stream them on the next turn of the loop, once."""

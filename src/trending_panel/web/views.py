@@ -8,12 +8,15 @@ document lock (the header's clock-driven ages) runs from the session's tick.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 
 import panel as pn
 import panel_material_ui as pmui
 import param
+from bokeh.plotting import figure
 
+from trending_panel.core.variables import Variable
 from trending_panel.web import header, plots, statsview
 from trending_panel.web.csv_button import CsvButton
 from trending_panel.web.live_html import LiveHTML
@@ -103,38 +106,25 @@ class Trends(pn.viewable.Viewer):
     session = param.ClassSelector(class_=Session, constant=True)
     fill = param.Boolean(default=False, constant=True)
 
-    def __init__(self, session: Session, **params: object) -> None:
+    def __init__(
+        self,
+        session: Session,
+        *,
+        figures: dict[str, figure] | None = None,
+        ticks: plots.TimeTicks | None = None,
+        **params: object,
+    ) -> None:
+        """``figures`` (with their ``ticks``): made beforehand by :meth:`in_steps`."""
         super().__init__(session=session, **params)
         settings = session.settings
         sizing = "stretch_both" if self.fill else "stretch_width"
-        self.figures = {}
-        ticks = plots.TimeTicks()
-        by_key = session.by_key
+        ticks = ticks or plots.TimeTicks()
         #: The page's trends, each named by its first pen's key.
-        self.trend_pens = {trend[0]: [by_key[k] for k in trend] for trend in session.trends}
-        for name, pens in self.trend_pens.items():
-            fig = plots.trend_figure(
-                pens,
-                session.sources,
-                session.holds,
-                session.x_range,
-                time_label=f"Time ({settings.timezone})",
-                reference=session.ref_sources,
-                ticks=ticks,
-                time_axis=not self.fill,  # sharing the page's height: one time axis below all
-            )
-            if self.fill:
-                fig.sizing_mode, fig.height = "stretch_both", None
-                fig.min_height = MIN_TREND_HEIGHT
-            else:
-                fig.height = EMBEDDED_HEIGHT
-            fig.on_change("inner_width", lambda attr, old, new: session.resized(new))
-            low, high = (session.plan.ranges or {}).get(name, (None, None))
-            if low is not None:  # a display's fixed y-range (else fitted to the data)
-                fig.y_range.start = low
-            if high is not None:
-                fig.y_range.end = high
-            self.figures[name] = fig
+        self.trend_pens = _trend_pens(session)
+        self.figures = figures if figures is not None else {
+            name: _trend_figure(session, pens, self.fill, ticks)
+            for name, pens in self.trend_pens.items()
+        }  # fmt: skip
         #: The statistics per phase shown, on request (the sidebar's switch).
         self.phases: PhaseStats | None = None
         if session.hub.batches.enabled:  # the site's batches and phases, across every trend
@@ -213,6 +203,18 @@ class Trends(pn.viewable.Viewer):
         session.param.watch(self._show_labels, "ref_labels")
         session.push_in_notebook(*self.panes.values())
 
+    @classmethod
+    def in_steps(cls, session: Session, fill: bool = False) -> Iterator[Trends | None]:
+        """The same view, made a trend's figure at a time: None after each figure, then the
+        view. Served, each step is a turn of the event loop of its own (see
+        :meth:`.ticker.Clock.in_steps`): one page's build never holds every other session."""
+        ticks = plots.TimeTicks()
+        figures = {}
+        for name, pens in _trend_pens(session).items():
+            figures[name] = _trend_figure(session, pens, fill, ticks)
+            yield None
+        yield cls(session, fill=fill, figures=figures, ticks=ticks)
+
     def _show_rows(self, event: param.parameterized.Event) -> None:
         shown = set(event.new)
         for name, row in self.rows.items():
@@ -253,10 +255,48 @@ class Trends(pn.viewable.Viewer):
             for model in fig.select(name=f"ref-label-{key}"):
                 model.text = event.new.get(key, "")
 
+    def parts(self) -> list[pn.viewable.Viewable]:
+        """Top to bottom: the cursor's readout, a row per trend, the shared time axis."""
+        below = [self.time_axis] if self.time_axis is not None else []
+        return [self.readout, *self.rows.values(), *below]
+
     def __panel__(self) -> pn.viewable.Viewable:
         sizing = "stretch_both" if self.fill else "stretch_width"
-        below = [self.time_axis] if self.time_axis is not None else []
-        return pn.Column(self.readout, *self.rows.values(), *below, sizing_mode=sizing, margin=0)
+        return pn.Column(*self.parts(), sizing_mode=sizing, margin=0)
+
+
+def _trend_pens(session: Session) -> dict[str, list[Variable]]:
+    """The page's trends, each named by its first pen's key, with their pens."""
+    by_key = session.by_key
+    return {trend[0]: [by_key[k] for k in trend] for trend in session.trends}
+
+
+def _trend_figure(
+    session: Session, pens: list[Variable], fill: bool, ticks: plots.TimeTicks
+) -> figure:
+    """One trend's figure: sharing the page's height (``fill``) or of a fixed height."""
+    fig = plots.trend_figure(
+        pens,
+        session.sources,
+        session.holds,
+        session.x_range,
+        time_label=f"Time ({session.settings.timezone})",
+        reference=session.ref_sources,
+        ticks=ticks,
+        time_axis=not fill,  # sharing the page's height: one time axis below all
+    )
+    if fill:
+        fig.sizing_mode, fig.height = "stretch_both", None
+        fig.min_height = MIN_TREND_HEIGHT
+    else:
+        fig.height = EMBEDDED_HEIGHT
+    fig.on_change("inner_width", lambda attr, old, new: session.resized(new))
+    low, high = (session.plan.ranges or {}).get(pens[0].key, (None, None))
+    if low is not None:  # a display's fixed y-range (else fitted to the data)
+        fig.y_range.start = low
+    if high is not None:
+        fig.y_range.end = high
+    return fig
 
 
 class Controls(pn.viewable.Viewer):
