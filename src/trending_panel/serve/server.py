@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -90,6 +91,12 @@ def serve(
     # summary now, so the first visitor of a wide window does not wait for it.
     server.io_loop.add_callback(_warm_up, settings)
     server.start()
+    # What exists now (the modules of Python, Bokeh, Panel, pandas: about 190,000 objects)
+    # lives as long as the process: the collector need not walk it again. A full collection
+    # then takes about 25 ms instead of 90-200, and it runs on the event loop, in whatever
+    # session's turn happened to allocate (seen inside a page's build, and in ticks).
+    gc.collect()
+    gc.freeze()
     server.io_loop.start()
 
 
