@@ -1,11 +1,20 @@
 """``make bench-page-build``: the server's cost of building one page, with Bokeh's own property
-lookups and with ``web/bokeh_speed.py``'s, in one run (interleaved, 40 pages each).
+lookups and with ``web/bokeh_speed.py``'s, in one run (interleaved, 40 pages each); then how
+long a served page's opening holds the server's event loop at once.
 
 A page here is what ``trending-panel serve`` makes for a tab: ``Dashboard(...).page()``, its
 Bokeh models made in a document and serialised as the first pull sends them (the spec's four
 tables, a private PostgreSQL; no window is loaded: the build alone), then, apart, its sidebar,
-which the server adds once the browser has drawn the page. Prints the medians and the ratio;
-writes them to ``benchmarks/results.json`` under ``page_build``.
+which the server adds once the browser has drawn the page. Built here in one piece, as a
+tab's ``GET /`` built it before the trends came a part per turn of the loop: the baseline.
+
+Served: ``trending-panel demo`` under :mod:`benchmarks.loop_probe`, one live *Last 6 h* page in
+Chromium, then 8 more opened one after the other (the first one not counted). Per page, from
+navigation to 2 s after its data: the longest turn of the loop (anything's: the page's
+build, its pull, the live page's ticks) and its ``GET /``.
+
+Prints the medians and the ratios; writes them to ``benchmarks/results.json`` under
+``page_build``.
 """
 
 from __future__ import annotations
@@ -21,12 +30,16 @@ from bokeh.core.serialization import Serializer
 from bokeh.document import Document
 from panel.io.state import set_curdoc, state
 
+from benchmarks import loop_probe, users
 from benchmarks.common import commit, private_postgres, record, say
+from tests.harness.browser import free_port, served
 from tests.harness.database import create_tables
 from trending_panel.web import bokeh_speed
 from trending_panel.web.dashboard import Dashboard
 
 PAGES = 40
+SERVED_PAGES = 8
+AFTER_DATA_S = 2.0
 
 
 def build_one(settings) -> tuple[float, float]:
@@ -63,6 +76,36 @@ async def run(settings) -> dict[str, list[float]]:
     return times
 
 
+def served_pages(tmp: Path) -> tuple[list[dict], list[float]]:
+    """Per page opened beside a live one: the longest turn of the server's loop from its
+    navigation to 2 s after its data, its ``GET /`` and its first data (ms); and how long each
+    full collection of the garbage collector took (ms) over the whole run."""
+    port, probe = free_port(), tmp / "loop.jsonl"
+    cmd = [sys.executable, "-m", "benchmarks.loop_probe", str(probe), "demo", "--port",
+           str(port), "--backfill", "1d"]  # fmt: skip
+    url = f"http://localhost:{port}/?window=6h"
+    pages = []
+    with served(cmd, {}, port, timeout=120), users.chromium() as browser:
+        users.page_times(users.new_page(browser), url)  # the live page, left open
+        for n in range(SERVED_PAGES + 1):
+            page = users.new_page(browser)
+            began = time.time()
+            got = users.page_times(page, url)
+            after = began + got["data_ms"] / 1000 + AFTER_DATA_S
+            while time.time() < after:  # the page's first seconds, its ticks included
+                page.wait_for_timeout(50)
+            page.context.close()
+            noted = loop_probe.read(str(probe), began, after)
+            if n:  # (the first: the browser's and the server's caches)
+                pages.append({"longest_ms": max(noted["held"], default=0.0),
+                              "get_ms": noted["get"][0], "data_ms": got["data_ms"]})  # fmt: skip
+                say(f"  page {n}: {pages[-1]}")
+    collections = loop_probe.read(str(probe))["gc"]
+    say(f"  full collections while serving: {len(collections)}, the longest "
+        f"{max(collections, default=0):.0f} ms")  # fmt: skip
+    return pages, collections
+
+
 def main() -> None:
     import psycopg
 
@@ -75,9 +118,22 @@ def main() -> None:
     say(f"a page's build and first serialisation: Bokeh's lookups {own * 1000:.0f} ms, "
         f"bokeh_speed's {fast * 1000:.0f} ms ({own / fast:.2f}x); its sidebar, added once "
         f"the page is drawn: {side * 1000:.0f} ms")  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        pages, collections = served_pages(Path(tmp))
+    longest = statistics.median(p["longest_ms"] for p in pages)
+    worst = max(p["longest_ms"] for p in pages)
+    get = statistics.median(p["get_ms"] for p in pages)
+    say(f"served, beside a live page: the longest turn of the loop while a page opens "
+        f"{longest:.0f} ms (median; worst {worst:.0f} ms), against the page built in one "
+        f"piece {fast * 1000:.0f} ms ({fast * 1000 / longest:.2f}x less at once); its GET / "
+        f"{get:.0f} ms")  # fmt: skip
     record("page_build", {
         "pages": PAGES, "bokeh_ms": round(own * 1000, 1), "faster_ms": round(fast * 1000, 1),
         "ratio": round(own / fast, 2), "sidebar_ms": round(side * 1000, 1),
+        "served": {"pages": pages, "median_longest_ms": round(longest, 1),
+                   "worst_longest_ms": round(worst, 1), "median_get_ms": round(get, 1),
+                   "full_collections": len(collections),
+                   "longest_full_collection_ms": max(collections, default=0.0)},
         "date": time.strftime("%Y-%m-%d"), "python": sys.version.split()[0],
         "commit": commit(),
     })  # fmt: skip
