@@ -87,10 +87,21 @@ def page(session: Session) -> pmui.Page:
         theme_toggle=True,
     )
     if later:
-        pn.state.onload(lambda: setattr(sidebar, "objects", [make() for make in later]))
+        # A part per turn of the loop too, made then added (Panel makes its models in a turn
+        # of their own): in one piece, a plant's sidebar held the loop for 0.15-0.4 s.
+        pn.state.onload(lambda: session.clock.in_steps(_added(sidebar, later), lambda _: None))
     shell.header = [css_free_visuals(), *filter(None, [follow_browser(shell)])]
     _busy_bar(shell, busy, session)
     return shell
+
+
+def _added(column: pn.Column, makers: list[Callable[[], pn.viewable.Viewable]]) -> Iterator[None]:
+    """Steps that make each part and add it to ``column``, in order."""
+    for make in makers:
+        part = make()
+        yield None
+        column.append(part)
+        yield None
 
 
 def _busy_bar(shell: pmui.Page, busy: param.Parameter, session: Session) -> None:
