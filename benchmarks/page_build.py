@@ -1,6 +1,7 @@
-"""``make bench-page-build``: the server's cost of building one page, with Bokeh's own property
-lookups and with ``web/bokeh_speed.py``'s, in one run (interleaved, 40 pages each); then how
-long a served page's opening holds the server's event loop at once.
+"""``make bench-page-build``: the server's cost of building one page, with Bokeh's and Panel's
+own lookups and with ``web/bokeh_speed.py``'s and ``web/panel_speed.py``'s, in one run
+(interleaved, 40 pages each); then how long a served page's opening holds the server's event
+loop at once.
 
 A page here is what ``trending-panel serve`` makes for a tab: ``Dashboard(...).page()``, its
 Bokeh models made in a document and serialised as the first pull sends them (the spec's four
@@ -28,23 +29,26 @@ from pathlib import Path
 
 from bokeh.core.serialization import Serializer
 from bokeh.document import Document
+from panel.io.resources import Resources, bundle_resources
 from panel.io.state import set_curdoc, state
 
 from benchmarks import loop_probe, users
 from benchmarks.common import commit, private_postgres, record, say
 from tests.harness.browser import free_port, served
 from tests.harness.database import create_tables
-from trending_panel.web import bokeh_speed
+from trending_panel.web import bokeh_speed, panel_speed
 from trending_panel.web.dashboard import Dashboard
 
 PAGES = 40
+ROOT = "http://localhost:8888/"
 SERVED_PAGES = 8
 AFTER_DATA_S = 2.0
 
 
-def build_one(settings) -> tuple[float, float]:
+def build_one(settings) -> tuple[float, float, float]:
     """The page as the tab's ``GET /`` builds it, then its sidebar as Panel's ``onload`` adds
-    it once the browser has drawn the page (each: models made and serialised)."""
+    it once the browser has drawn the page (each: models made and serialised); and the list
+    of resources of the page's HTML, as the ``GET /`` answering makes it."""
     doc = Document()
     state._loaded[doc] = False  # as a served session's, until the browser has drawn it
     with set_curdoc(doc):
@@ -58,21 +62,29 @@ def build_one(settings) -> tuple[float, float]:
         sidebar = next((m for m in doc.models if m.name == "sidebar"), None)
         if sidebar is not None:  # (a page of before the sidebar came once drawn: none)
             Serializer().encode(sidebar)  # the new models, as the patch adding them holds them
-        return page, time.perf_counter() - began
+        sidebar_s = time.perf_counter() - began
+        began = time.perf_counter()
+        bundle_resources(doc.roots, Resources(mode="server", absolute=True, root_url=ROOT))
+        return page, sidebar_s, time.perf_counter() - began
 
 
 async def run(settings) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {"bokeh": [], "faster": [], "sidebar": []}
+    times: dict[str, list[float]] = {
+        "bokeh": [], "faster": [], "sidebar": [], "panel_resources": [], "resources": [],
+    }  # fmt: skip
     for _ in range(3):  # warm: imports, caches
         build_one(settings)
     for _ in range(PAGES):
         for kind in ("bokeh", "faster"):
-            bokeh_speed.restore() if kind == "bokeh" else bokeh_speed.apply()
-            page, sidebar = build_one(settings)
+            for speed in (bokeh_speed, panel_speed):
+                speed.restore() if kind == "bokeh" else speed.apply()
+            page, sidebar, resources = build_one(settings)
             times[kind].append(page)
+            times["panel_resources" if kind == "bokeh" else "resources"].append(resources)
             if kind == "faster":
                 times["sidebar"].append(sidebar)
     bokeh_speed.apply()
+    panel_speed.apply()
     return times
 
 
@@ -116,9 +128,13 @@ def main() -> None:
         times = asyncio.run(run(settings))
     own, fast = statistics.median(times["bokeh"]), statistics.median(times["faster"])
     side = statistics.median(times["sidebar"])
+    res_own = statistics.median(times["panel_resources"])
+    res = statistics.median(times["resources"])
     say(f"a page's build and first serialisation: Bokeh's lookups {own * 1000:.0f} ms, "
         f"bokeh_speed's {fast * 1000:.0f} ms ({own / fast:.2f}x); its sidebar, added once "
-        f"the page is drawn: {side * 1000:.0f} ms")  # fmt: skip
+        f"the page is drawn: {side * 1000:.0f} ms; its HTML's resources: Panel's lookups "
+        f"{res_own * 1000:.1f} ms, remembered {res * 1000:.1f} ms "
+        f"({res_own / res:.2f}x)")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         pages, collections = served_pages(Path(tmp))
     longest = statistics.median(p["longest_ms"] for p in pages)
@@ -131,6 +147,7 @@ def main() -> None:
     record("page_build", {
         "pages": PAGES, "bokeh_ms": round(own * 1000, 1), "faster_ms": round(fast * 1000, 1),
         "ratio": round(own / fast, 2), "sidebar_ms": round(side * 1000, 1),
+        "resources_panel_ms": round(res_own * 1000, 1), "resources_ms": round(res * 1000, 1),
         "served": {"pages": pages, "median_longest_ms": round(longest, 1),
                    "worst_longest_ms": round(worst, 1), "median_get_ms": round(get, 1),
                    "full_collections": len(collections),
