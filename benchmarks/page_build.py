@@ -10,9 +10,11 @@ which the server adds once the browser has drawn the page. Built here in one pie
 tab's ``GET /`` built it before the trends came a part per turn of the loop: the baseline.
 
 Served: ``trending-panel demo`` under :mod:`benchmarks.loop_probe`, one live *Last 6 h* page in
-Chromium, then 8 more opened one after the other (the first one not counted). Per page, from
-navigation to 2 s after its data: the longest turn of the loop (anything's: the page's
-build, its pull, the live page's ticks) and its ``GET /``.
+Chromium, then pages opened one after the other, each closed 2 s after its data: the spec's
+four trends, and eight trends of a bioreactor's pens (``?pens=``), 8 of each after one of each
+not counted. Per page, from navigation to 2 s after its data: the longest turn of the loop
+(anything's: the page's build, its pull, the live page's ticks, a collection) and its
+``GET /``. The baseline: the page built in one piece, as a ``GET /`` built it before.
 
 Prints the medians and the ratios; writes them to ``benchmarks/results.json`` under
 ``page_build``.
@@ -26,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 from bokeh.core.serialization import Serializer
 from bokeh.document import Document
@@ -43,6 +46,9 @@ PAGES = 40
 ROOT = "http://localhost:8888/"
 SERVED_PAGES = 8
 AFTER_DATA_S = 2.0
+#: Eight trends of one pen each: a bioreactor of the demo's plant.
+EIGHT = [quote(f"BR02/{tag}", safe="") for tag in ("TEMP_PV", "PH_PV", "DO_PV", "AGIT_PV",
+         "PRES_PV", "AIR_FLOW", "CO2_OUT", "LEVEL_PV")]  # fmt: skip
 
 
 def build_one(settings) -> tuple[float, float, float]:
@@ -88,31 +94,35 @@ async def run(settings) -> dict[str, list[float]]:
     return times
 
 
-def served_pages(tmp: Path) -> tuple[list[dict], list[float]]:
-    """Per page opened beside a live one: the longest turn of the server's loop from its
+def served_pages(tmp: Path) -> tuple[dict[str, list[dict]], list[float]]:
+    """Per page opened beside a live one, for each kind of page (the spec's four trends, and
+    eight trends of a bioreactor's pens): the longest turn of the server's loop from its
     navigation to 2 s after its data, its ``GET /`` and its first data (ms); and how long each
     full collection of the garbage collector took (ms) while they opened."""
     port, probe = free_port(), tmp / "loop.jsonl"
     cmd = [sys.executable, "-m", "benchmarks.loop_probe", str(probe), "demo", "--port",
            str(port), "--backfill", "1d"]  # fmt: skip
-    url = f"http://localhost:{port}/?window=6h"
-    pages = []
+    base = f"http://localhost:{port}/?window=6h"
+    kinds = {"four": (base, 4), "eight": (base + "&pens=" + ";".join(EIGHT), 8)}
+    pages: dict[str, list[dict]] = {kind: [] for kind in kinds}
     with served(cmd, {}, port, timeout=120), users.chromium() as browser:
-        users.page_times(users.new_page(browser), url)  # the live page, left open
+        users.page_times(users.new_page(browser), base)  # the live page, left open
         since = time.time()  # (the server's start, its first collections, not counted)
         for n in range(SERVED_PAGES + 1):
-            page = users.new_page(browser)
-            began = time.time()
-            got = users.page_times(page, url)
-            after = began + got["data_ms"] / 1000 + AFTER_DATA_S
-            while time.time() < after:  # the page's first seconds, its ticks included
-                page.wait_for_timeout(50)
-            page.context.close()
-            noted = loop_probe.read(str(probe), began, after)
-            if n:  # (the first: the browser's and the server's caches)
-                pages.append({"longest_ms": max(noted["held"], default=0.0),
-                              "get_ms": noted["get"][0], "data_ms": got["data_ms"]})  # fmt: skip
-                say(f"  page {n}: {pages[-1]}")
+            for kind, (url, trends) in kinds.items():
+                page = users.new_page(browser)
+                began = time.time()
+                got = users.page_times(page, url, stats=trends)
+                after = began + got["data_ms"] / 1000 + AFTER_DATA_S
+                while time.time() < after:  # the page's first seconds, its ticks included
+                    page.wait_for_timeout(50)
+                page.context.close()
+                noted = loop_probe.read(str(probe), began, after)
+                if n:  # (the first: the browser's and the server's caches)
+                    held = max(noted["held"], default=0.0)
+                    row = {"longest_ms": held, "get_ms": noted["get"][0], "data_ms": got["data_ms"]}
+                    pages[kind].append(row)
+                    say(f"  {kind} trends, page {n}: {pages[kind][-1]}")
     collections = loop_probe.read(str(probe), since)["gc"]
     say(f"  full collections while the pages opened: {len(collections)}, the longest "
         f"{max(collections, default=0):.0f} ms")  # fmt: skip
@@ -137,21 +147,24 @@ def main() -> None:
         f"({res_own / res:.2f}x)")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         pages, collections = served_pages(Path(tmp))
-    longest = statistics.median(p["longest_ms"] for p in pages)
-    worst = max(p["longest_ms"] for p in pages)
-    get = statistics.median(p["get_ms"] for p in pages)
-    say(f"served, beside a live page: the longest turn of the loop while a page opens "
-        f"{longest:.0f} ms (median; worst {worst:.0f} ms), against the page built in one "
-        f"piece {fast * 1000:.0f} ms ({fast * 1000 / longest:.2f}x less at once); its GET / "
-        f"{get:.0f} ms")  # fmt: skip
+    served = {"full_collections": len(collections),
+              "longest_full_collection_ms": max(collections, default=0.0)}  # fmt: skip
+    for kind, got in pages.items():
+        longest = statistics.median(p["longest_ms"] for p in got)
+        worst = max(p["longest_ms"] for p in got)
+        get = statistics.median(p["get_ms"] for p in got)
+        data = statistics.median(p["data_ms"] for p in got)
+        say(f"served, {kind} trends beside a live page: the longest turn of the loop while a "
+            f"page opens {longest:.0f} ms (median; worst {worst:.0f} ms); its GET / {get:.0f} "
+            f"ms; its first data {data:.0f} ms")  # fmt: skip
+        served[kind] = {"pages": got, "median_longest_ms": round(longest, 1),
+                        "worst_longest_ms": round(worst, 1), "median_get_ms": round(get, 1),
+                        "median_data_ms": round(data, 1)}  # fmt: skip
     record("page_build", {
         "pages": PAGES, "bokeh_ms": round(own * 1000, 1), "faster_ms": round(fast * 1000, 1),
         "ratio": round(own / fast, 2), "sidebar_ms": round(side * 1000, 1),
         "resources_panel_ms": round(res_own * 1000, 1), "resources_ms": round(res * 1000, 1),
-        "served": {"pages": pages, "median_longest_ms": round(longest, 1),
-                   "worst_longest_ms": round(worst, 1), "median_get_ms": round(get, 1),
-                   "full_collections": len(collections),
-                   "longest_full_collection_ms": max(collections, default=0.0)},
+        "served": served,
         "date": time.strftime("%Y-%m-%d"), "python": sys.version.split()[0],
         "commit": commit(),
     })  # fmt: skip
