@@ -22,6 +22,7 @@ Prints the medians and the ratios; writes them to ``benchmarks/results.json`` un
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import statistics
 import sys
@@ -94,7 +95,7 @@ async def run(settings) -> dict[str, list[float]]:
     return times
 
 
-def served_pages(tmp: Path) -> tuple[dict[str, list[dict]], list[float]]:
+def served_pages(tmp: Path, src: str | None) -> tuple[dict[str, list[dict]], list[float]]:
     """Per page opened beside a live one, for each kind of page (the spec's four trends, and
     eight trends of a bioreactor's pens): the longest turn of the server's loop from its
     navigation to 2 s after its data, its ``GET /`` and its first data (ms); and how long each
@@ -105,7 +106,8 @@ def served_pages(tmp: Path) -> tuple[dict[str, list[dict]], list[float]]:
     base = f"http://localhost:{port}/?window=6h"
     kinds = {"four": (base, 4), "eight": (base + "&pens=" + ";".join(EIGHT), 8)}
     pages: dict[str, list[dict]] = {kind: [] for kind in kinds}
-    with served(cmd, {}, port, timeout=120), users.chromium() as browser:
+    env = {"PYTHONPATH": src} if src else {}
+    with served(cmd, env, port, timeout=120), users.chromium() as browser:
         users.page_times(users.new_page(browser), base)  # the live page, left open
         since = time.time()  # (the server's start, its first collections, not counted)
         for n in range(SERVED_PAGES + 1):
@@ -129,7 +131,37 @@ def served_pages(tmp: Path) -> tuple[dict[str, list[dict]], list[float]]:
     return pages, collections
 
 
+def served_summary(src: str | None = None) -> dict:
+    """The served part (of the code in ``src``, else this checkout's), printed; what
+    ``page_build`` records of it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        pages, collections = served_pages(Path(tmp), src)
+    served = {"full_collections": len(collections),
+              "longest_full_collection_ms": max(collections, default=0.0)}  # fmt: skip
+    for kind, got in pages.items():
+        longest = statistics.median(p["longest_ms"] for p in got)
+        worst = max(p["longest_ms"] for p in got)
+        get = statistics.median(p["get_ms"] for p in got)
+        data = statistics.median(p["data_ms"] for p in got)
+        say(f"served, {kind} trends beside a live page: the longest turn of the loop while a "
+            f"page opens {longest:.0f} ms (median; worst {worst:.0f} ms); its GET / {get:.0f} "
+            f"ms; its first data {data:.0f} ms")  # fmt: skip
+        served[kind] = {"pages": got, "median_longest_ms": round(longest, 1),
+                        "worst_longest_ms": round(worst, 1), "median_get_ms": round(get, 1),
+                        "median_data_ms": round(data, 1)}  # fmt: skip
+    return served
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--served-only", action="store_true",
+                        help="only the served part, recording nothing")  # fmt: skip
+    parser.add_argument("--src", help="the served part: serve another checkout's code "
+                        "(its src folder), e.g. the commit before a change")  # fmt: skip
+    args = parser.parse_args()
+    if args.served_only:
+        served_summary(args.src)
+        return
     import psycopg
 
     with tempfile.TemporaryDirectory() as tmp, private_postgres(Path(tmp)) as settings:
@@ -145,21 +177,7 @@ def main() -> None:
         f"the page is drawn: {side * 1000:.0f} ms; its HTML's resources: Panel's lookups "
         f"{res_own * 1000:.1f} ms, remembered {res * 1000:.1f} ms "
         f"({res_own / res:.2f}x)")  # fmt: skip
-    with tempfile.TemporaryDirectory() as tmp:
-        pages, collections = served_pages(Path(tmp))
-    served = {"full_collections": len(collections),
-              "longest_full_collection_ms": max(collections, default=0.0)}  # fmt: skip
-    for kind, got in pages.items():
-        longest = statistics.median(p["longest_ms"] for p in got)
-        worst = max(p["longest_ms"] for p in got)
-        get = statistics.median(p["get_ms"] for p in got)
-        data = statistics.median(p["data_ms"] for p in got)
-        say(f"served, {kind} trends beside a live page: the longest turn of the loop while a "
-            f"page opens {longest:.0f} ms (median; worst {worst:.0f} ms); its GET / {get:.0f} "
-            f"ms; its first data {data:.0f} ms")  # fmt: skip
-        served[kind] = {"pages": got, "median_longest_ms": round(longest, 1),
-                        "worst_longest_ms": round(worst, 1), "median_get_ms": round(get, 1),
-                        "median_data_ms": round(data, 1)}  # fmt: skip
+    served = served_summary()
     record("page_build", {
         "pages": PAGES, "bokeh_ms": round(own * 1000, 1), "faster_ms": round(fast * 1000, 1),
         "ratio": round(own / fast, 2), "sidebar_ms": round(side * 1000, 1),
