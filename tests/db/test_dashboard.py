@@ -508,3 +508,22 @@ def test_a_served_page_is_freed_with_its_session_and_leaves_no_watcher_behind(db
             return [r() is None for r in refs]
 
     assert asyncio.run(main()) == [True, True]
+
+
+def test_trends_made_after_a_load_show_its_golden_batch_labels(db, tables):
+    """Served, the trends are made a part per turn of the loop after the page has answered,
+    and the first load can be applied before them: what the load set (the golden batch's
+    label) must be on the trends made afterwards, not only on those that saw it change."""
+    insert(tables, PH.table, [(OLD, 7.2)])
+
+    async def body(dash, feed):
+        dash.ref_labels = {"ph": "- - reference 2023-03-01T14:00:00"}
+        trends = Trends(dash)
+        return {
+            key: [m.text for m in fig.select(name=f"ref-label-{key}")]
+            for key, fig in trends.figures.items()
+        }
+
+    shown = run_with_dashboard(db, body)
+    assert shown["ph"] == ["- - reference 2023-03-01T14:00:00"]
+    assert shown["temperature"] == [""]

@@ -201,6 +201,7 @@ class Trends(pn.viewable.Viewer):
         if self.phases is not None:
             self.phases.param.watch(self._show_stats, ["on", "rows"])
         session.param.watch(self._show_labels, "ref_labels")
+        self._show_labels()  # made after a load (served, the trends come in steps)
         session.push_in_notebook(*self.panes.values())
 
     @classmethod
@@ -250,10 +251,13 @@ class Trends(pn.viewable.Viewer):
             if pane.object != text:
                 pane.object = text
 
-    def _show_labels(self, event: param.parameterized.Event) -> None:
+    def _show_labels(self, *_events: param.parameterized.Event) -> None:
+        labels = self.session.ref_labels
         for key, fig in self.figures.items():
             for model in fig.select(name=f"ref-label-{key}"):
-                model.text = event.new.get(key, "")
+                text = labels.get(key, "")
+                if model.text != text:
+                    model.text = text
 
     def parts(self) -> list[pn.viewable.Viewable]:
         """Top to bottom: the cursor's readout, a row per trend, the shared time axis."""
