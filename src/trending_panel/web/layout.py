@@ -62,15 +62,26 @@ def page(session: Session) -> pmui.Page:
         margin=0, name="trends",
     )  # fmt: skip
 
-    def made(view: pn.viewable.Viewer) -> None:
-        if not isinstance(view, Trends):
-            body.objects = [pn.panel(view)]
-            return
-        shown["view"] = view
-        # A part a turn too: Panel makes the models of each in a turn of the loop of its own.
-        session.clock.in_steps((body.append(part) for part in view.parts()), lambda _: None)
+    # The sidebar waits for the page drawn (Panel's ``onload``) and for the trends made (a
+    # batch panel shows their phases); on a busy server the page can be drawn first.
+    waiting = {"drawn", "made"}
 
-    session.clock.in_steps(steps, made)
+    def arrived(what: str) -> None:
+        waiting.discard(what)
+        if not waiting and later:
+            # A part per turn of the loop too, made then added (Panel makes its models in a
+            # turn of their own): in one piece, a plant's sidebar held the loop 0.15-0.4 s.
+            session.clock.in_steps(_added(sidebar, later), lambda _: None)
+
+    def made(view: pn.viewable.Viewer) -> None:
+        if isinstance(view, Trends):
+            shown["view"] = view
+            # A part a turn too: Panel makes the models of each in a turn of its own.
+            session.clock.in_steps((body.append(part) for part in view.parts()), lambda _: None)
+        else:
+            body.objects = [pn.panel(view)]
+        arrived("made")
+
     if session.hub.batches.enabled:  # the site's batches, under the window's controls
         if not session.compare_ids:
             later.append(lambda: BatchPanel(session, shown["view"].phases))
@@ -86,10 +97,8 @@ def page(session: Session) -> pmui.Page:
         main=[main],
         theme_toggle=True,
     )
-    if later:
-        # A part per turn of the loop too, made then added (Panel makes its models in a turn
-        # of their own): in one piece, a plant's sidebar held the loop for 0.15-0.4 s.
-        pn.state.onload(lambda: session.clock.in_steps(_added(sidebar, later), lambda _: None))
+    session.clock.in_steps(steps, made)
+    pn.state.onload(lambda: arrived("drawn"))
     shell.header = [css_free_visuals(), *filter(None, [follow_browser(shell)])]
     _busy_bar(shell, busy, session)
     return shell
