@@ -116,8 +116,8 @@ def served_pages(tmp: Path, src: str | None) -> tuple[dict[str, list[dict]], lis
                 began = time.time()
                 got = users.page_times(page, url, stats=trends)
                 after = began + got["data_ms"] / 1000 + AFTER_DATA_S
-                while time.time() < after:  # the page's first seconds, its ticks included
-                    page.wait_for_timeout(50)
+                # the page's first seconds, its ticks included
+                page.wait_for_timeout(max(0.0, after - time.time()) * 1000)
                 page.context.close()
                 noted = loop_probe.read(str(probe), began, after)
                 if n:  # (the first: the browser's and the server's caches)
@@ -159,6 +159,8 @@ def main() -> None:
     parser.add_argument("--src", help="the served part: serve another checkout's code "
                         "(its src folder), e.g. the commit before a change")  # fmt: skip
     args = parser.parse_args()
+    if args.src and not args.served_only:
+        parser.error("--src serves another checkout's code: only with --served-only")
     if args.served_only:
         served_summary(args.src)
         return

@@ -48,7 +48,7 @@ def page(session: Session) -> pmui.Page:
     if session.compare_ids:  # ?compare=: the batches on an axis of hours since their start
         comparison = Comparison(session, session.compare_ids, session.align)
         busy = comparison.param.loading
-        steps = (CompareTrends(comparison) for _ in range(1))
+        steps = _made_then(lambda: CompareTrends(comparison))
     else:
         steps = Trends.in_steps(session, fill=True)
         later.append(lambda: Controls(session, vertical=True))
@@ -71,13 +71,13 @@ def page(session: Session) -> pmui.Page:
         if not waiting and later:
             # A part per turn of the loop too, made then added (Panel makes its models in a
             # turn of their own): in one piece, a plant's sidebar held the loop 0.15-0.4 s.
-            session.clock.in_steps(_added(sidebar, later), lambda _: None)
+            session.clock.in_steps(_added(sidebar, later))
 
     def made(view: pn.viewable.Viewer) -> None:
         if isinstance(view, Trends):
             shown["view"] = view
             # A part a turn too: Panel makes the models of each in a turn of its own.
-            session.clock.in_steps((body.append(part) for part in view.parts()), lambda _: None)
+            session.clock.in_steps(body.append(part) for part in view.parts())
         else:
             body.objects = [pn.panel(view)]
         arrived("made")
@@ -102,6 +102,11 @@ def page(session: Session) -> pmui.Page:
     shell.header = [css_free_visuals(), *filter(None, [follow_browser(shell)])]
     _busy_bar(shell, busy, session)
     return shell
+
+
+def _made_then(make: Callable[[], pn.viewable.Viewer]) -> Iterator[pn.viewable.Viewer]:
+    """One step: ``make()``, in the first turn of the loop rather than now."""
+    yield make()
 
 
 def _added(column: pn.Column, makers: list[Callable[[], pn.viewable.Viewable]]) -> Iterator[None]:

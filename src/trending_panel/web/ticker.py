@@ -122,16 +122,17 @@ class Clock:
         else:
             callback()
 
-    def in_steps(self, steps: Iterator[T], done: Callable[[T], None]) -> None:
+    def in_steps(self, steps: Iterator[T], done: Callable[[T], None] | None = None) -> None:
         """Take ``steps`` one at a time, under the document's lock, and give the last value
-        they yield to ``done``. Served, each step is a turn of the event loop of its own,
+        they yield to ``done`` (if any). Served, each step is a turn of the event loop of its own,
         after what already waits in it (other sessions' ticks, messages from browsers): a
         long build held every session for its whole length. Else all of them now."""
         if not (self.on_server and self.doc is not None):
             last = None
             for last in steps:  # noqa: B007  (the last one is the point)
                 pass
-            done(last)  # type: ignore[arg-type]
+            if done is not None:
+                done(last)  # type: ignore[arg-type]
             return
         doc, got = self.doc, []
 
@@ -139,7 +140,8 @@ class Clock:
             try:
                 got[:] = [next(steps)]
             except StopIteration:
-                done(got[0])
+                if done is not None:
+                    done(got[0])
                 return
             doc.add_timeout_callback(step, 0)  # behind what waits, not before it
 
