@@ -6,6 +6,7 @@ simulated history and a live writer). The light and dark pictures in the README 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -165,3 +166,47 @@ def test_the_demo_shows_its_bioreactors_batches(demo):
             lambda: page.get_by_role("combobox", name="Batch", exact=True).count() == 1,
             what="the batch picker",
         )
+
+
+AGES_JS = """() => {
+  const sent = {};  // data-t → the age the server last wrote there (its models' texts)
+  for (const m of Bokeh.documents[0].all_models)
+    if ((m.css_classes ?? []).includes("tp-aged"))
+      for (const [, t, age] of m.text.matchAll(/data-t=&quot;(\\d+)&quot;&gt;([^&]*)&lt;/g))
+        sent[t] = age;
+  const shown = [];
+  const walk = (root) => {
+    for (const el of root.querySelectorAll(".tp-age[data-t]"))
+      shown.push({t: Number(el.dataset.t), text: el.textContent, sent: sent[el.dataset.t]});
+    for (const el of root.querySelectorAll("*")) if (el.shadowRoot) walk(el.shadowRoot);
+  };
+  walk(document);
+  return {now: Date.now(), shown};
+}"""
+
+
+def _seconds(text: str | None) -> float | None:
+    m = re.fullmatch(r"(\d+) s ago", text or "")
+    return float(m.group(1)) if m else None
+
+
+def test_the_cards_ages_count_on_in_the_page_between_the_servers_texts(demo):
+    """The server sends the header when a value changes, not each second for its ages: the
+    page counts them on (web/ages.js), and counts right (the demo's clock is the page's)."""
+    with browser_page(*LAPTOP) as page:
+        page.goto(demo + "/?window=6h")
+        wait_for_data(page)
+
+        def counted_on() -> list:
+            ages = page.evaluate(AGES_JS)
+            return [
+                (a, ages["now"])
+                for a in ages["shown"]
+                if (s := _seconds(a["text"])) is not None
+                and (sent := _seconds(a["sent"])) is not None
+                and s > sent
+            ]
+
+        found = wait_until(counted_on, timeout=30, what="an age counted on by the page")
+        for age, now in found:
+            assert abs(_seconds(age["text"]) - (now - age["t"]) / 1000) <= 2, age

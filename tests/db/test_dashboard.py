@@ -11,6 +11,7 @@ import numpy as np
 
 from tests.harness.database import insert
 from trending_panel.core.rows import to_ms
+from trending_panel.core.settings import Settings
 from trending_panel.core.variables import BY_KEY, VARIABLES
 from trending_panel.db.store import Store
 from trending_panel.live.feed import LiveFeed
@@ -356,7 +357,29 @@ def test_cards_show_each_variables_age_and_flag_stale_ones(db, tables):
     temp_card = cards.split('data-key="temperature"')[0].rsplit("<div", 1)[1]
     ph_card = cards.split('data-key="ph"')[0].rsplit("<div", 1)[1]
     assert "tp-stale" not in temp_card and "tp-stale" in ph_card
-    assert "s ago)" in cards and "min ago)" in cards
+    assert "s ago</span>)" in cards and "min ago</span>)" in cards
+
+
+def test_the_header_is_not_sent_again_for_its_ages_alone(db, tables, monkeypatch):
+    """The browser counts the ages on (web/ages.js): a later clock with the same samples
+    leaves the header's texts as they were sent; a sensor turning stale changes them."""
+    now = db.now()
+    insert(tables, TEMP.table, [(now - timedelta(seconds=3), 37.2)])
+
+    async def body(dash, feed):
+        head = Header(dash)
+        sent = head.cards.object, head.status.object
+        monkeypatch.setattr(Settings, "now", lambda self: now + timedelta(seconds=40))
+        head.refresh()
+        later = head.cards.object, head.status.object
+        monkeypatch.setattr(Settings, "now", lambda self: now + dash.settings.gap * 2)
+        head.refresh()
+        return sent, later, head.cards.object
+
+    sent, later, stale = run_with_dashboard(db, body)
+    assert "s ago" in sent[0] and "newest sample" in sent[1]
+    assert later == sent  # 43 s old now, but only the browser's count says so
+    assert "tp-stale" in stale and "min ago" in stale
 
 
 def test_a_closed_session_stops_listening_to_the_feed(db, tables):

@@ -2,11 +2,17 @@
 
 Pure functions of the dashboard's state (the feed's newest rows and connection status, and the
 notes the session collected), so the dashboard keeps the state and this module the words.
+
+A sample's age ("12 s ago") is counted on in the browser (``ages.js``): each age is a span
+with the sample's time, and the card or status line says when it was written (the server's
+clock). The text is sent again when something else in it changes (:func:`unaged`), not each
+second; a sensor quiet for minutes costs its viewers nothing.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,7 +41,7 @@ def cards_html(
         else:
             t, v = row
             value = "NULL" if v is None else ("NaN" if v != v else f"{v:.{var.decimals}f}")
-            when = f"{format_time(t)} ({age(now - t)})"
+            when = f"{html.escape(format_time(t))} ({age_html(t, now)})"
             # By exception a quiet sensor is normal, up to the outage limit.
             if now - t > gap:
                 classes = " tp-stale"
@@ -48,9 +54,9 @@ def cards_html(
             f'{var.color}"><div class="tp-label">{html.escape(var.label)}</div>'
             f'<div class="tp-value"><span class="tp-number">{value}</span> '
             f'<span class="tp-unit">{unit}</span></div>'
-            f'<div class="tp-time">{html.escape(when)}</div>{alarm}</div>'
+            f'<div class="tp-time">{when}</div>{alarm}</div>'
         )
-    return f'<div class="tp-cards">{"".join(cards)}</div>'
+    return f'<div class="tp-cards" data-now="{epoch_ms(now)}">{"".join(cards)}</div>'
 
 
 def status_html(
@@ -92,7 +98,7 @@ def status_html(
     else:
         parts.append('<span class="tp-dot">●</span> Connecting…')
     if newest is not None:
-        parts.append(f"newest sample {format_time(newest)} ({age(now - newest)})")
+        parts.append(f"newest sample {format_time(newest)} ({age_html(newest, now)})")
     for key, (n, first, last) in feed.future.items():
         if key not in by_key:
             continue  # another page's tag
@@ -121,7 +127,7 @@ def status_html(
         else:
             text = html.escape(note.text)
             parts.append(f'<span class="{css}">{text}</span>' if css else text)
-    return '<div class="tp-status">' + " · ".join(parts) + "</div>"
+    return f'<div class="tp-status" data-now="{epoch_ms(now)}">' + " · ".join(parts) + "</div>"
 
 
 def _more(css: str, text: str, detail: str) -> str:
@@ -169,6 +175,32 @@ def limit_broken(var: Variable, value: float | None) -> str | None:
     if var.low is not None and value < var.low:
         return f"below low limit {var.low:.{var.decimals}f}"
     return None
+
+
+def epoch_ms(t: datetime) -> int:
+    """``t`` in ms since 1970 on its own clock (a naive time, as the tables' rows are, is
+    counted as if it were UTC: only differences of such times are ever used)."""
+    if t.tzinfo is not None:
+        return round(t.timestamp() * 1000)
+    return round((t - _EPOCH) / timedelta(milliseconds=1))
+
+
+_EPOCH = datetime(1970, 1, 1)
+
+
+def age_html(t: datetime, now: datetime) -> str:
+    """The age of a sample of time ``t`` at ``now``, as a span the browser counts on."""
+    return f'<span class="tp-age" data-t="{epoch_ms(t)}">{age(now - t)}</span>'
+
+
+#: What changes with the clock alone: an age's words, and when the text was written.
+_CLOCKED = re.compile(r'(<span class="tp-age" data-t="-?\d+">)[^<]*(</span>)| data-now="-?\d+"')
+
+
+def unaged(text: str) -> str:
+    """``text`` without what the clock alone changes: equal for two renderings that differ
+    only by the ages the browser counts on by itself."""
+    return _CLOCKED.sub(lambda m: (m.group(1) + m.group(2)) if m.group(1) else "", text)
 
 
 def span_text(delta: timedelta) -> str:

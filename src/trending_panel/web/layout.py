@@ -25,6 +25,7 @@ import panel_material_ui as pmui
 import param
 from panel.util import edit_readonly
 
+from trending_panel.web.ages import ages
 from trending_panel.web.batch_panel import BatchPanel
 from trending_panel.web.bokehjs_speed import css_free_visuals
 from trending_panel.web.compare_panel import ComparePicker
@@ -99,7 +100,7 @@ def page(session: Session) -> pmui.Page:
     )
     session.clock.in_steps(steps, made)
     pn.state.onload(lambda: arrived("drawn"))
-    shell.header = [css_free_visuals(), *filter(None, [follow_browser(shell)])]
+    shell.header = [css_free_visuals(), ages(), *filter(None, [follow_browser(shell)])]
     _busy_bar(shell, busy, session)
     return shell
 
@@ -150,6 +151,7 @@ def embedded(session: Session) -> pn.viewable.Viewable:
     trends = pn.panel(Trends(session, fill=False))
     return pn.Column(
         css_free_visuals(),
+        ages(),
         pn.pane.HTML(f'<h3 class="tp-title">{TITLE}</h3>', margin=(0, 10)),
         Controls(session, vertical=False),
         Header(session),

@@ -3,7 +3,7 @@ and controls. Each reads the session's state and lays it out; none reads the dat
 
 Panel's DataStore/View shape: the :class:`~.session.Session` owns the state as parameters and
 Bokeh sources, every view takes it and watches what it shows. Work that must happen under the
-document lock (the header's clock-driven ages) runs from the session's tick.
+document lock (the header's clock-driven states) runs from the session's tick.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from bokeh.plotting import figure
 
 from trending_panel.core.variables import Variable
 from trending_panel.web import header, plots, statsview
+from trending_panel.web.ages import AGED
 from trending_panel.web.csv_button import CsvButton
 from trending_panel.web.live_html import LiveHTML
 from trending_panel.web.phase_bands import PhaseBands
@@ -40,23 +41,25 @@ class Header(pn.viewable.Viewer):
     def __init__(self, session: Session, **params: object) -> None:
         super().__init__(session=session, **params)
         self.status = LiveHTML(
-            "", sizing_mode="stretch_width", name="status", stylesheets=[header.CSS], margin=(2, 10)
-        )
+            "", sizing_mode="stretch_width", name="status", stylesheets=[header.CSS],
+            margin=(2, 10), css_classes=[AGED],
+        )  # fmt: skip
         self.cards = LiveHTML(
             "", sizing_mode="stretch_width", name="latest-values", stylesheets=[header.CSS],
-            margin=(2, 10),
+            margin=(2, 10), css_classes=[AGED],
         )  # fmt: skip
         session.on_tick(self.refresh)
         self.refresh()
 
     def refresh(self) -> bool:
-        """Cheap to build; only a change is sent to the browser (ages tick once a second)."""
+        """Cheap to build; only a change is sent to the browser, and not one of the ages
+        alone: the browser counts them on (:class:`~.ages.Ages`)."""
         s = self.session
         now = s.settings.now()
         cards = header.cards_html(s.selected, s.feed.latest, now, s.settings.gap)
         status = header.status_html(s.feed, s.by_key, now, s.status_notes())
         for pane, text in ((self.cards, cards), (self.status, status)):
-            if pane.object != text:
+            if header.unaged(pane.object) != header.unaged(text):
                 pane.object = text
         return False  # Panel panes sync by themselves, also in a notebook
 
