@@ -24,6 +24,6 @@ def test_the_wheel_holds_only_the_package_and_its_assets(tmp_path):
     layers = {n.split("/")[1] for n in product if n.count("/") >= 2}
     assert layers == {"core", "db", "live", "read", "web", "serve", "ops"}
     assets = {n.rsplit("/", 1)[1] for n in product if n.endswith((".js", ".css", ".html"))}
-    assert assets == {"cursor.js", "theme.js", "bokehjs_speed.js", "csv_button.js",
+    assert assets == {"cursor.js", "theme.js", "bokehjs_speed.js", "ages.js", "csv_button.js",
                       "csv_button.css", "header.css", "statsview.css", "tag_panel.css",
                       "login.html"}  # fmt: skip
